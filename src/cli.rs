@@ -1,0 +1,173 @@
+//! What the command line shows: exit codes, the JSON error object, and the human summary of a
+//! report. Kept in the library so it is tested; `main.rs` only parses arguments and calls here.
+
+use serde::Serialize;
+
+use crate::decode::DecodeError;
+use crate::live_video::{Evidence, Outcome, VerifyReport};
+use crate::models::ModelError;
+use crate::pipeline::VerifyError;
+
+/// Exit status: success (any verdict, unless `--fail-on` says otherwise).
+pub const EXIT_OK: i32 = 0;
+/// Exit status: the verdict reached the `--fail-on` level.
+pub const EXIT_VERDICT: i32 = 1;
+/// Exit status: bad command line (sysexits EX_USAGE).
+pub const EXIT_USAGE: i32 = 64;
+/// Exit status: bad input data: undecodable video, invalid Live Video (EX_DATAERR).
+pub const EXIT_DATA: i32 = 65;
+/// Exit status: an input file is missing (EX_NOINPUT).
+pub const EXIT_NO_INPUT: i32 = 66;
+/// Exit status: internal failure (EX_SOFTWARE).
+pub const EXIT_SOFTWARE: i32 = 70;
+/// Exit status: a model is missing or corrupt (EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: i32 = 69;
+/// Exit status: an I/O error writing output (EX_IOERR).
+pub const EXIT_IO: i32 = 74;
+
+/// The JSON error object (ComplyCube's shape: `type`, `message`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ErrorObject {
+    /// Error class: `invalid_request`, `invalid_media`, `resource_not_found`, `model_unavailable`,
+    /// `usage_error`, `internal_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// Exit code and error object for a verification error.
+pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
+    let (code, kind) = match e {
+        VerifyError::LiveVideo(_) => (EXIT_DATA, "invalid_request"),
+        VerifyError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
+        VerifyError::Decode(_) => (EXIT_DATA, "invalid_media"),
+        VerifyError::Model(ModelError::Io(_)) | VerifyError::Model(_) => {
+            (EXIT_UNAVAILABLE, "model_unavailable")
+        }
+        VerifyError::Asr(_) | VerifyError::Data(_) | VerifyError::Internal(_) => {
+            (EXIT_SOFTWARE, "internal_error")
+        }
+    };
+    (
+        code,
+        ErrorObject {
+            kind: kind.to_string(),
+            message: e.to_string(),
+        },
+    )
+}
+
+/// Exit code for a finished report given the `--fail-on` level.
+pub fn verdict_exit(outcome: Outcome, fail_on: Option<Outcome>) -> i32 {
+    match fail_on {
+        Some(level) if outcome >= level => EXIT_VERDICT,
+        _ => EXIT_OK,
+    }
+}
+
+/// A readable multi-line summary of a report.
+pub fn render_text(r: &VerifyReport) -> String {
+    let mut out = format!(
+        "Live video {} ({}): {}  score {:.2}\n",
+        r.live_video_id,
+        r.language,
+        r.outcome.as_str().to_uppercase(),
+        r.score
+    );
+    for c in &r.challenges {
+        let kind = match c.kind {
+            crate::live_video::ChallengeType::Voice => "voice",
+            crate::live_video::ChallengeType::Actions => "actions",
+        };
+        out.push_str(&format!(
+            "  {:<7} {:<24} {:<9} {:.2}\n",
+            kind,
+            c.value.join(" "),
+            c.outcome.as_str(),
+            c.score
+        ));
+        if let Evidence::Voice(v) = &c.evidence {
+            let when = match (v.start, v.end) {
+                (Some(s), Some(e)) => format!(" at {s:.2}-{e:.2} s"),
+                _ => String::new(),
+            };
+            out.push_str(&format!("          heard \"{}\"{when}\n", v.transcript));
+        }
+        for reason in &c.reasons {
+            out.push_str(&format!("          {}: {}\n", reason.code, reason.message));
+        }
+    }
+    let m = &r.media;
+    let size = match (m.width, m.height) {
+        (Some(w), Some(h)) => format!("{w}x{h}"),
+        _ => "no video".to_string(),
+    };
+    out.push_str(&format!(
+        "media: {:.2} s, {size}{}, audio {}; timings: decode {:.2} s, asr {:.2} s, total {:.2} s\n",
+        m.duration_seconds,
+        m.fps.map_or(String::new(), |f| format!(" @ {f:.1} fps")),
+        if m.has_audio { "yes" } else { "no" },
+        r.timings.decode_seconds,
+        r.timings.asr_seconds,
+        r.timings.total_seconds
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live_video::LiveVideoError;
+    use std::path::PathBuf;
+
+    #[test]
+    fn errors_map_to_sysexits_and_typed_objects() {
+        let (code, obj) = classify(&VerifyError::LiveVideo(LiveVideoError::NoChallenges));
+        assert_eq!((code, obj.kind.as_str()), (EXIT_DATA, "invalid_request"));
+        let nf = VerifyError::Decode(DecodeError::NotFound {
+            path: PathBuf::from("x.mp4"),
+            message: "No such file".into(),
+        });
+        assert_eq!(classify(&nf).0, EXIT_NO_INPUT);
+        let bad = VerifyError::Decode(DecodeError::InvalidData {
+            path: PathBuf::from("x.mp4"),
+            message: "truncated".into(),
+        });
+        assert_eq!(
+            classify(&bad),
+            (
+                EXIT_DATA,
+                ErrorObject {
+                    kind: "invalid_media".into(),
+                    message: bad.to_string()
+                }
+            )
+        );
+        let missing = VerifyError::Model(ModelError::Missing(PathBuf::from("m")));
+        assert_eq!(classify(&missing).0, EXIT_UNAVAILABLE);
+        let json = serde_json::to_value(classify(&missing).1).unwrap();
+        assert_eq!(json["type"], "model_unavailable");
+    }
+
+    #[test]
+    fn fail_on_levels() {
+        assert_eq!(verdict_exit(Outcome::Rejected, None), EXIT_OK);
+        assert_eq!(
+            verdict_exit(Outcome::Attention, Some(Outcome::Rejected)),
+            EXIT_OK
+        );
+        assert_eq!(
+            verdict_exit(Outcome::Attention, Some(Outcome::Attention)),
+            EXIT_VERDICT
+        );
+        assert_eq!(
+            verdict_exit(Outcome::Rejected, Some(Outcome::Attention)),
+            EXIT_VERDICT
+        );
+        assert_eq!(
+            verdict_exit(Outcome::Clear, Some(Outcome::Attention)),
+            EXIT_OK
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! liveness: verifies ComplyCube-style Live Video challenges (voice and actions) in a recorded
+//! selfie video, streaming it once through bounded channels.
+//!
+//! The entry point is [`pipeline::Verifier`]: load models once, then verify any number of
+//! videos against their [`live_video::LiveVideo`] objects.
+
+pub mod actions;
+pub mod cli;
+pub mod decode;
+pub mod live_video;
+pub mod models;
+pub mod pipeline;
+pub mod speech;
+pub mod verdict;

@@ -1,0 +1,529 @@
+//! The Live Video object (ComplyCube's shape, camelCase JSON), its validation, and the
+//! verification report with per-challenge verdicts. Pure data: no I/O.
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::ActionVocabulary;
+use crate::decode::MediaInfo;
+use crate::speech::normalize::{LanguageError, LanguagePacks};
+
+/// Errors in a Live Video object.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveVideoError {
+    /// The text is not JSON or not the Live Video shape.
+    #[error("invalid Live Video JSON: {0}")]
+    Json(String),
+    /// A challenge has a type other than `voice` or `actions`.
+    #[error(
+        "challenges[{index}]: unknown challenge type '{found}' (expected 'voice' or 'actions')"
+    )]
+    UnknownChallengeType {
+        /// Position in `challenges`.
+        index: usize,
+        /// The type given.
+        found: String,
+    },
+    /// A challenge's `value` is empty, or holds an empty or non-text item.
+    #[error("challenges[{index}].value: {message}")]
+    BadValue {
+        /// Position in `challenges`.
+        index: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An `actions` value is not in the vocabulary.
+    #[error("challenges[{index}].value: unknown action '{found}'; known actions: {known}")]
+    UnknownAction {
+        /// Position in `challenges`.
+        index: usize,
+        /// The action given.
+        found: String,
+        /// Comma-separated vocabulary.
+        known: String,
+    },
+    /// The language is not supported.
+    #[error("language: {0}")]
+    Language(#[from] LanguageError),
+    /// There is no challenge at all.
+    #[error("challenges: at least one challenge is required")]
+    NoChallenges,
+}
+
+/// Kind of challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChallengeType {
+    /// Recite the values (digits or words) in the Live Video's language.
+    Voice,
+    /// Perform the listed head and face movements, in order.
+    Actions,
+}
+
+/// One challenge as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// `voice` or `actions`.
+    #[serde(rename = "type")]
+    pub kind: ChallengeType,
+    /// What to say or do.
+    pub value: Vec<String>,
+}
+
+/// A Live Video object (ComplyCube API shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveVideo {
+    /// Live Video id.
+    pub id: String,
+    /// Client the video belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// BCP-47 language of the voice challenges (`en-GB`, `fr`, `pt-BR`, ...).
+    pub language: String,
+    /// Challenges to verify.
+    pub challenges: Vec<Challenge>,
+    /// Creation time as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    /// Update time as given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<String>,
+    /// True when the recording is mirrored (selfie preview), flipping left and right.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirrored: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawChallenge {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawLiveVideo {
+    id: String,
+    #[serde(default)]
+    client_id: Option<String>,
+    language: String,
+    challenges: Vec<RawChallenge>,
+    #[serde(default)]
+    created_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    mirrored: Option<bool>,
+}
+
+impl LiveVideo {
+    /// Parses and validates a Live Video object: challenge types, non-empty values, a
+    /// supported language, and known action names (aliases are resolved to canonical names).
+    pub fn parse(
+        json: &str,
+        packs: &LanguagePacks,
+        actions: &ActionVocabulary,
+    ) -> Result<Self, LiveVideoError> {
+        let raw: RawLiveVideo =
+            serde_json::from_str(json).map_err(|e| LiveVideoError::Json(e.to_string()))?;
+        packs.for_tag(&raw.language)?;
+        if raw.challenges.is_empty() {
+            return Err(LiveVideoError::NoChallenges);
+        }
+        let mut challenges = Vec::with_capacity(raw.challenges.len());
+        for (index, c) in raw.challenges.into_iter().enumerate() {
+            let kind = match c.kind.as_str() {
+                "voice" => ChallengeType::Voice,
+                "actions" => ChallengeType::Actions,
+                other => {
+                    return Err(LiveVideoError::UnknownChallengeType {
+                        index,
+                        found: other.to_string(),
+                    })
+                }
+            };
+            let bad = |message: &str| LiveVideoError::BadValue {
+                index,
+                message: message.to_string(),
+            };
+            let items = match c.value {
+                Some(serde_json::Value::Array(items)) => items,
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+                    vec![serde_json::Value::String(s)]
+                }
+                None => return Err(bad("missing")),
+                _ => return Err(bad("must be a non-empty array of strings")),
+            };
+            if items.is_empty() {
+                return Err(bad("must not be empty"));
+            }
+            let mut value = Vec::with_capacity(items.len());
+            for item in items {
+                let text = match item {
+                    serde_json::Value::String(s) => s.trim().to_string(),
+                    serde_json::Value::Number(n) if kind == ChallengeType::Voice => n.to_string(),
+                    _ => return Err(bad("items must be strings")),
+                };
+                if text.is_empty() {
+                    return Err(bad("items must not be empty"));
+                }
+                if kind == ChallengeType::Actions {
+                    let action =
+                        actions
+                            .resolve(&text)
+                            .ok_or_else(|| LiveVideoError::UnknownAction {
+                                index,
+                                found: text.clone(),
+                                known: actions.names().join(", "),
+                            })?;
+                    value.push(action.name.clone());
+                } else {
+                    value.push(text);
+                }
+            }
+            challenges.push(Challenge { kind, value });
+        }
+        Ok(LiveVideo {
+            id: raw.id,
+            client_id: raw.client_id,
+            language: raw.language,
+            challenges,
+            created_at: raw.created_at,
+            updated_at: raw.updated_at,
+            mirrored: raw.mirrored,
+        })
+    }
+}
+
+/// A verdict, in ComplyCube's words plus our sharper `rejected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// The video proves the challenge was met by a live person.
+    Clear,
+    /// Undecidable or weak: a person should look.
+    Attention,
+    /// The challenge was clearly not met.
+    Rejected,
+}
+
+impl Outcome {
+    /// The worse of two outcomes.
+    pub fn worst(self, other: Outcome) -> Outcome {
+        self.max(other)
+    }
+
+    /// ComplyCube's check outcome (`clear` | `attention`): `rejected` maps to `attention`.
+    pub fn complycube(self) -> Outcome {
+        match self {
+            Outcome::Clear => Outcome::Clear,
+            _ => Outcome::Attention,
+        }
+    }
+
+    /// The word as printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Clear => "clear",
+            Outcome::Attention => "attention",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+/// A stable machine-readable reason with a human sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// Stable code (`no_audio_track`, `digits_mismatch`, ...).
+    pub code: String,
+    /// What happened, for a person.
+    pub message: String,
+}
+
+impl Reason {
+    /// Builds a reason.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One expected token aligned with what was heard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenMatch {
+    /// The expected token (normalised), absent for an extra heard token.
+    pub expected: Option<String>,
+    /// The heard token (normalised), absent for a missing one.
+    pub heard: Option<String>,
+    /// Similarity 0..1 between them.
+    pub similarity: f64,
+    /// Whether this pair counts as a match.
+    pub matched: bool,
+}
+
+/// Evidence for a voice challenge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct VoiceEvidence {
+    /// Whisper's transcript of the speech.
+    pub transcript: String,
+    /// Language whisper was told.
+    pub asr_language: String,
+    /// Normalised expected tokens.
+    pub expected_tokens: Vec<String>,
+    /// Normalised heard tokens.
+    pub heard_tokens: Vec<String>,
+    /// Alignment of expected against heard.
+    pub matches: Vec<TokenMatch>,
+    /// Media time where speech starts (seconds), if any was found.
+    pub start: Option<f64>,
+    /// Media time where speech ends (seconds).
+    pub end: Option<f64>,
+}
+
+/// Evidence for a challenge: what a reviewer can check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Evidence {
+    /// Voice challenge evidence.
+    Voice(VoiceEvidence),
+    /// Nothing was analysed (for example, a capability not available).
+    None {},
+}
+
+/// The verdict for one challenge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeReport {
+    /// Challenge type.
+    #[serde(rename = "type")]
+    pub kind: ChallengeType,
+    /// Challenge values as given (actions resolved to canonical names).
+    pub value: Vec<String>,
+    /// Verdict.
+    pub outcome: Outcome,
+    /// Confidence 0..1 that the challenge was met.
+    pub score: f64,
+    /// Why the verdict is not `clear`, or notes on a `clear` one.
+    pub reasons: Vec<Reason>,
+    /// What supports the verdict.
+    pub evidence: Evidence,
+}
+
+/// Stage timings in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timings {
+    /// Opening and decoding the whole file.
+    pub decode_seconds: f64,
+    /// Speech recognition (all voice challenges).
+    pub asr_seconds: f64,
+    /// Wall time of the whole verification.
+    pub total_seconds: f64,
+}
+
+/// The media as decoded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MediaReport {
+    /// Decoded duration in seconds.
+    pub duration_seconds: f64,
+    /// Source width.
+    pub width: Option<u32>,
+    /// Source height.
+    pub height: Option<u32>,
+    /// Average frame rate.
+    pub fps: Option<f64>,
+    /// Whether an audio track was decoded.
+    pub has_audio: bool,
+    /// Whether a video track was decoded.
+    pub has_video: bool,
+    /// Video frames decoded.
+    pub video_frames: u64,
+    /// Container format.
+    pub container: String,
+    /// Video codec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_codec: Option<String>,
+    /// Audio codec.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_codec: Option<String>,
+}
+
+impl MediaReport {
+    /// Combines container information with decoded counts.
+    pub fn new(
+        info: &MediaInfo,
+        decoded_seconds: f64,
+        video_frames: u64,
+        audio_samples: u64,
+    ) -> Self {
+        Self {
+            duration_seconds: if decoded_seconds > 0.0 {
+                decoded_seconds
+            } else {
+                info.duration_seconds.unwrap_or(0.0)
+            },
+            width: info.width,
+            height: info.height,
+            fps: info.fps,
+            has_audio: info.has_audio && audio_samples > 0,
+            has_video: info.has_video && video_frames > 0,
+            video_frames,
+            container: info.container.clone(),
+            video_codec: info.video_codec.clone(),
+            audio_codec: info.audio_codec.clone(),
+        }
+    }
+}
+
+/// The result of verifying one Live Video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    /// The Live Video's id.
+    pub live_video_id: String,
+    /// Its client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// Its language.
+    pub language: String,
+    /// Worst of the challenge outcomes.
+    pub outcome: Outcome,
+    /// Lowest challenge score.
+    pub score: f64,
+    /// One verdict per challenge, in the given order.
+    pub challenges: Vec<ChallengeReport>,
+    /// What was decoded.
+    pub media: MediaReport,
+    /// How long each stage took.
+    pub timings: Timings,
+}
+
+impl VerifyReport {
+    /// Builds the report: the overall outcome is the worst challenge outcome, the score the
+    /// lowest challenge score.
+    pub fn new(
+        live_video: &LiveVideo,
+        challenges: Vec<ChallengeReport>,
+        media: MediaReport,
+        timings: Timings,
+    ) -> Self {
+        let outcome = challenges
+            .iter()
+            .map(|c| c.outcome)
+            .fold(Outcome::Clear, Outcome::worst);
+        let score = challenges.iter().map(|c| c.score).fold(1.0, f64::min);
+        let outcome = if challenges.is_empty() {
+            Outcome::Attention
+        } else {
+            outcome
+        };
+        Self {
+            live_video_id: live_video.id.clone(),
+            client_id: live_video.client_id.clone(),
+            language: live_video.language.clone(),
+            outcome,
+            score,
+            challenges,
+            media,
+            timings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<LiveVideo, LiveVideoError> {
+        LiveVideo::parse(
+            json,
+            &LanguagePacks::builtin().unwrap(),
+            &ActionVocabulary::builtin().unwrap(),
+        )
+    }
+
+    #[test]
+    fn parses_complycube_shape_and_resolves_aliases() {
+        let lv = parse(
+            r#"{"id":"lv1","clientId":"c1","language":"en-GB","challenges":[
+                {"type":"voice","value":["7","9","1","7"]},
+                {"type":"actions","value":["TURN_HEAD_LEFT","blink"]}],
+                "createdAt":"2026-01-01T00:00:00.000Z","updatedAt":"2026-01-01T00:00:00.000Z"}"#,
+        )
+        .unwrap();
+        assert_eq!(lv.client_id.as_deref(), Some("c1"));
+        assert_eq!(lv.challenges[0].kind, ChallengeType::Voice);
+        assert_eq!(lv.challenges[1].value, ["turnHeadLeft", "blink"]);
+        let back = serde_json::to_value(&lv).unwrap();
+        assert_eq!(back["challenges"][0]["type"], "voice");
+        assert_eq!(back["createdAt"], "2026-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn validation_errors_are_precise() {
+        let base = |ch: &str, lang: &str| {
+            format!(r#"{{"id":"x","language":"{lang}","challenges":[{ch}]}}"#)
+        };
+        let e = parse(&base(r#"{"type":"dance","value":["x"]}"#, "en")).unwrap_err();
+        assert!(
+            matches!(e, LiveVideoError::UnknownChallengeType { index: 0, .. }),
+            "{e}"
+        );
+        let e = parse(&base(r#"{"type":"voice","value":[]}"#, "en")).unwrap_err();
+        assert!(matches!(e, LiveVideoError::BadValue { .. }), "{e}");
+        let e = parse(&base(r#"{"type":"voice","value":[""]}"#, "en")).unwrap_err();
+        assert!(matches!(e, LiveVideoError::BadValue { .. }), "{e}");
+        let e = parse(&base(r#"{"type":"actions","value":["jump"]}"#, "en")).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("jump") && msg.contains("turnHeadLeft") && msg.contains("openMouth"),
+            "{msg}"
+        );
+        let e = parse(&base(r#"{"type":"voice","value":["1"]}"#, "tlh")).unwrap_err();
+        assert!(matches!(e, LiveVideoError::Language(_)), "{e}");
+        let e = parse(r#"{"id":"x","language":"en","challenges":[]}"#).unwrap_err();
+        assert!(matches!(e, LiveVideoError::NoChallenges));
+        assert!(matches!(
+            parse("{not json").unwrap_err(),
+            LiveVideoError::Json(_)
+        ));
+        assert!(matches!(
+            parse(r#"{"id":"x"}"#).unwrap_err(),
+            LiveVideoError::Json(_)
+        ));
+    }
+
+    #[test]
+    fn overall_outcome_is_the_worst() {
+        let lv =
+            parse(r#"{"id":"x","language":"en","challenges":[{"type":"voice","value":["1"]}]}"#)
+                .unwrap();
+        let ch = |o: Outcome, s: f64| ChallengeReport {
+            kind: ChallengeType::Voice,
+            value: vec!["1".into()],
+            outcome: o,
+            score: s,
+            reasons: vec![],
+            evidence: Evidence::None {},
+        };
+        let r = VerifyReport::new(
+            &lv,
+            vec![ch(Outcome::Clear, 0.9), ch(Outcome::Attention, 0.5)],
+            MediaReport::default(),
+            Timings::default(),
+        );
+        assert_eq!(r.outcome, Outcome::Attention);
+        assert_eq!(r.score, 0.5);
+        assert_eq!(Outcome::Rejected.complycube(), Outcome::Attention);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["liveVideoId"], "x");
+        assert_eq!(json["challenges"][0]["outcome"], "clear");
+    }
+}

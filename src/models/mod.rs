@@ -1,0 +1,236 @@
+//! Locating, checking (sha256) and converting model files. Nothing here downloads anything:
+//! the set-up script fetches registry packages, and this module turns them into the files the
+//! verifier loads.
+
+pub mod ct2;
+pub mod mel;
+pub mod whisper_ggml;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Errors from locating, checking or converting models.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A model file or folder the verifier needs is not there.
+    #[error("model file missing: {0} (run scripts/setup.sh, or point --models / LIVENESS_MODELS at the folder)")]
+    Missing(PathBuf),
+    /// A model file is there but its checksum differs from the manifest.
+    #[error("model file {path} is corrupt: sha256 {actual}, expected {expected}")]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// What the manifest says.
+        expected: String,
+        /// What the file hashes to.
+        actual: String,
+    },
+    /// A model or manifest file is malformed.
+    #[error("malformed model data: {0}")]
+    Format(String),
+    /// The inference library refused to load a model.
+    #[error("cannot load model {path}: {message}")]
+    Load {
+        /// The file.
+        path: PathBuf,
+        /// The library's words.
+        message: String,
+    },
+    /// Reading or writing a model file failed.
+    #[error("model I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One entry of `models/manifest.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestEntry {
+    /// Short name used in code and logs (`whisper-base`).
+    pub name: String,
+    /// File name inside the models folder.
+    pub file: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Expected sha256 (hex).
+    pub sha256: String,
+    /// Where it comes from (registry packages and the conversion step).
+    pub source: String,
+    /// Licence of the weights.
+    pub licence: String,
+}
+
+/// The committed list of model files.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Every model the verifier can use.
+    #[serde(rename = "model")]
+    pub models: Vec<ManifestEntry>,
+}
+
+/// The manifest shipped with the source, compiled in so the binary can check files anywhere.
+pub const MANIFEST_TOML: &str = include_str!("../../models/manifest.toml");
+
+impl Manifest {
+    /// The manifest compiled into this build.
+    pub fn builtin() -> Self {
+        toml::from_str(MANIFEST_TOML).expect("models/manifest.toml is valid (checked by tests)")
+    }
+
+    /// The entry with this name.
+    pub fn entry(&self, name: &str) -> Option<&ManifestEntry> {
+        self.models.iter().find(|m| m.name == name)
+    }
+}
+
+/// Name of the Whisper model entry in the manifest.
+pub const WHISPER_BASE: &str = "whisper-base";
+
+/// A folder of model files.
+#[derive(Debug, Clone)]
+pub struct ModelsDir {
+    root: PathBuf,
+}
+
+impl ModelsDir {
+    /// Resolves the folder: an explicit path, else `LIVENESS_MODELS`, else `./models`, else the
+    /// `models/` folder beside the executable's project (for `cargo run` from elsewhere).
+    pub fn locate(explicit: Option<&Path>) -> Self {
+        if let Some(p) = explicit {
+            return Self {
+                root: p.to_path_buf(),
+            };
+        }
+        if let Some(p) = std::env::var_os("LIVENESS_MODELS").filter(|p| !p.is_empty()) {
+            return Self {
+                root: PathBuf::from(p),
+            };
+        }
+        let local = PathBuf::from("models");
+        if local.join("manifest.toml").exists() || local.join("ggml-base.bin").exists() {
+            return Self { root: local };
+        }
+        Self {
+            root: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"),
+        }
+    }
+
+    /// The folder itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of a manifest entry's file, checked to exist (not hashed: see [`Self::verify`]).
+    pub fn path_of(&self, entry: &ManifestEntry) -> Result<PathBuf, ModelError> {
+        let p = self.root.join(&entry.file);
+        if p.is_file() {
+            Ok(p)
+        } else {
+            Err(ModelError::Missing(p))
+        }
+    }
+
+    /// Checks one entry's size and sha256.
+    pub fn verify(&self, entry: &ManifestEntry) -> Result<PathBuf, ModelError> {
+        let p = self.path_of(entry)?;
+        let len = std::fs::metadata(&p)?.len();
+        let actual = if len != entry.size {
+            format!("(size {len}, expected {})", entry.size)
+        } else {
+            sha256_file(&p)?
+        };
+        if actual != entry.sha256 {
+            return Err(ModelError::Checksum {
+                path: p,
+                expected: entry.sha256.clone(),
+                actual,
+            });
+        }
+        Ok(p)
+    }
+}
+
+/// Hex sha256 of a file, streamed.
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let mut f = File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ModelError::Missing(path.to_path_buf()),
+        _ => ModelError::Io(e),
+    })?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Converts a CTranslate2 Whisper folder (`model.bin` + `vocabulary.txt`, or `model.bin` given
+/// as split parts) into a ggml file at `out`, written atomically (temp file, then rename).
+pub fn import_ct2_whisper(
+    model_parts: &[PathBuf],
+    vocabulary: &Path,
+    out: &Path,
+) -> Result<whisper_ggml::ConversionSummary, ModelError> {
+    let mut readers: Vec<Box<dyn Read>> = Vec::new();
+    for p in model_parts {
+        let f = File::open(p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => ModelError::Missing(p.clone()),
+            _ => ModelError::Io(e),
+        })?;
+        readers.push(Box::new(f));
+    }
+    let joined = readers
+        .into_iter()
+        .reduce(|a, b| Box::new(a.chain(b)))
+        .ok_or_else(|| ModelError::Format("no model.bin part given".into()))?;
+    let model = ct2::Ct2Model::read(BufReader::new(joined))?;
+    let vocab = std::fs::read_to_string(vocabulary).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ModelError::Missing(vocabulary.to_path_buf()),
+        _ => ModelError::Io(e),
+    })?;
+    let tmp = out.with_extension("partial");
+    let summary = whisper_ggml::write_ggml(&model, &vocab, BufWriter::new(File::create(&tmp)?))?;
+    std::fs::rename(&tmp, out)?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_manifest_parses_and_names_whisper() {
+        let m = Manifest::builtin();
+        let w = m.entry(WHISPER_BASE).expect("whisper-base entry");
+        assert_eq!(w.sha256.len(), 64);
+        assert!(w.size > 100_000_000);
+    }
+
+    #[test]
+    fn verify_reports_missing_and_corrupt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = ModelsDir::locate(Some(dir.path()));
+        let entry = ManifestEntry {
+            name: "x".into(),
+            file: "x.bin".into(),
+            size: 3,
+            sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+            source: "test".into(),
+            licence: "MIT".into(),
+        };
+        assert!(matches!(models.verify(&entry), Err(ModelError::Missing(_))));
+        std::fs::write(dir.path().join("x.bin"), b"abd").unwrap();
+        assert!(matches!(
+            models.verify(&entry),
+            Err(ModelError::Checksum { .. })
+        ));
+        std::fs::write(dir.path().join("x.bin"), b"abc").unwrap();
+        assert!(models.verify(&entry).is_ok());
+    }
+}

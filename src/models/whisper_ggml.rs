@@ -1,0 +1,482 @@
+//! Converts a Whisper model in CTranslate2 form into the ggml file layout that whisper.cpp
+//! (and so `whisper-rs`) loads.
+//!
+//! The output follows whisper.cpp's `convert-pt-to-ggml.py`: magic, hyper-parameters, the mel
+//! filterbank, the BPE vocabulary as raw bytes, then every tensor under its original PyTorch
+//! name. CTranslate2 fuses the self-attention query/key/value projections (and the
+//! cross-attention key/value) and renames layers; both are undone here.
+
+use std::io::Write;
+
+use super::ct2::{Ct2Model, Ct2Variable};
+use super::mel::mel_filterbank;
+use super::ModelError;
+
+/// ggml's file magic, `ggml` as a little-endian u32.
+pub const GGML_MAGIC: u32 = 0x6767_6d6c;
+
+/// Whisper hyper-parameters, as the ggml header lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WhisperHparams {
+    /// Vocabulary size including special tokens (51865 for multilingual models).
+    pub n_vocab: usize,
+    /// Encoder positions (1500 for a 30 s window).
+    pub n_audio_ctx: usize,
+    /// Encoder width.
+    pub n_audio_state: usize,
+    /// Encoder attention heads.
+    pub n_audio_head: usize,
+    /// Encoder layers.
+    pub n_audio_layer: usize,
+    /// Decoder positions.
+    pub n_text_ctx: usize,
+    /// Decoder width.
+    pub n_text_state: usize,
+    /// Decoder attention heads.
+    pub n_text_head: usize,
+    /// Decoder layers.
+    pub n_text_layer: usize,
+    /// Mel bins of the input features.
+    pub n_mels: usize,
+}
+
+/// Counts of what a conversion wrote, for logs and tests.
+#[derive(Debug, Clone)]
+pub struct ConversionSummary {
+    /// Hyper-parameters read from the CTranslate2 model.
+    pub hparams: WhisperHparams,
+    /// Number of BPE tokens written (special tokens are added by whisper.cpp itself).
+    pub tokens: usize,
+    /// Number of tensors written.
+    pub tensors: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Whisper's regular (non-special) token count in the multilingual and English vocabularies.
+fn base_vocab_size(n_vocab: usize) -> usize {
+    if n_vocab >= 51865 {
+        50257
+    } else {
+        50256
+    }
+}
+
+/// Reads hyper-parameters from the tensor shapes of a CTranslate2 `WhisperSpec` model.
+pub fn hparams(model: &Ct2Model) -> Result<WhisperHparams, ModelError> {
+    if model.spec != "WhisperSpec" {
+        return Err(ModelError::Format(format!(
+            "expected a WhisperSpec model, found {}",
+            model.spec
+        )));
+    }
+    let count_layers = |prefix: &str| {
+        (0..)
+            .take_while(|i| {
+                model
+                    .variables
+                    .contains_key(&format!("{prefix}/layer_{i}/ffn/linear_0/weight"))
+            })
+            .count()
+    };
+    let heads = |name: &str| -> Result<usize, ModelError> {
+        model
+            .get(name)?
+            .scalar_i64()
+            .filter(|h| *h > 0)
+            .map(|h| h as usize)
+            .ok_or_else(|| ModelError::Format(format!("{name} is not a positive scalar")))
+    };
+    let enc_pos = &model.get("encoder/position_encodings/encodings")?.shape;
+    let dec_pos = &model.get("decoder/position_encodings/encodings")?.shape;
+    let emb = &model.get("decoder/embeddings/weight")?.shape;
+    let conv1 = &model.get("encoder/conv1/weight")?.shape;
+    if enc_pos.len() != 2 || dec_pos.len() != 2 || emb.len() != 2 || conv1.len() != 3 {
+        return Err(ModelError::Format("unexpected Whisper tensor ranks".into()));
+    }
+    Ok(WhisperHparams {
+        n_vocab: emb[0],
+        n_audio_ctx: enc_pos[0],
+        n_audio_state: enc_pos[1],
+        n_audio_head: heads("encoder/num_heads")?,
+        n_audio_layer: count_layers("encoder"),
+        n_text_ctx: dec_pos[0],
+        n_text_state: dec_pos[1],
+        n_text_head: heads("decoder/num_heads")?,
+        n_text_layer: count_layers("decoder"),
+        n_mels: conv1[1],
+    })
+}
+
+/// Decodes one line of a GPT-2 byte-level vocabulary (`vocabulary.txt`) back to raw bytes.
+pub fn decode_byte_level(token: &str) -> Result<Vec<u8>, ModelError> {
+    // GPT-2's bytes_to_unicode: printable bytes map to themselves, the others to U+0100.. in order.
+    let mut table = [0u32; 256];
+    let mut next = 256u32;
+    for (b, slot) in table.iter_mut().enumerate() {
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        *slot = if printable {
+            b as u32
+        } else {
+            next += 1;
+            next - 1
+        };
+    }
+    token
+        .chars()
+        .map(|c| {
+            table
+                .iter()
+                .position(|&u| u == c as u32)
+                .map(|b| b as u8)
+                .ok_or_else(|| ModelError::Format(format!("character {c:?} is not byte-level BPE")))
+        })
+        .collect()
+}
+
+struct TensorOut {
+    name: String,
+    /// Row-major shape, outermost first.
+    shape: Vec<usize>,
+    values: Vec<f32>,
+}
+
+/// Splits a row-major matrix `[rows, cols]` (or vector) into equal parts along its first axis.
+/// A tensor's shape and values.
+type ShapedValues = (Vec<usize>, Vec<f32>);
+
+fn split_rows(v: &Ct2Variable, parts: usize) -> Result<Vec<ShapedValues>, ModelError> {
+    let values = v.to_f32();
+    let rows = v.shape[0];
+    if !rows.is_multiple_of(parts) {
+        return Err(ModelError::Format(format!(
+            "cannot split {rows} rows into {parts} parts"
+        )));
+    }
+    let mut shape = v.shape.clone();
+    shape[0] = rows / parts;
+    let chunk = values.len() / parts;
+    Ok(values
+        .chunks(chunk)
+        .map(|c| (shape.clone(), c.to_vec()))
+        .collect())
+}
+
+fn tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<Vec<TensorOut>, ModelError> {
+    let mut out = Vec::new();
+    let plain = |name: &str, ct2: &str, out: &mut Vec<TensorOut>| -> Result<(), ModelError> {
+        let v = model.get(ct2)?;
+        out.push(TensorOut {
+            name: name.to_string(),
+            shape: v.shape.clone(),
+            values: v.to_f32(),
+        });
+        Ok(())
+    };
+    let push = |out: &mut Vec<TensorOut>, name: String, (shape, values): ShapedValues| {
+        out.push(TensorOut {
+            name,
+            shape,
+            values,
+        });
+    };
+    for conv in ["conv1", "conv2"] {
+        plain(
+            &format!("encoder.{conv}.weight"),
+            &format!("encoder/{conv}/weight"),
+            &mut out,
+        )?;
+        let b = model.get(&format!("encoder/{conv}/bias"))?;
+        out.push(TensorOut {
+            name: format!("encoder.{conv}.bias"),
+            shape: vec![b.len(), 1],
+            values: b.to_f32(),
+        });
+    }
+    plain(
+        "encoder.positional_embedding",
+        "encoder/position_encodings/encodings",
+        &mut out,
+    )?;
+    let ln = |out: &mut Vec<TensorOut>, name: &str, ct2: &str| -> Result<(), ModelError> {
+        for (pt, c) in [("weight", "gamma"), ("bias", "beta")] {
+            let v = model.get(&format!("{ct2}/{c}"))?;
+            out.push(TensorOut {
+                name: format!("{name}.{pt}"),
+                shape: v.shape.clone(),
+                values: v.to_f32(),
+            });
+        }
+        Ok(())
+    };
+    let linear = |out: &mut Vec<TensorOut>, name: &str, ct2: &str| -> Result<(), ModelError> {
+        for p in ["weight", "bias"] {
+            let v = model.get(&format!("{ct2}/{p}"))?;
+            out.push(TensorOut {
+                name: format!("{name}.{p}"),
+                shape: v.shape.clone(),
+                values: v.to_f32(),
+            });
+        }
+        Ok(())
+    };
+    // Fused q,k,v (self-attention): split, and drop the key bias that PyTorch Whisper lacks.
+    let qkv = |out: &mut Vec<TensorOut>, pt: &str, ct2: &str| -> Result<(), ModelError> {
+        let w = split_rows(model.get(&format!("{ct2}/weight"))?, 3)?;
+        let b = split_rows(model.get(&format!("{ct2}/bias"))?, 3)?;
+        let mut w = w.into_iter();
+        let mut b = b.into_iter();
+        push(
+            out,
+            format!("{pt}.query.weight"),
+            w.next().unwrap_or_default(),
+        );
+        push(
+            out,
+            format!("{pt}.query.bias"),
+            b.next().unwrap_or_default(),
+        );
+        push(
+            out,
+            format!("{pt}.key.weight"),
+            w.next().unwrap_or_default(),
+        );
+        b.next();
+        push(
+            out,
+            format!("{pt}.value.weight"),
+            w.next().unwrap_or_default(),
+        );
+        push(
+            out,
+            format!("{pt}.value.bias"),
+            b.next().unwrap_or_default(),
+        );
+        Ok(())
+    };
+    for i in 0..hp.n_audio_layer {
+        let (pt, c) = (format!("encoder.blocks.{i}"), format!("encoder/layer_{i}"));
+        ln(
+            &mut out,
+            &format!("{pt}.attn_ln"),
+            &format!("{c}/self_attention/layer_norm"),
+        )?;
+        qkv(
+            &mut out,
+            &format!("{pt}.attn"),
+            &format!("{c}/self_attention/linear_0"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.attn.out"),
+            &format!("{c}/self_attention/linear_1"),
+        )?;
+        ln(
+            &mut out,
+            &format!("{pt}.mlp_ln"),
+            &format!("{c}/ffn/layer_norm"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.mlp.0"),
+            &format!("{c}/ffn/linear_0"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.mlp.2"),
+            &format!("{c}/ffn/linear_1"),
+        )?;
+    }
+    ln(&mut out, "encoder.ln_post", "encoder/layer_norm")?;
+    plain(
+        "decoder.positional_embedding",
+        "decoder/position_encodings/encodings",
+        &mut out,
+    )?;
+    plain(
+        "decoder.token_embedding.weight",
+        "decoder/embeddings/weight",
+        &mut out,
+    )?;
+    for i in 0..hp.n_text_layer {
+        let (pt, c) = (format!("decoder.blocks.{i}"), format!("decoder/layer_{i}"));
+        ln(
+            &mut out,
+            &format!("{pt}.attn_ln"),
+            &format!("{c}/self_attention/layer_norm"),
+        )?;
+        qkv(
+            &mut out,
+            &format!("{pt}.attn"),
+            &format!("{c}/self_attention/linear_0"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.attn.out"),
+            &format!("{c}/self_attention/linear_1"),
+        )?;
+        ln(
+            &mut out,
+            &format!("{pt}.cross_attn_ln"),
+            &format!("{c}/attention/layer_norm"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.cross_attn.query"),
+            &format!("{c}/attention/linear_0"),
+        )?;
+        // Fused cross-attention k,v: split; PyTorch's key has no bias.
+        let w = split_rows(model.get(&format!("{c}/attention/linear_1/weight"))?, 2)?;
+        let b = split_rows(model.get(&format!("{c}/attention/linear_1/bias"))?, 2)?;
+        let (mut w, mut b) = (w.into_iter(), b.into_iter());
+        push(
+            &mut out,
+            format!("{pt}.cross_attn.key.weight"),
+            w.next().unwrap_or_default(),
+        );
+        b.next();
+        push(
+            &mut out,
+            format!("{pt}.cross_attn.value.weight"),
+            w.next().unwrap_or_default(),
+        );
+        push(
+            &mut out,
+            format!("{pt}.cross_attn.value.bias"),
+            b.next().unwrap_or_default(),
+        );
+        linear(
+            &mut out,
+            &format!("{pt}.cross_attn.out"),
+            &format!("{c}/attention/linear_2"),
+        )?;
+        ln(
+            &mut out,
+            &format!("{pt}.mlp_ln"),
+            &format!("{c}/ffn/layer_norm"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.mlp.0"),
+            &format!("{c}/ffn/linear_0"),
+        )?;
+        linear(
+            &mut out,
+            &format!("{pt}.mlp.2"),
+            &format!("{c}/ffn/linear_1"),
+        )?;
+    }
+    ln(&mut out, "decoder.ln", "decoder/layer_norm")?;
+    Ok(out)
+}
+
+/// Whether whisper.cpp expects this tensor in f32 (as convert-pt-to-ggml.py writes it).
+fn stored_as_f32(t: &TensorOut) -> bool {
+    t.shape.len() < 2
+        || t.name == "encoder.conv1.bias"
+        || t.name == "encoder.conv2.bias"
+        || t.name.ends_with("positional_embedding")
+}
+
+fn i32_le(w: &mut impl Write, v: usize) -> Result<(), ModelError> {
+    let v = i32::try_from(v).map_err(|_| ModelError::Format(format!("{v} exceeds i32")))?;
+    w.write_all(&v.to_le_bytes())?;
+    Ok(())
+}
+
+/// Writes the ggml file for `model`, using `vocabulary` (one byte-level BPE token per line).
+pub fn write_ggml(
+    model: &Ct2Model,
+    vocabulary: &str,
+    mut w: impl Write,
+) -> Result<ConversionSummary, ModelError> {
+    let hp = hparams(model)?;
+    let mut bytes = 0u64;
+    let mut header = Vec::new();
+    header.extend(GGML_MAGIC.to_le_bytes());
+    for v in [
+        hp.n_vocab,
+        hp.n_audio_ctx,
+        hp.n_audio_state,
+        hp.n_audio_head,
+        hp.n_audio_layer,
+        hp.n_text_ctx,
+        hp.n_text_state,
+        hp.n_text_head,
+        hp.n_text_layer,
+        hp.n_mels,
+        1, // ftype: f16 weights
+    ] {
+        i32_le(&mut header, v)?;
+    }
+    let n_fft = 201;
+    i32_le(&mut header, hp.n_mels)?;
+    i32_le(&mut header, n_fft)?;
+    for v in mel_filterbank(16000, 400, hp.n_mels) {
+        header.extend(v.to_le_bytes());
+    }
+    let n_tokens = base_vocab_size(hp.n_vocab);
+    let lines: Vec<&str> = vocabulary.split('\n').collect();
+    if lines.len() < n_tokens {
+        return Err(ModelError::Format(format!(
+            "vocabulary has {} entries, expected at least {n_tokens}",
+            lines.len()
+        )));
+    }
+    i32_le(&mut header, n_tokens)?;
+    for line in &lines[..n_tokens] {
+        let raw = decode_byte_level(line.trim_end_matches('\r'))?;
+        i32_le(&mut header, raw.len())?;
+        header.extend(&raw);
+    }
+    w.write_all(&header)?;
+    bytes += header.len() as u64;
+
+    let tensors = tensors(model, &hp)?;
+    for t in &tensors {
+        let f32_out = stored_as_f32(t);
+        let mut h = Vec::new();
+        i32_le(&mut h, t.shape.len())?;
+        i32_le(&mut h, t.name.len())?;
+        i32_le(&mut h, if f32_out { 0 } else { 1 })?;
+        for d in t.shape.iter().rev() {
+            i32_le(&mut h, *d)?;
+        }
+        h.extend(t.name.as_bytes());
+        let mut data = Vec::with_capacity(t.values.len() * 4);
+        if f32_out {
+            t.values.iter().for_each(|v| data.extend(v.to_le_bytes()));
+        } else {
+            t.values
+                .iter()
+                .for_each(|v| data.extend(half::f16::from_f32(*v).to_le_bytes()));
+        }
+        w.write_all(&h)?;
+        w.write_all(&data)?;
+        bytes += (h.len() + data.len()) as u64;
+    }
+    w.flush()?;
+    Ok(ConversionSummary {
+        hparams: hp,
+        tokens: n_tokens,
+        tensors: tensors.len(),
+        bytes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_level_tokens_decode_to_raw_bytes() {
+        assert_eq!(decode_byte_level("hello").unwrap(), b"hello");
+        assert_eq!(decode_byte_level("Ġthe").unwrap(), b" the");
+        assert_eq!(decode_byte_level("Ċ").unwrap(), b"\n");
+        // "é" in UTF-8 is C3 A9; both bytes are printable in the table.
+        assert_eq!(decode_byte_level("Ã©").unwrap(), "é".as_bytes());
+        assert_eq!(decode_byte_level("").unwrap(), b"");
+        assert!(decode_byte_level("\u{4e2d}").is_err());
+    }
+}

@@ -1,0 +1,268 @@
+//! Wires decode, speech and verdicts: one video flows once through bounded channels, the
+//! decoder on its own thread, frames and audio consumed by their own threads.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_channel::bounded;
+
+use crate::actions::{ActionVocabulary, VocabularyError};
+use crate::decode::{
+    AudioChunk, DecodeConfig, DecodeError, DecodeStats, Frame, MediaDecoder, MediaInfo, AUDIO_RATE,
+};
+use crate::live_video::{
+    ChallengeReport, ChallengeType, LiveVideo, LiveVideoError, MediaReport, Outcome, Reason,
+    Timings, VerifyReport,
+};
+use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
+use crate::speech::asr::{AsrError, Transcriber, Transcript};
+use crate::speech::matcher::match_voice;
+use crate::speech::normalize::{LanguageError, LanguagePacks};
+use crate::verdict::{round3, unverified, voice_verdict};
+
+/// Everything that can stop a verification from producing a report.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The Live Video object is invalid.
+    #[error(transparent)]
+    LiveVideo(#[from] LiveVideoError),
+    /// The video cannot be opened or decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A model is missing or corrupt.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// Speech recognition failed.
+    #[error(transparent)]
+    Asr(#[from] AsrError),
+    /// The shipped challenge data is broken.
+    #[error("challenge data: {0}")]
+    Data(String),
+    /// A worker thread died.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<LanguageError> for VerifyError {
+    fn from(e: LanguageError) -> Self {
+        VerifyError::LiveVideo(LiveVideoError::Language(e))
+    }
+}
+
+impl From<VocabularyError> for VerifyError {
+    fn from(e: VocabularyError) -> Self {
+        VerifyError::Data(e.to_string())
+    }
+}
+
+/// Tunables of a verification run.
+#[derive(Debug, Clone)]
+pub struct VerifierConfig {
+    /// Threads whisper may use.
+    pub asr_threads: usize,
+    /// Longest side of analysed frames.
+    pub frame_max_side: u32,
+    /// Longest media accepted, in seconds.
+    pub max_duration_s: f64,
+    /// Most audio kept for recognition, in seconds (memory bound; the rest is ignored).
+    pub max_audio_s: f64,
+    /// Capacity of the frame channel.
+    pub frame_queue: usize,
+    /// Capacity of the audio channel.
+    pub audio_queue: usize,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        Self {
+            asr_threads: thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
+            frame_max_side: 320,
+            max_duration_s: 600.0,
+            max_audio_s: 120.0,
+            frame_queue: 8,
+            audio_queue: 32,
+        }
+    }
+}
+
+/// The verifier: models loaded once, then `verify` any number of videos (also concurrently).
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    transcriber: Arc<Transcriber>,
+    packs: Arc<LanguagePacks>,
+    vocabulary: Arc<ActionVocabulary>,
+    config: VerifierConfig,
+}
+
+/// What the audio consumer collected.
+struct CollectedAudio {
+    samples: Vec<f32>,
+    first_pts: Option<f64>,
+    truncated: bool,
+}
+
+impl Verifier {
+    /// Loads the whisper model from a models folder (size-checked against the manifest).
+    pub fn new(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
+        let manifest = Manifest::builtin();
+        let entry = manifest
+            .entry(WHISPER_BASE)
+            .ok_or_else(|| VerifyError::Data("manifest lacks whisper-base".into()))?;
+        let path = models.path_of(entry)?;
+        let len = std::fs::metadata(&path).map_err(ModelError::Io)?.len();
+        if len != entry.size {
+            return Err(ModelError::Checksum {
+                path,
+                expected: entry.sha256.clone(),
+                actual: format!("(size {len}, expected {})", entry.size),
+            }
+            .into());
+        }
+        let transcriber = Transcriber::load(&path, config.asr_threads).map_err(|e| match e {
+            AsrError::Load { path, message } => VerifyError::Model(ModelError::Load {
+                path: path.into(),
+                message,
+            }),
+            other => VerifyError::Asr(other),
+        })?;
+        Ok(Self {
+            transcriber: Arc::new(transcriber),
+            packs: Arc::new(LanguagePacks::builtin()?),
+            vocabulary: Arc::new(ActionVocabulary::builtin()?),
+            config,
+        })
+    }
+
+    /// Parses and validates a Live Video object against this verifier's languages and actions.
+    pub fn parse_live_video(&self, json: &str) -> Result<LiveVideo, VerifyError> {
+        Ok(LiveVideo::parse(json, &self.packs, &self.vocabulary)?)
+    }
+
+    /// The shared transcriber (for benches and tools).
+    pub fn transcriber(&self) -> &Transcriber {
+        &self.transcriber
+    }
+
+    /// Verifies one video against its Live Video object.
+    pub fn verify(
+        &self,
+        video: &Path,
+        live_video: &LiveVideo,
+    ) -> Result<VerifyReport, VerifyError> {
+        let started = Instant::now();
+        let pack = self.packs.for_tag(&live_video.language)?;
+        let wants_voice = live_video
+            .challenges
+            .iter()
+            .any(|c| c.kind == ChallengeType::Voice);
+        let decode_config = DecodeConfig {
+            frame_max_side: self.config.frame_max_side,
+            max_duration_s: self.config.max_duration_s,
+            audio: wants_voice,
+            ..DecodeConfig::default()
+        };
+        let (frame_tx, frame_rx) = bounded::<Frame>(self.config.frame_queue);
+        let (audio_tx, audio_rx) = bounded::<AudioChunk>(self.config.audio_queue);
+        let max_samples = (self.config.max_audio_s * f64::from(AUDIO_RATE)) as usize;
+
+        let (stats, frames_seen, audio) = thread::scope(|s| {
+            // ffmpeg contexts are not Send: the decoder is opened on the thread that runs it.
+            let decoding = s.spawn(move || {
+                let decoder = MediaDecoder::open(video, decode_config)?;
+                let info = decoder.info().clone();
+                decoder
+                    .run(Some(frame_tx), wants_voice.then_some(audio_tx))
+                    .map(|stats| (info, stats))
+            });
+            let frames = s.spawn(move || frame_rx.iter().count() as u64);
+            let audio = s.spawn(move || {
+                let mut c = CollectedAudio {
+                    samples: Vec::new(),
+                    first_pts: None,
+                    truncated: false,
+                };
+                for chunk in audio_rx.iter() {
+                    c.first_pts.get_or_insert(chunk.pts);
+                    let room = max_samples.saturating_sub(c.samples.len());
+                    if chunk.samples.len() > room {
+                        c.truncated = true;
+                    }
+                    c.samples
+                        .extend_from_slice(&chunk.samples[..chunk.samples.len().min(room)]);
+                }
+                c
+            });
+            let stats: Result<(MediaInfo, DecodeStats), DecodeError> =
+                decoding.join().unwrap_or_else(|_| {
+                    Err(DecodeError::NoStreams {
+                        path: video.to_path_buf(),
+                    })
+                });
+            (stats, frames.join().unwrap_or(0), audio.join().ok())
+        });
+        let (info, stats) = stats?;
+        let decode_seconds = started.elapsed().as_secs_f64();
+        let audio = audio.ok_or_else(|| VerifyError::Internal("audio consumer panicked".into()))?;
+        let media = MediaReport::new(
+            &info,
+            stats.decoded_seconds,
+            frames_seen,
+            stats.audio_samples,
+        );
+
+        let asr_started = Instant::now();
+        let mut transcript: Option<Transcript> = None;
+        let mut reports: Vec<ChallengeReport> = Vec::with_capacity(live_video.challenges.len());
+        for challenge in &live_video.challenges {
+            let report = match challenge.kind {
+                ChallengeType::Voice if !media.has_audio => unverified(
+                    challenge,
+                    Outcome::Rejected,
+                    Reason::new(
+                        "no_audio_track",
+                        "the video has no audio track to hear the recital in",
+                    ),
+                ),
+                ChallengeType::Voice => {
+                    if transcript.is_none() {
+                        transcript = Some(self.transcriber.transcribe(
+                            &audio.samples,
+                            audio.first_pts.unwrap_or(0.0),
+                            &pack.whisper,
+                        )?);
+                    }
+                    let t = transcript.as_ref().expect("set above");
+                    let m = match_voice(&challenge.value, &t.text, pack);
+                    let mut r = voice_verdict(challenge, t, &pack.whisper, m);
+                    if audio.truncated && r.outcome == Outcome::Clear {
+                        r.outcome = Outcome::Attention;
+                        r.reasons.push(Reason::new(
+                            "audio_too_long",
+                            format!(
+                                "only the first {} s of audio were analysed",
+                                self.config.max_audio_s
+                            ),
+                        ));
+                    }
+                    r
+                }
+                ChallengeType::Actions => unverified(
+                    challenge,
+                    Outcome::Attention,
+                    Reason::new("actions_not_available", "action recognition not available"),
+                ),
+            };
+            reports.push(report);
+        }
+        let timings = Timings {
+            decode_seconds: round3(decode_seconds),
+            asr_seconds: round3(asr_started.elapsed().as_secs_f64()),
+            total_seconds: round3(started.elapsed().as_secs_f64()),
+        };
+        Ok(VerifyReport::new(live_video, reports, media, timings))
+    }
+}

@@ -1,0 +1,399 @@
+//! Matching what was heard against a `voice` challenge: digit sequences exactly (order and
+//! count matter), phrases by a similarity-weighted token alignment tolerant of ASR spelling noise.
+
+use crate::live_video::{Outcome, Reason, TokenMatch};
+
+use super::normalize::{LanguagePack, Token};
+
+/// Lowest string similarity at which an unknown word is read as a spoken digit.
+const FUZZY_DIGIT_MIN: f64 = 0.75;
+/// Lowest similarity at which two phrase tokens count as the same word.
+const PHRASE_TOKEN_MIN: f64 = 0.7;
+/// Phrase score at or above which a phrase challenge is `clear`.
+const PHRASE_CLEAR: f64 = 0.8;
+/// Phrase score at or above which a phrase challenge is `attention` rather than `rejected`.
+const PHRASE_ATTENTION: f64 = 0.55;
+
+/// Result of matching one voice challenge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MatchResult {
+    /// Verdict.
+    pub outcome: Outcome,
+    /// Confidence 0..1.
+    pub score: f64,
+    /// Reasons for a verdict other than clear (and notes).
+    pub reasons: Vec<Reason>,
+    /// Expected tokens, normalised.
+    pub expected: Vec<String>,
+    /// Heard tokens, normalised (digits only for digit challenges).
+    pub heard: Vec<String>,
+    /// Alignment.
+    pub alignment: Vec<TokenMatch>,
+}
+
+/// True when every value is made of digits only: the challenge is a digit sequence.
+pub fn is_digit_challenge(values: &[String]) -> bool {
+    values
+        .iter()
+        .all(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// Matches a voice challenge's values against the heard transcript.
+pub fn match_voice(values: &[String], transcript: &str, pack: &LanguagePack) -> MatchResult {
+    let heard = pack.tokenize(transcript);
+    if is_digit_challenge(values) {
+        let expected: Vec<String> = values
+            .iter()
+            .flat_map(|v| v.chars().map(|c| c.to_string()))
+            .collect();
+        match_digits(&expected, &heard, pack)
+    } else {
+        let expected: Vec<String> = pack
+            .tokenize(&values.join(" "))
+            .into_iter()
+            .map(|t| t.text)
+            .collect();
+        match_phrase(&expected, &heard)
+    }
+}
+
+fn similarity(a: &str, b: &str) -> f64 {
+    strsim::normalized_levenshtein(a, b)
+}
+
+/// A heard token read as a digit: (digit, confidence).
+fn as_digit(token: &Token, pack: &LanguagePack) -> Option<(String, f64)> {
+    if token.text.len() == 1 && token.text.chars().all(|c| c.is_ascii_digit()) {
+        return Some((token.text.clone(), 1.0));
+    }
+    if pack.is_filler(&token.text) || token.text.chars().count() < 3 {
+        return None;
+    }
+    // Best similarity per digit, then the best digit must stand clear of the runner-up.
+    let mut per_digit = [0f64; 10];
+    for (word, digit) in pack.digit_words() {
+        let i = digit as usize - '0' as usize;
+        per_digit[i] = per_digit[i].max(similarity(&token.text, word));
+    }
+    let mut order: Vec<usize> = (0..10).collect();
+    order.sort_by(|a, b| per_digit[*b].total_cmp(&per_digit[*a]));
+    let (best, second) = (per_digit[order[0]], per_digit[order[1]]);
+    (best >= FUZZY_DIGIT_MIN && best - second >= 0.15).then(|| (order[0].to_string(), best))
+}
+
+/// Levenshtein alignment of two sequences; returns pairs (expected index, heard index).
+fn align<T, F>(expected: &[T], heard: &[T], cost: F) -> Vec<(Option<usize>, Option<usize>)>
+where
+    F: Fn(&T, &T) -> f64,
+{
+    let (n, m) = (expected.len(), heard.len());
+    let mut d = vec![vec![0f64; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i as f64;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j as f64;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let sub = d[i - 1][j - 1] + cost(&expected[i - 1], &heard[j - 1]);
+            d[i][j] = sub.min(d[i - 1][j] + 1.0).min(d[i][j - 1] + 1.0);
+        }
+    }
+    let (mut i, mut j) = (n, m);
+    let mut path = Vec::new();
+    while i > 0 || j > 0 {
+        if i > 0
+            && j > 0
+            && (d[i][j] - (d[i - 1][j - 1] + cost(&expected[i - 1], &heard[j - 1]))).abs() < 1e-9
+        {
+            path.push((Some(i - 1), Some(j - 1)));
+            i -= 1;
+            j -= 1;
+        } else if i > 0 && (d[i][j] - (d[i - 1][j] + 1.0)).abs() < 1e-9 {
+            path.push((Some(i - 1), None));
+            i -= 1;
+        } else {
+            path.push((None, Some(j - 1)));
+            j -= 1;
+        }
+    }
+    path.reverse();
+    path
+}
+
+fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack) -> MatchResult {
+    let mut heard = Vec::new();
+    let mut confidence = Vec::new();
+    let mut other_words = Vec::new();
+    for t in heard_tokens {
+        match as_digit(t, pack) {
+            Some((d, c)) => {
+                heard.push(d);
+                confidence.push(c);
+            }
+            None if !pack.is_filler(&t.text) => other_words.push(t.original.clone()),
+            None => {}
+        }
+    }
+    let path = align(expected, &heard, |a, b| if a == b { 0.0 } else { 1.0 });
+    let mut alignment = Vec::with_capacity(path.len());
+    let mut matched_conf = Vec::new();
+    for (e, h) in &path {
+        let exp = e.map(|i| expected[i].clone());
+        let hd = h.map(|j| heard[j].clone());
+        let matched = exp.is_some() && exp == hd;
+        let sim = match (matched, h) {
+            (true, Some(j)) => confidence[*j],
+            _ => 0.0,
+        };
+        if matched {
+            matched_conf.push(sim);
+        }
+        alignment.push(TokenMatch {
+            expected: exp,
+            heard: hd,
+            similarity: sim,
+            matched,
+        });
+    }
+    let exact = heard == expected;
+    let mut reasons = Vec::new();
+    let score;
+    let outcome;
+    if heard.is_empty() {
+        score = 0.0;
+        outcome = Outcome::Rejected;
+        reasons.push(Reason::new(
+            "speech_not_detected",
+            if heard_tokens.is_empty() {
+                "no speech was recognised".to_string()
+            } else {
+                "no digit was recognised in the speech".to_string()
+            },
+        ));
+    } else if exact {
+        let min_conf = confidence.iter().cloned().fold(1.0, f64::min);
+        score = confidence.iter().sum::<f64>() / confidence.len() as f64;
+        if other_words.len() > expected.len() {
+            outcome = Outcome::Attention;
+            reasons.push(Reason::new(
+                "unexpected_speech",
+                format!(
+                    "the digits were said among other words: {}",
+                    other_words.join(" ")
+                ),
+            ));
+        } else if min_conf < 0.9 {
+            outcome = Outcome::Attention;
+            reasons.push(Reason::new(
+                "low_confidence_match",
+                "some digits were recognised only approximately",
+            ));
+        } else {
+            outcome = Outcome::Clear;
+        }
+    } else {
+        let hits = matched_conf.len();
+        score = hits as f64 / expected.len().max(heard.len()) as f64 * 0.5;
+        outcome = Outcome::Rejected;
+        let mut sorted_e = expected.to_vec();
+        let mut sorted_h = heard.clone();
+        sorted_e.sort();
+        sorted_h.sort();
+        if sorted_e == sorted_h {
+            reasons.push(Reason::new(
+                "digits_out_of_order",
+                format!(
+                    "heard {} instead of {}",
+                    heard.join(" "),
+                    expected.join(" ")
+                ),
+            ));
+        } else {
+            reasons.push(Reason::new(
+                "digits_mismatch",
+                format!(
+                    "heard {} instead of {}",
+                    heard.join(" "),
+                    expected.join(" ")
+                ),
+            ));
+        }
+    }
+    MatchResult {
+        outcome,
+        score,
+        reasons,
+        expected: expected.to_vec(),
+        heard,
+        alignment,
+    }
+}
+
+fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
+    let heard: Vec<String> = heard_tokens.iter().map(|t| t.text.clone()).collect();
+    let path = align(expected, &heard, |a, b| {
+        let s = similarity(a, b);
+        if s >= PHRASE_TOKEN_MIN {
+            1.0 - s
+        } else {
+            // A substitution of unrelated words costs as much as a deletion plus an insertion.
+            2.0
+        }
+    });
+    let mut alignment = Vec::with_capacity(path.len());
+    let mut total = 0.0;
+    let mut extra = 0usize;
+    for (e, h) in &path {
+        let exp = e.map(|i| expected[i].clone());
+        let hd = h.map(|j| heard[j].clone());
+        let sim = match (&exp, &hd) {
+            (Some(a), Some(b)) => similarity(a, b),
+            _ => 0.0,
+        };
+        let matched = exp.is_some() && hd.is_some() && sim >= PHRASE_TOKEN_MIN;
+        if matched {
+            total += sim;
+        }
+        if exp.is_none() {
+            extra += 1;
+        }
+        alignment.push(TokenMatch {
+            expected: exp,
+            heard: hd,
+            similarity: sim,
+            matched,
+        });
+    }
+    let token_score = if expected.is_empty() {
+        0.0
+    } else {
+        total / (expected.len() as f64 + 0.25 * extra as f64)
+    };
+    // ASR often merges or splits words ("bin blue" heard as "bimble"): compare the phrases
+    // as character streams too, and keep the better of the two views.
+    let score = token_score.max(similarity(&expected.concat(), &heard.concat()));
+    let mut reasons = Vec::new();
+    let outcome = if heard.is_empty() {
+        reasons.push(Reason::new(
+            "speech_not_detected",
+            "no speech was recognised",
+        ));
+        Outcome::Rejected
+    } else if score >= PHRASE_CLEAR {
+        Outcome::Clear
+    } else if score >= PHRASE_ATTENTION {
+        reasons.push(Reason::new(
+            "phrase_partial_match",
+            format!("the phrase matched only in part (score {score:.2})"),
+        ));
+        Outcome::Attention
+    } else {
+        reasons.push(Reason::new(
+            "phrase_mismatch",
+            format!("heard \"{}\"", heard.join(" ")),
+        ));
+        Outcome::Rejected
+    };
+    MatchResult {
+        outcome,
+        score,
+        reasons,
+        expected: expected.to_vec(),
+        heard,
+        alignment,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::speech::normalize::LanguagePacks;
+
+    fn run(lang: &str, values: &[&str], heard: &str) -> MatchResult {
+        let packs = LanguagePacks::builtin().unwrap();
+        let values: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        match_voice(&values, heard, packs.for_tag(lang).unwrap())
+    }
+
+    #[test]
+    fn digit_sequences_match_in_every_written_form() {
+        for heard in [
+            "7 9 1 7",
+            "seven nine one seven",
+            "7917",
+            "Seven, nine, 1, seven.",
+            "um, seven nine... one seven",
+        ] {
+            let r = run("en-GB", &["7", "9", "1", "7"], heard);
+            assert_eq!(r.outcome, Outcome::Clear, "{heard}: {r:?}");
+            assert!(r.score > 0.9);
+        }
+        assert_eq!(
+            run("fr", &["7", "9", "1", "7"], "sept, neuf, un, sept").outcome,
+            Outcome::Clear
+        );
+        assert_eq!(
+            run("de", &["7917"], "Sieben neun eins sieben").outcome,
+            Outcome::Clear
+        );
+    }
+
+    #[test]
+    fn wrong_missing_extra_or_swapped_digits_are_rejected() {
+        let r = run("en", &["7", "9", "1", "7"], "seven nine two seven");
+        assert_eq!(r.outcome, Outcome::Rejected);
+        assert_eq!(r.reasons[0].code, "digits_mismatch");
+        let r = run("en", &["7", "9", "1", "7"], "seven one nine seven");
+        assert_eq!(r.outcome, Outcome::Rejected);
+        assert_eq!(r.reasons[0].code, "digits_out_of_order");
+        assert_eq!(
+            run("en", &["7", "9", "1", "7"], "seven nine one").outcome,
+            Outcome::Rejected
+        );
+        assert_eq!(
+            run("en", &["7", "9", "1", "7"], "seven nine one seven seven").outcome,
+            Outcome::Rejected
+        );
+        let r = run("en", &["7", "9", "1", "7"], "");
+        assert_eq!(r.outcome, Outcome::Rejected);
+        assert_eq!(r.reasons[0].code, "speech_not_detected");
+    }
+
+    #[test]
+    fn misspelt_digit_words_give_attention_not_clear() {
+        // "sevan" is close to "seven" but not a known form.
+        let r = run("en", &["7", "9"], "sevan nine");
+        assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
+        assert_eq!(r.reasons[0].code, "low_confidence_match");
+    }
+
+    #[test]
+    fn alignment_reports_each_expected_token() {
+        let r = run("en", &["1", "2", "3"], "one three");
+        let missing: Vec<_> = r.alignment.iter().filter(|m| m.heard.is_none()).collect();
+        assert_eq!(missing.len(), 1);
+        assert_eq!(missing[0].expected.as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn phrases_tolerate_spelling_noise_but_not_other_sentences() {
+        let ok = run("en", &["bin blue at f two now"], "Bin blue at F2 now.");
+        assert_eq!(ok.outcome, Outcome::Clear, "{ok:?}");
+        let noisy = run(
+            "en",
+            &["set white with p two soon"],
+            "Set white with P2 sooon.",
+        );
+        assert_eq!(noisy.outcome, Outcome::Clear, "{noisy:?}");
+        let other = run("en", &["bin blue at f two now"], "Bin red by K7 now.");
+        assert_eq!(other.outcome, Outcome::Rejected, "{other:?}");
+        let words = run(
+            "en",
+            &["bin", "blue", "at", "f", "two", "now"],
+            "bin blue at f two now",
+        );
+        assert_eq!(words.outcome, Outcome::Clear);
+    }
+}
