@@ -18,7 +18,8 @@ use crate::live_video::{
 };
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
-use crate::speech::matcher::match_voice;
+use crate::speech::grammar::digit_grammar;
+use crate::speech::matcher::{is_digit_challenge, match_voice};
 use crate::speech::normalize::{LanguageError, LanguagePacks};
 use crate::verdict::{round3, unverified, voice_verdict};
 
@@ -215,7 +216,9 @@ impl Verifier {
         );
 
         let asr_started = Instant::now();
-        let mut transcript: Option<Transcript> = None;
+        // One transcript per decoding mode: free text for phrases, digit grammar for digits.
+        let mut free_text: Option<Transcript> = None;
+        let mut digit_text: Option<Transcript> = None;
         let mut reports: Vec<ChallengeReport> = Vec::with_capacity(live_video.challenges.len());
         for challenge in &live_video.challenges {
             let report = match challenge.kind {
@@ -228,16 +231,61 @@ impl Verifier {
                     ),
                 ),
                 ChallengeType::Voice => {
-                    if transcript.is_none() {
-                        transcript = Some(self.transcriber.transcribe(
+                    let start = audio.first_pts.unwrap_or(0.0);
+                    if free_text.is_none() {
+                        free_text = Some(self.transcriber.transcribe(
                             &audio.samples,
-                            audio.first_pts.unwrap_or(0.0),
+                            start,
                             &pack.whisper,
+                            None,
                         )?);
                     }
-                    let t = transcript.as_ref().expect("set above");
+                    let t = free_text.as_ref().expect("set above");
                     let m = match_voice(&challenge.value, &t.text, pack);
                     let mut r = voice_verdict(challenge, t, &pack.whisper, m);
+                    // A digit recital the free decode misread gets a second reading under a
+                    // grammar that admits any digit sequence (never the expected one).
+                    if r.outcome != Outcome::Clear && is_digit_challenge(&challenge.value) {
+                        if digit_text.is_none() {
+                            let grammar = digit_grammar(pack);
+                            digit_text = Some(self.transcriber.transcribe(
+                                &audio.samples,
+                                start,
+                                &pack.whisper,
+                                Some(&grammar),
+                            )?);
+                        }
+                        let g = digit_text.as_ref().expect("set above");
+                        let m = match_voice(&challenge.value, &g.text, pack);
+                        let free_heard = match &r.evidence {
+                            crate::live_video::Evidence::Voice(v) => v.heard_tokens.clone(),
+                            _ => Vec::new(),
+                        };
+                        if m.outcome == Outcome::Rejected
+                            && r.outcome == Outcome::Rejected
+                            && m.heard != free_heard
+                        {
+                            // The two readings disagree with each other: the recital is unclear,
+                            // which is undecidable, not proof of a wrong answer.
+                            r.outcome = Outcome::Attention;
+                            r.reasons.push(Reason::new(
+                                "unclear_speech",
+                                format!(
+                                    "two readings disagree: free \"{}\", digit grammar \"{}\"",
+                                    t.text, g.text
+                                ),
+                            ));
+                        } else if m.outcome < r.outcome {
+                            let free = t.text.clone();
+                            r = voice_verdict(challenge, g, &pack.whisper, m);
+                            r.reasons.push(Reason::new(
+                                "digit_grammar_reading",
+                                format!(
+                                    "read under the digit grammar; the free reading was \"{free}\""
+                                ),
+                            ));
+                        }
+                    }
                     if audio.truncated && r.outcome == Outcome::Clear {
                         r.outcome = Outcome::Attention;
                         r.reasons.push(Reason::new(

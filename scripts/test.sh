@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test: makes sure system packages and models are there (cached outside the clone,
+# so repeat runs are quick), checks formatting and lints, then runs the test suite in release
+# mode (whisper is far too slow unoptimised). Tests on ../shared/media skip when it is absent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+install_system_packages
+cargo build --release --quiet
+install_models target/release/liveness
+cargo fmt --all -- --check
+cargo clippy --release --all-targets --quiet -- -D warnings
+cargo test --release -- --test-threads "${TEST_THREADS:-1}"

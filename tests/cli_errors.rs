@@ -1,0 +1,142 @@
+//! Bad input through the real binary: each case is a typed JSON error with its exit code, or a
+//! `rejected` verdict, never a panic and never `clear`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(video: &Path, live_video: &Path) -> (i32, serde_json::Value, String) {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let out = Command::new(env!("CARGO_BIN_EXE_liveness"))
+        .args([
+            "verify",
+            video.to_str().unwrap(),
+            "--live-video",
+            live_video.to_str().unwrap(),
+            "--format",
+            "json",
+            "--models",
+        ])
+        .arg(&models)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let json = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stderr}"));
+    (out.status.code().unwrap_or(-1), json, stderr)
+}
+
+const VOICE: &str =
+    r#"{"id":"lv","language":"en-GB","challenges":[{"type":"voice","value":["7","9","1","7"]}]}"#;
+
+#[test]
+fn bad_videos_and_bad_live_videos_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let lv = dir.path().join("lv.json");
+    std::fs::write(&lv, VOICE).unwrap();
+
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").unwrap();
+    let (code, json, _) = run(&empty, &lv);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (65, Some("invalid_media")),
+        "{json}"
+    );
+
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "meeting notes, not a video\n".repeat(100)).unwrap();
+    let (code, json, _) = run(&text, &lv);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (65, Some("invalid_media")),
+        "{json}"
+    );
+
+    let (code, json, _) = run(&dir.path().join("missing.mp4"), &lv);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (66, Some("resource_not_found")),
+        "{json}"
+    );
+
+    let bad_json = dir.path().join("bad.json");
+    std::fs::write(&bad_json, "{\"id\": \"x\", \"language\": ").unwrap();
+    let (code, json, _) = run(&empty, &bad_json);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (65, Some("invalid_request")),
+        "{json}"
+    );
+
+    let klingon = dir.path().join("tlh.json");
+    std::fs::write(&klingon, VOICE.replace("en-GB", "tlh")).unwrap();
+    let (code, json, _) = run(&empty, &klingon);
+    assert_eq!(code, 65);
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("unsupported language"),
+        "{json}"
+    );
+
+    let (code, json, _) = run(&empty, &dir.path().join("nope.json"));
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (66, Some("resource_not_found")),
+        "{json}"
+    );
+}
+
+#[test]
+fn truncated_and_silent_real_videos() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lv = dir.path().join("lv.json");
+    std::fs::write(&lv, VOICE).unwrap();
+
+    // A real mp4 cut to a third: an error or a verdict, never a panic, never clear.
+    let real = std::fs::read(media.join("video/faces/WDA_KatieHill_000.mp4")).unwrap();
+    for fraction in [3, 50] {
+        let cut = dir.path().join(format!("cut{fraction}.mp4"));
+        std::fs::write(&cut, &real[..real.len() / fraction]).unwrap();
+        let (code, json, _) = run(&cut, &lv);
+        if code == 0 {
+            assert_ne!(json["outcome"], "clear", "{json}");
+        } else {
+            assert_eq!(
+                (code, json["type"].as_str()),
+                (65, Some("invalid_media")),
+                "{json}"
+            );
+        }
+    }
+
+    // A video without an audio track, with a voice challenge: rejected, with the reason.
+    let (code, json, _) = run(&media.join("video/faces/lp-d13.mp4"), &lv);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["outcome"], "rejected");
+    assert_eq!(
+        json["challenges"][0]["reasons"][0]["code"],
+        "no_audio_track"
+    );
+    assert_eq!(json["media"]["hasAudio"], false);
+
+    // Actions are not verified yet: attention with the stated reason, never clear.
+    let actions = dir.path().join("actions.json");
+    std::fs::write(
+        &actions,
+        r#"{"id":"a","language":"en","challenges":[{"type":"actions","value":["turnHeadLeft"]}]}"#,
+    )
+    .unwrap();
+    let (code, json, _) = run(&media.join("video/faces/webcam-turns.mov"), &actions);
+    assert_eq!(code, 0);
+    assert_eq!(json["outcome"], "attention");
+    assert_eq!(
+        json["challenges"][0]["reasons"][0]["message"],
+        "action recognition not available"
+    );
+}
