@@ -1,1 +1,86 @@
-fn main() {}
+//! Criterion benches for the pipeline stages: decode throughput on a real GRID clip, one
+//! voice verification (transcribe + match) on real speech, and the matcher alone. The
+//! end-to-end wall time of `liveness verify` is measured by scripts/bench-e2e.sh.
+//! Benches that need ../shared/media or the models skip with a message when absent.
+
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_channel::bounded;
+use liveness::decode::{DecodeConfig, MediaDecoder};
+use liveness::models::ModelsDir;
+use liveness::pipeline::{Verifier, VerifierConfig};
+use liveness::speech::matcher::match_voice;
+use liveness::speech::normalize::LanguagePacks;
+
+fn media() -> Option<PathBuf> {
+    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media");
+    d.join("truth.json").is_file().then_some(d)
+}
+
+fn decode_bench(c: &mut Criterion) {
+    let Some(media) = media() else {
+        eprintln!("SKIPPED decode bench: ../shared/media absent");
+        return;
+    };
+    let clip = media.join("video/grid/bbaf2n.mpg");
+    let mut g = c.benchmark_group("decode");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    g.bench_function("grid_3s_clip_frames_and_audio", |b| {
+        b.iter(|| {
+            let (ftx, frx) = bounded(8);
+            let (atx, arx) = bounded(32);
+            std::thread::scope(|s| {
+                let h = s.spawn(|| {
+                    MediaDecoder::open(&clip, DecodeConfig::default())
+                        .unwrap()
+                        .run(Some(ftx), Some(atx))
+                        .unwrap()
+                });
+                s.spawn(move || frx.iter().count());
+                s.spawn(move || arx.iter().count());
+                h.join().unwrap()
+            })
+        })
+    });
+    g.finish();
+}
+
+fn voice_bench(c: &mut Criterion) {
+    let Some(media) = media() else {
+        eprintln!("SKIPPED voice bench: ../shared/media absent");
+        return;
+    };
+    let models = ModelsDir::locate(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")));
+    let Ok(verifier) = Verifier::new(&models, VerifierConfig::default()) else {
+        eprintln!("SKIPPED voice bench: models not installed");
+        return;
+    };
+    let clip = media.join("video/grid/sbwe5n.mpg");
+    let lv = verifier
+        .parse_live_video(r#"{"id":"b","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}"#)
+        .unwrap();
+    let mut g = c.benchmark_group("voice");
+    g.sample_size(10);
+    g.bench_function("verify_grid_3s_phrase", |b| {
+        b.iter(|| verifier.verify(&clip, &lv).unwrap())
+    });
+    g.finish();
+}
+
+fn matcher_bench(c: &mut Criterion) {
+    let packs = LanguagePacks::builtin().unwrap();
+    let en = packs.for_tag("en").unwrap();
+    let digits: Vec<String> = ["7", "9", "1", "7"].iter().map(|s| s.to_string()).collect();
+    let phrase = vec!["ask not what your country can do for you".to_string()];
+    c.bench_function("match_digits", |b| {
+        b.iter(|| match_voice(&digits, "um, seven nine... one 7", en))
+    });
+    c.bench_function("match_phrase_in_sentence", |b| {
+        b.iter(|| match_voice(&phrase, "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.", en))
+    });
+}
+
+criterion_group!(benches, decode_bench, voice_bench, matcher_bench);
+criterion_main!(benches);

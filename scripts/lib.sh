@@ -37,7 +37,7 @@ fetch_pkg() { # kind name==version file sha256
 # Debian packages needed to build and run (FFmpeg 5.1 dev libraries, clang for bindgen,
 # cmake for whisper.cpp, the ffmpeg CLI used by tests to assemble videos).
 DEB_PACKAGES="pkg-config clang libclang-dev cmake libavcodec-dev libavformat-dev libavutil-dev \
-libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip python3-pip npm"
+libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip bc time python3-pip npm"
 
 install_system_packages() {
   local missing=()

@@ -139,12 +139,9 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
     let mut heard = Vec::new();
     let mut confidence = Vec::new();
     for t in heard_tokens {
-        match as_digit(t, pack) {
-            Some((d, c)) => {
-                heard.push(d);
-                confidence.push(c);
-            }
-            None => {}
+        if let Some((d, c)) = as_digit(t, pack) {
+            heard.push(d);
+            confidence.push(c);
         }
     }
     let path = align(

@@ -62,6 +62,9 @@ impl WhisperModel {
         let ctx = unsafe {
             let mut params = sys::whisper_context_default_params();
             params.use_gpu = false;
+            // whisper.cpp 1.8 defaults to flash attention; with a shortened encoder window it
+            // made base repeat sentences here, so keep the classic attention path.
+            params.flash_attn = false;
             sys::whisper_init_from_file_with_params_no_state(c_path.as_ptr(), params)
         };
         if ctx.is_null() {
@@ -105,6 +108,9 @@ impl WhisperModel {
             p.print_realtime = false;
             p.print_timestamps = false;
             p.suppress_blank = true;
+            // Non-speech annotations such as "[Music]" are never a recital.
+            p.suppress_nst = true;
+            p.greedy.best_of = 1;
             p.audio_ctx = opts.audio_ctx;
             p.single_segment = opts.audio_ctx > 0;
             if !rule_ptrs.is_empty() {

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# End-to-end wall time and peak RSS of `liveness verify` (release build, models installed):
+# a GRID clip with a phrase challenge, and the peak memory of a 10 s vs a 60 s video.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+bin=target/release/liveness
+media=${LIVENESS_MEDIA:-../shared/media}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+echo '{"id":"bench","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}' > "$tmp/lv.json"
+clip="$media/video/grid/sbwe5n.mpg"
+"$bin" verify "$clip" --live-video "$tmp/lv.json" --format json >/dev/null   # warm the page cache
+runs=5; total=0
+for i in $(seq $runs); do
+  s=$(date +%s.%N); "$bin" verify "$clip" --live-video "$tmp/lv.json" --format json >/dev/null; e=$(date +%s.%N)
+  total=$(echo "$total + $e - $s" | bc -l)
+done
+printf 'e2e verify, GRID 3 s clip, phrase challenge: %.3f s mean wall over %d runs (process start, model load, decode, ASR)\n' "$(echo "$total / $runs" | bc -l)" "$runs"
+# Peak RSS: the same speech under 10 s and 60 s of real video (looped GRID clip).
+for secs in 10 60; do
+  ffmpeg -loglevel error -y -stream_loop -1 -i "$clip" -t "$secs" -c:v libx264 -preset ultrafast -c:a aac "$tmp/v$secs.mp4"
+  /usr/bin/time -f "%M" -o "$tmp/rss$secs" "$bin" verify "$tmp/v$secs.mp4" --live-video "$tmp/lv.json" --format json >/dev/null
+  echo "peak RSS, ${secs} s video: $(cat "$tmp/rss$secs") KiB"
+done
