@@ -261,12 +261,15 @@ impl Verifier {
                             crate::live_video::Evidence::Voice(v) => v.heard_tokens.clone(),
                             _ => Vec::new(),
                         };
+                        // A free reading with exactly as many digits as expected is trusted.
+                        let free_incomplete = free_heard.len() != m.expected.len();
                         if m.outcome == Outcome::Rejected
                             && r.outcome == Outcome::Rejected
+                            && free_incomplete
                             && m.heard != free_heard
                         {
-                            // The two readings disagree with each other: the recital is unclear,
-                            // which is undecidable, not proof of a wrong answer.
+                            // The free reading is incomplete and the two readings disagree: the
+                            // recital is unclear, which is undecidable, not proof of a wrong answer.
                             r.outcome = Outcome::Attention;
                             r.reasons.push(Reason::new(
                                 "unclear_speech",

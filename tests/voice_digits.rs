@@ -27,6 +27,7 @@ struct Tally {
     swapped_clear: usize,
     impostor_total: usize,
     true_rejected: usize,
+    impostor_rejected: usize,
 }
 
 #[test]
@@ -110,6 +111,8 @@ fn digit_recitals_in_five_languages() {
             t.impostor_total += 1;
             t.changed_clear += usize::from(outcomes[1] == Outcome::Clear);
             t.swapped_clear += usize::from(outcomes[2] == Outcome::Clear);
+            t.impostor_rejected += usize::from(outcomes[1] == Outcome::Rejected)
+                + usize::from(outcomes[2] == Outcome::Rejected);
             if outcomes[1] == Outcome::Clear || outcomes[2] == Outcome::Clear {
                 failures.push(format!(
                     "{tag} {seq:?}: a wrong sequence was cleared ({transcript:?})"
@@ -128,6 +131,7 @@ fn digit_recitals_in_five_languages() {
         }
         all.true_clear += t.true_clear;
         all.true_rejected += t.true_rejected;
+        all.impostor_rejected += t.impostor_rejected;
         all.true_total += t.true_total;
         all.changed_clear += t.changed_clear;
         all.swapped_clear += t.swapped_clear;
@@ -137,7 +141,7 @@ fn digit_recitals_in_five_languages() {
         println!("  {line}");
     }
     println!(
-        "ALL: accept rate {:.1}% ({}/{}), true sequences rejected {}; false accept: changed {}/{}, swapped {}/{}",
+        "ALL: accept rate {:.1}% ({}/{}), true sequences rejected {}; false accept: changed {}/{}, swapped {}/{}; wrong sequences rejected {}/{}",
         100.0 * all.true_clear as f64 / all.true_total as f64,
         all.true_clear,
         all.true_total,
@@ -145,8 +149,18 @@ fn digit_recitals_in_five_languages() {
         all.changed_clear,
         all.impostor_total,
         all.swapped_clear,
-        all.impostor_total
+        all.impostor_total,
+        all.impostor_rejected,
+        2 * all.impostor_total
     );
+    // Wrong sequences must be rejected outright, apart from recitals too unclear to read.
+    if all.impostor_rejected * 10 < 2 * all.impostor_total * 8 {
+        failures.push(format!(
+            "only {}/{} wrong sequences rejected",
+            all.impostor_rejected,
+            2 * all.impostor_total
+        ));
+    }
     if all.true_clear * 4 < all.true_total * 3 {
         failures.push(format!(
             "overall accept rate {}/{} below 75%",
