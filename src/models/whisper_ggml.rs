@@ -468,6 +468,174 @@ pub fn write_ggml(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::ct2::tests::write_model;
+
+    fn f16_bytes(values: impl Iterator<Item = f32>) -> Vec<u8> {
+        values
+            .flat_map(|v| half::f16::from_f32(v).to_le_bytes())
+            .collect()
+    }
+
+    /// A tiny WhisperSpec model (width 4, one layer each side) with recognisable values:
+    /// element i of a tensor holds i (mod 64), so splits can be checked.
+    fn tiny_model() -> Vec<u8> {
+        let d = 4usize;
+        let mut vars: Vec<(String, Vec<usize>, u8, Vec<u8>)> = Vec::new();
+        let mut t = |name: &str, shape: Vec<usize>| {
+            let n: usize = shape.iter().product();
+            vars.push((
+                name.to_string(),
+                shape,
+                4,
+                f16_bytes((0..n).map(|i| (i % 64) as f32)),
+            ));
+        };
+        t("encoder/conv1/weight", vec![d, 3, 3]);
+        t("encoder/conv1/bias", vec![d]);
+        t("encoder/conv2/weight", vec![d, d, 3]);
+        t("encoder/conv2/bias", vec![d]);
+        t("encoder/position_encodings/encodings", vec![6, d]);
+        t("decoder/position_encodings/encodings", vec![5, d]);
+        t("decoder/embeddings/weight", vec![51865, d]);
+        for side in ["encoder", "decoder"] {
+            let l = format!("{side}/layer_0");
+            for ln in ["self_attention/layer_norm", "ffn/layer_norm"] {
+                t(&format!("{l}/{ln}/gamma"), vec![d]);
+                t(&format!("{l}/{ln}/beta"), vec![d]);
+            }
+            t(
+                &format!("{l}/self_attention/linear_0/weight"),
+                vec![3 * d, d],
+            );
+            t(&format!("{l}/self_attention/linear_0/bias"), vec![3 * d]);
+            t(&format!("{l}/self_attention/linear_1/weight"), vec![d, d]);
+            t(&format!("{l}/self_attention/linear_1/bias"), vec![d]);
+            t(&format!("{l}/ffn/linear_0/weight"), vec![2 * d, d]);
+            t(&format!("{l}/ffn/linear_0/bias"), vec![2 * d]);
+            t(&format!("{l}/ffn/linear_1/weight"), vec![d, 2 * d]);
+            t(&format!("{l}/ffn/linear_1/bias"), vec![d]);
+            t(&format!("{side}/layer_norm/gamma"), vec![d]);
+            t(&format!("{side}/layer_norm/beta"), vec![d]);
+        }
+        let l = "decoder/layer_0/attention";
+        t(&format!("{l}/layer_norm/gamma"), vec![d]);
+        t(&format!("{l}/layer_norm/beta"), vec![d]);
+        t(&format!("{l}/linear_0/weight"), vec![d, d]);
+        t(&format!("{l}/linear_0/bias"), vec![d]);
+        t(&format!("{l}/linear_1/weight"), vec![2 * d, d]);
+        t(&format!("{l}/linear_1/bias"), vec![2 * d]);
+        t(&format!("{l}/linear_2/weight"), vec![d, d]);
+        t(&format!("{l}/linear_2/bias"), vec![d]);
+        vars.push((
+            "encoder/num_heads".into(),
+            vec![],
+            2,
+            2i16.to_le_bytes().to_vec(),
+        ));
+        vars.push((
+            "decoder/num_heads".into(),
+            vec![],
+            2,
+            2i16.to_le_bytes().to_vec(),
+        ));
+        let refs: Vec<(&str, Vec<usize>, u8, Vec<u8>)> = vars
+            .iter()
+            .map(|(n, s, t, d)| (n.as_str(), s.clone(), *t, d.clone()))
+            .collect();
+        write_model("WhisperSpec", &refs)
+    }
+
+    struct Reader<'a>(&'a [u8], usize);
+    impl Reader<'_> {
+        fn i32(&mut self) -> i32 {
+            let v = i32::from_le_bytes(self.0[self.1..self.1 + 4].try_into().unwrap());
+            self.1 += 4;
+            v
+        }
+        fn bytes(&mut self, n: usize) -> &[u8] {
+            self.1 += n;
+            &self.0[self.1 - n..self.1]
+        }
+    }
+
+    #[test]
+    fn converts_a_ct2_model_into_the_whisper_cpp_layout() {
+        let model = Ct2Model::read(&tiny_model()[..]).unwrap();
+        let vocab = "hello\nĠthe\n".repeat(25_200);
+        let mut out = Vec::new();
+        let summary = write_ggml(&model, &vocab, &mut out).unwrap();
+        assert_eq!(summary.bytes as usize, out.len());
+        let mut r = Reader(&out, 0);
+        assert_eq!(r.i32() as u32, GGML_MAGIC);
+        let hp: Vec<i32> = (0..11).map(|_| r.i32()).collect();
+        assert_eq!(hp, [51865, 6, 4, 2, 1, 5, 4, 2, 1, 3, 1]);
+        assert_eq!((r.i32(), r.i32()), (3, 201));
+        r.bytes(3 * 201 * 4);
+        assert_eq!(r.i32(), 50257);
+        for i in 0..50257 {
+            let len = r.i32() as usize;
+            let expect: &[u8] = if i % 2 == 0 { b"hello" } else { b" the" };
+            assert_eq!(r.bytes(len), expect);
+        }
+        let mut names = Vec::new();
+        while r.1 < out.len() {
+            let (dims, name_len, ftype) = (r.i32() as usize, r.i32() as usize, r.i32());
+            let shape: Vec<usize> = (0..dims).map(|_| r.i32() as usize).collect();
+            let name = String::from_utf8(r.bytes(name_len).to_vec()).unwrap();
+            let n: usize = shape.iter().product();
+            let data = r.bytes(n * if ftype == 0 { 4 } else { 2 }).to_vec();
+            let first = |k: usize| -> f32 {
+                if ftype == 0 {
+                    f32::from_le_bytes(data[k * 4..k * 4 + 4].try_into().unwrap())
+                } else {
+                    half::f16::from_le_bytes([data[k * 2], data[k * 2 + 1]]).to_f32()
+                }
+            };
+            match name.as_str() {
+                // ggml lists dimensions innermost first.
+                "encoder.conv1.weight" => assert_eq!((shape.clone(), ftype), (vec![3, 3, 4], 1)),
+                "encoder.conv1.bias" => assert_eq!((shape.clone(), ftype), (vec![1, 4], 0)),
+                "encoder.positional_embedding" => assert_eq!(ftype, 0),
+                "encoder.blocks.0.attn.query.weight" => {
+                    assert_eq!((shape.clone(), first(0)), (vec![4, 4], 0.0))
+                }
+                // The key is the second third of the fused projection: rows 4..8 start at 16.
+                "encoder.blocks.0.attn.key.weight" => assert_eq!(first(0), 16.0),
+                "encoder.blocks.0.attn.value.bias" => {
+                    assert_eq!((shape.clone(), first(0), ftype), (vec![4], 8.0, 0))
+                }
+                "decoder.blocks.0.cross_attn.value.weight" => assert_eq!(first(0), 16.0),
+                _ => {}
+            }
+            names.push(name);
+        }
+        assert_eq!(names.len(), summary.tensors);
+        assert!(
+            !names.iter().any(|n| n.ends_with("key.bias")),
+            "PyTorch Whisper keys have no bias"
+        );
+        for n in [
+            "decoder.token_embedding.weight",
+            "decoder.ln.weight",
+            "encoder.ln_post.bias",
+            "decoder.blocks.0.cross_attn.query.bias",
+            "decoder.blocks.0.mlp.2.weight",
+        ] {
+            assert!(names.iter().any(|x| x == n), "{n} missing");
+        }
+        // 5 conv/pos + 2 ln_post + 1 layer x 15 (encoder) + 2 embeddings + 2 ln + 1 layer x 24 (decoder)
+        assert_eq!(names.len(), 5 + 2 + 15 + 2 + 2 + 24);
+    }
+
+    #[test]
+    fn a_model_of_another_kind_is_refused() {
+        let bytes = write_model("TransformerSpec", &[("x", vec![1], 0, vec![0; 4])]);
+        let model = Ct2Model::read(&bytes[..]).unwrap();
+        assert!(matches!(
+            write_ggml(&model, "", Vec::new()),
+            Err(ModelError::Format(_))
+        ));
+    }
 
     #[test]
     fn byte_level_tokens_decode_to_raw_bytes() {

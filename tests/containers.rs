@@ -1,0 +1,79 @@
+//! The decoder reads the containers and codecs SDKs produce: a real GRID clip transcoded to
+//! WebM (VP8 + Vorbis, VP9 + Opus), MOV (H.264 + PCM) and MKV (MPEG-4 + MP3) still verifies
+//! its spoken digit, with media facts taken from the streams.
+
+mod common;
+
+use liveness::live_video::Outcome;
+
+#[test]
+fn common_containers_and_codecs_decode_and_verify() {
+    let Some(media) = common::media() else { return };
+    let verifier = common::verifier();
+    let dir = tempfile::tempdir().unwrap();
+    let source = media.join("video/grid/sbwe5n.mpg"); // "set blue with e five now"
+    let lv = verifier
+        .parse_live_video(
+            r#"{"id":"c","language":"en-GB","challenges":[{"type":"voice","value":["5"]}]}"#,
+        )
+        .unwrap();
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "vp8.webm",
+            &["-c:v", "libvpx", "-b:v", "500k", "-c:a", "libvorbis"],
+        ),
+        (
+            "vp9.webm",
+            &[
+                "-c:v",
+                "libvpx-vp9",
+                "-b:v",
+                "500k",
+                "-deadline",
+                "realtime",
+                "-c:a",
+                "libopus",
+            ],
+        ),
+        (
+            "pcm.mov",
+            &[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-c:a",
+                "pcm_s16le",
+            ],
+        ),
+        ("mp3.mkv", &["-c:v", "mpeg4", "-c:a", "libmp3lame"]),
+    ];
+    for (name, codec_args) in cases {
+        let out = dir.path().join(name);
+        let mut args = vec!["-i", source.to_str().unwrap()];
+        args.extend_from_slice(codec_args);
+        args.push(out.to_str().unwrap());
+        common::ffmpeg(&args);
+        let r = verifier.verify(&out, &lv).unwrap();
+        println!(
+            "{name}: {:?} {:?}/{:?}, {:.2} s, {} frames",
+            r.outcome,
+            r.media.video_codec,
+            r.media.audio_codec,
+            r.media.duration_seconds,
+            r.media.video_frames
+        );
+        assert!(r.media.has_audio && r.media.has_video, "{name}");
+        assert!(
+            (r.media.duration_seconds - 3.0).abs() < 0.3,
+            "{name}: {}",
+            r.media.duration_seconds
+        );
+        assert!(
+            r.media.video_frames >= 70,
+            "{name}: {} frames",
+            r.media.video_frames
+        );
+        assert_eq!(r.outcome, Outcome::Clear, "{name}: {:?}", r.challenges[0]);
+    }
+}
