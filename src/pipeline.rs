@@ -19,9 +19,10 @@ use crate::live_video::{
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
 use crate::speech::grammar::digit_grammar;
-use crate::speech::matcher::{is_digit_challenge, match_voice};
 use crate::speech::normalize::{LanguageError, LanguagePacks};
-use crate::verdict::{round3, unverified, voice_verdict};
+use crate::verdict::{
+    reconcile_digit_readings, round3, unverified, voice_report, wants_digit_reading,
+};
 
 /// Everything that can stop a verification from producing a report.
 #[derive(Debug, thiserror::Error)]
@@ -240,12 +241,9 @@ impl Verifier {
                             None,
                         )?);
                     }
-                    let t = free_text.as_ref().expect("set above");
-                    let m = match_voice(&challenge.value, &t.text, pack);
-                    let mut r = voice_verdict(challenge, t, &pack.whisper, m);
-                    // A digit recital the free decode misread gets a second reading under a
-                    // grammar that admits any digit sequence (never the expected one).
-                    if r.outcome != Outcome::Clear && is_digit_challenge(&challenge.value) {
+                    let free = free_text.as_ref().expect("set above");
+                    let mut r = voice_report(challenge, pack, free);
+                    if wants_digit_reading(challenge, &r) {
                         if digit_text.is_none() {
                             let grammar = digit_grammar(pack);
                             digit_text = Some(self.transcriber.transcribe(
@@ -255,39 +253,8 @@ impl Verifier {
                                 Some(&grammar),
                             )?);
                         }
-                        let g = digit_text.as_ref().expect("set above");
-                        let m = match_voice(&challenge.value, &g.text, pack);
-                        let free_heard = match &r.evidence {
-                            crate::live_video::Evidence::Voice(v) => v.heard_tokens.clone(),
-                            _ => Vec::new(),
-                        };
-                        // A free reading with exactly as many digits as expected is trusted.
-                        let free_incomplete = free_heard.len() != m.expected.len();
-                        if m.outcome == Outcome::Rejected
-                            && r.outcome == Outcome::Rejected
-                            && free_incomplete
-                            && m.heard != free_heard
-                        {
-                            // The free reading is incomplete and the two readings disagree: the
-                            // recital is unclear, which is undecidable, not proof of a wrong answer.
-                            r.outcome = Outcome::Attention;
-                            r.reasons.push(Reason::new(
-                                "unclear_speech",
-                                format!(
-                                    "two readings disagree: free \"{}\", digit grammar \"{}\"",
-                                    t.text, g.text
-                                ),
-                            ));
-                        } else if m.outcome < r.outcome {
-                            let free = t.text.clone();
-                            r = voice_verdict(challenge, g, &pack.whisper, m);
-                            r.reasons.push(Reason::new(
-                                "digit_grammar_reading",
-                                format!(
-                                    "read under the digit grammar; the free reading was \"{free}\""
-                                ),
-                            ));
-                        }
+                        let digits = digit_text.as_ref().expect("set above");
+                        r = reconcile_digit_readings(challenge, pack, free, r, digits);
                     }
                     if audio.truncated && r.outcome == Outcome::Clear {
                         r.outcome = Outcome::Attention;
