@@ -140,3 +140,35 @@ fn truncated_and_silent_real_videos() {
         "action recognition not available"
     );
 }
+
+#[test]
+fn corrupted_real_videos_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lv = dir.path().join("lv.json");
+    std::fs::write(&lv, VOICE).unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for source in [
+        "video/grid/lbax4n.mpg",
+        "video/faces/webcam-turns.mov",
+        "video/faces/lp-d5.mp4",
+    ] {
+        let original = std::fs::read(media.join(source)).unwrap();
+        for round in 0..3 {
+            let mut bytes = original.clone();
+            for _ in 0..(50 << round) {
+                let i = rng.gen_range(0..bytes.len());
+                bytes[i] = rng.gen();
+            }
+            let path = dir.path().join(format!("corrupt-{round}.bin"));
+            std::fs::write(&path, &bytes).unwrap();
+            // `run` asserts no panic and a JSON answer; the code is a verdict or invalid_media.
+            let (code, json, _) = run(&path, &lv);
+            assert!(
+                code == 0 || (code == 65 && json["type"] == "invalid_media"),
+                "{source}: {code} {json}"
+            );
+        }
+    }
+}
