@@ -199,27 +199,22 @@ fn tensors(model: &Ct2Model, hp: &WhisperHparams) -> Result<Vec<TensorOut>, Mode
         "encoder/position_encodings/encodings",
         &mut out,
     )?;
-    let ln = |out: &mut Vec<TensorOut>, name: &str, ct2: &str| -> Result<(), ModelError> {
-        for (pt, c) in [("weight", "gamma"), ("bias", "beta")] {
-            let v = model.get(&format!("{ct2}/{c}"))?;
-            out.push(TensorOut {
-                name: format!("{name}.{pt}"),
-                shape: v.shape.clone(),
-                values: v.to_f32(),
-            });
+    // A layer norm (gamma, beta) or a linear layer (weight, bias): two tensors copied as they are.
+    let pair = |out: &mut Vec<TensorOut>,
+                name: &str,
+                ct2: &str,
+                parts: [(&str, &str); 2]|
+     -> Result<(), ModelError> {
+        for (pt, c) in parts {
+            plain(&format!("{name}.{pt}"), &format!("{ct2}/{c}"), out)?;
         }
         Ok(())
     };
-    let linear = |out: &mut Vec<TensorOut>, name: &str, ct2: &str| -> Result<(), ModelError> {
-        for p in ["weight", "bias"] {
-            let v = model.get(&format!("{ct2}/{p}"))?;
-            out.push(TensorOut {
-                name: format!("{name}.{p}"),
-                shape: v.shape.clone(),
-                values: v.to_f32(),
-            });
-        }
-        Ok(())
+    let ln = |out: &mut Vec<TensorOut>, name: &str, ct2: &str| {
+        pair(out, name, ct2, [("weight", "gamma"), ("bias", "beta")])
+    };
+    let linear = |out: &mut Vec<TensorOut>, name: &str, ct2: &str| {
+        pair(out, name, ct2, [("weight", "weight"), ("bias", "bias")])
     };
     // Fused q,k,v (self-attention): split, and drop the key bias that PyTorch Whisper lacks.
     let qkv = |out: &mut Vec<TensorOut>, pt: &str, ct2: &str| -> Result<(), ModelError> {
