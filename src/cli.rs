@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::decode::DecodeError;
 use crate::live_video::{Evidence, Outcome, VerifyReport};
-use crate::models::ModelError;
 use crate::pipeline::VerifyError;
 
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).
@@ -42,9 +41,7 @@ pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
         VerifyError::LiveVideo(_) => (EXIT_DATA, "invalid_request"),
         VerifyError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
         VerifyError::Decode(_) => (EXIT_DATA, "invalid_media"),
-        VerifyError::Model(ModelError::Io(_)) | VerifyError::Model(_) => {
-            (EXIT_UNAVAILABLE, "model_unavailable")
-        }
+        VerifyError::Model(_) => (EXIT_UNAVAILABLE, "model_unavailable"),
         VerifyError::Asr(_) | VerifyError::Data(_) | VerifyError::Internal(_) => {
             (EXIT_SOFTWARE, "internal_error")
         }
@@ -119,6 +116,7 @@ pub fn render_text(r: &VerifyReport) -> String {
 mod tests {
     use super::*;
     use crate::live_video::LiveVideoError;
+    use crate::models::ModelError;
     use std::path::PathBuf;
 
     #[test]

@@ -1,4 +1,4 @@
-//! Speech-to-text with whisper-rs: the model context is loaded once and shared; each call makes
+//! Speech-to-text with whisper (whisper.cpp through `speech::whisper_ffi`): the model context is loaded once and shared; each call makes
 //! its own decoding state. The language is always given (auto-detection misfires on short
 //! clips), no prompt is used (a prompt holding the expected answer would let a spoof pass),
 //! and the encoder window is sized to the speech instead of whisper's fixed 30 s. Digit

@@ -25,8 +25,10 @@ fn el(type_: u32, value: u32) -> whisper_grammar_element {
     whisper_grammar_element { type_, value }
 }
 
-// Rule indices.
-const ROOT: u32 = 0;
+/// Index of the start rule in [`Grammar::rules`].
+pub const ROOT_RULE: usize = 0;
+
+// Indices of the other rules.
 const REST: u32 = 1;
 const SPACE: u32 = 2;
 const SEP: u32 = 3;
@@ -39,7 +41,6 @@ const DIGITS: u32 = 6;
 /// `sep ::= [,.-]? " " | [,.-]`, `tail ::= "." | ε`, `item ::= digits | word | ...`,
 /// `digits ::= [0-9] digits | [0-9]`. Words may start upper or lower case.
 pub fn digit_grammar(pack: &LanguagePack) -> Grammar {
-    let _ = ROOT;
     let root = vec![
         el(RULE_REF, SPACE),
         el(RULE_REF, ITEM),

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use whisper_rs::whisper_rs_sys as sys;
 
-use super::grammar::Grammar;
+use super::grammar::{Grammar, ROOT_RULE};
 
 /// A loaded whisper model (context without state).
 pub struct WhisperModel {
@@ -116,7 +116,7 @@ impl WhisperModel {
             if !rule_ptrs.is_empty() {
                 p.grammar_rules = rule_ptrs.as_ptr() as *mut _;
                 p.n_grammar_rules = rule_ptrs.len();
-                p.i_start_rule = 0;
+                p.i_start_rule = ROOT_RULE;
                 p.grammar_penalty = 100.0;
                 p.no_timestamps = true;
                 // No temperature fallback: with a grammar it re-decodes many times (tens of
