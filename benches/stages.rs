@@ -66,6 +66,15 @@ fn voice_bench(c: &mut Criterion) {
     g.bench_function("verify_grid_3s_phrase", |b| {
         b.iter(|| verifier.verify(&clip, &lv).unwrap())
     });
+    // Heard "Lay blue it text 4 now.": the text match is partial, so the phrase's renderings
+    // are also force-decoded (the likelihood path).
+    let partial = media.join("video/grid/lbax4n.mpg");
+    let lv_partial = verifier
+        .parse_live_video(r#"{"id":"b","language":"en-GB","challenges":[{"type":"voice","value":["lay blue at x four now"]}]}"#)
+        .unwrap();
+    g.bench_function("verify_grid_3s_phrase_with_likelihood", |b| {
+        b.iter(|| verifier.verify(&partial, &lv_partial).unwrap())
+    });
     g.finish();
 }
 

@@ -1,6 +1,7 @@
 //! The Live Video object (ComplyCube's shape, camelCase JSON), its validation, and the
 //! verification report with per-challenge verdicts. Pure data: no I/O.
 
+use crate::speech::likelihood::PhraseLikelihood;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionVocabulary;
@@ -284,6 +285,10 @@ pub struct VoiceEvidence {
     pub start: Option<f64>,
     /// Media time where speech ends (seconds).
     pub end: Option<f64>,
+    /// For phrases: how likely whisper finds the expected phrase given the audio, next to its
+    /// free reading (absent for digit recitals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub likelihood: Option<PhraseLikelihood>,
 }
 
 /// Evidence for a challenge: what a reviewer can check.
@@ -291,7 +296,7 @@ pub struct VoiceEvidence {
 #[serde(untagged)]
 pub enum Evidence {
     /// Voice challenge evidence.
-    Voice(VoiceEvidence),
+    Voice(Box<VoiceEvidence>),
     /// Nothing was analysed (for example, a capability not available).
     None {},
 }

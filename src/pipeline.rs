@@ -19,9 +19,11 @@ use crate::live_video::{
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
 use crate::speech::grammar::digit_grammar;
+use crate::speech::matcher::is_digit_challenge;
 use crate::speech::normalize::{LanguageError, LanguagePacks};
 use crate::verdict::{
-    reconcile_digit_readings, round3, unverified, voice_report, wants_digit_reading,
+    phrase_likelihood, phrases_to_score, reconcile_digit_readings, round3, unverified,
+    voice_report, wants_digit_reading, weigh_phrase_likelihood,
 };
 
 /// Everything that can stop a verification from producing a report.
@@ -217,6 +219,9 @@ impl Verifier {
         );
 
         let asr_started = Instant::now();
+        // Phrases the free reading does not clear have their renderings scored against the
+        // same audio (decided once the free reading is known, so clear ones cost nothing).
+        let phrase_texts = |heard: &str| phrases_to_score(&live_video.challenges, pack, heard);
         // One transcript per decoding mode: free text for phrases, digit grammar for digits.
         let mut free_text: Option<Transcript> = None;
         let mut digit_text: Option<Transcript> = None;
@@ -234,15 +239,19 @@ impl Verifier {
                 ChallengeType::Voice => {
                     let start = audio.first_pts.unwrap_or(0.0);
                     if free_text.is_none() {
-                        free_text = Some(self.transcriber.transcribe(
+                        free_text = Some(self.transcriber.transcribe_scored(
                             &audio.samples,
                             start,
                             &pack.whisper,
                             None,
+                            Some(&phrase_texts),
                         )?);
                     }
                     let free = free_text.as_ref().expect("set above");
                     let mut r = voice_report(challenge, pack, free);
+                    if !is_digit_challenge(&challenge.value) {
+                        r = weigh_phrase_likelihood(r, phrase_likelihood(challenge, pack, free));
+                    }
                     if wants_digit_reading(challenge, &r) {
                         if digit_text.is_none() {
                             let grammar = digit_grammar(pack);

@@ -1,9 +1,13 @@
 //! Turns match results and analysis outcomes into per-challenge verdicts.
 
-use crate::live_video::{Challenge, ChallengeReport, Evidence, Outcome, Reason, VoiceEvidence};
+use crate::live_video::{
+    Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, Reason, VoiceEvidence,
+};
 use crate::speech::asr::Transcript;
+use crate::speech::likelihood::{best_rendering, renderings, PhraseLikelihood};
 use crate::speech::matcher::{is_digit_challenge, match_voice, MatchResult};
 use crate::speech::normalize::LanguagePack;
+use crate::speech::whisper_ffi::TextScore;
 
 /// Matches a voice challenge against a transcript and builds its verdict.
 pub fn voice_report(
@@ -68,6 +72,88 @@ pub fn reconcile_digit_readings(
     }
 }
 
+/// The texts whose likelihood to measure for a free reading `heard`: the renderings of every
+/// phrase challenge (voice, not digits) that the text match alone does not clear.
+pub fn phrases_to_score(challenges: &[Challenge], pack: &LanguagePack, heard: &str) -> Vec<String> {
+    challenges
+        .iter()
+        .filter(|c| c.kind == ChallengeType::Voice && !is_digit_challenge(&c.value))
+        .filter(|c| match_voice(&c.value, heard, pack).outcome != Outcome::Clear)
+        .flat_map(|c| renderings(&c.value.join(" "), pack))
+        .collect()
+}
+
+/// A phrase challenge's likelihood evidence from a transcript's scores (None when its
+/// renderings were not scored).
+pub fn phrase_likelihood(
+    challenge: &Challenge,
+    pack: &LanguagePack,
+    transcript: &Transcript,
+) -> Option<PhraseLikelihood> {
+    let reference = transcript.reference.as_ref()?;
+    let wanted = renderings(&challenge.value.join(" "), pack);
+    let scores: Vec<TextScore> = transcript
+        .scores
+        .iter()
+        .filter(|s| wanted.contains(&s.text))
+        .cloned()
+        .collect();
+    best_rendering(reference, &scores)
+}
+
+/// Weighs a phrase challenge's text-match verdict with the likelihood whisper gives the expected
+/// phrase (see `speech::likelihood`), and attaches that evidence. A partial text match becomes
+/// `clear` only when every expected word is well supported by the audio; a mismatch becomes
+/// `attention` (`unclear_speech`) when the expected phrase explains the audio as well as the
+/// free reading does. Nothing else changes, and nothing is ever made worse.
+pub fn weigh_phrase_likelihood(
+    mut report: ChallengeReport,
+    likelihood: Option<PhraseLikelihood>,
+) -> ChallengeReport {
+    let Some(likelihood) = likelihood else {
+        return report;
+    };
+    let Evidence::Voice(evidence) = &mut report.evidence else {
+        return report;
+    };
+    let heard_something = !evidence.heard_tokens.is_empty();
+    let transcript = evidence.transcript.clone();
+    let weakest = likelihood
+        .weakest()
+        .map(|w| format!("\"{}\" at {:.1}", w.word, w.logprob))
+        .unwrap_or_default();
+    let partial = report
+        .reasons
+        .iter()
+        .any(|r| r.code == "phrase_partial_match");
+    if report.outcome == Outcome::Attention && partial && likelihood.all_words_supported() {
+        report.outcome = Outcome::Clear;
+        report.reasons.retain(|r| r.code != "phrase_partial_match");
+        report.reasons.push(Reason::new(
+            "phrase_likelihood_support",
+            format!(
+                "transcript \"{transcript}\" differs in part, but every expected word is \
+                 supported by the audio (weakest {weakest})"
+            ),
+        ));
+    } else if report.outcome == Outcome::Rejected
+        && heard_something
+        && likelihood.as_likely_as_free_reading()
+    {
+        report.outcome = Outcome::Attention;
+        report.reasons.push(Reason::new(
+            "unclear_speech",
+            format!(
+                "transcript \"{transcript}\" does not match, but the expected phrase explains \
+                 the audio as well ({:.1} against {:.1}; weakest {weakest})",
+                likelihood.logprob, likelihood.free_logprob
+            ),
+        ));
+    }
+    evidence.likelihood = Some(likelihood);
+    report
+}
+
 /// Verdict of a voice challenge from its match against the transcript.
 pub fn voice_verdict(
     challenge: &Challenge,
@@ -81,7 +167,7 @@ pub fn voice_verdict(
         outcome: m.outcome,
         score: round3(m.score),
         reasons: m.reasons,
-        evidence: Evidence::Voice(VoiceEvidence {
+        evidence: Evidence::Voice(Box::new(VoiceEvidence {
             transcript: transcript.text.clone(),
             asr_language: asr_language.to_string(),
             expected_tokens: m.expected,
@@ -97,7 +183,8 @@ pub fn voice_verdict(
                 .last()
                 .map(|s| round3(s.end))
                 .or(transcript.speech_end.map(round3)),
-        }),
+            likelihood: None,
+        })),
     }
 }
 
@@ -121,7 +208,6 @@ pub fn round3(v: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live_video::ChallengeType;
     use crate::speech::normalize::LanguagePacks;
 
     fn said(text: &str) -> Transcript {
@@ -173,6 +259,79 @@ mod tests {
         // Both readings agreeing on another sequence is a wrong answer.
         let r = reconcile(&["7", "2", "1", "9"], "sept deux", "sept deux");
         assert_eq!(r.outcome, Outcome::Rejected);
+    }
+
+    fn likelihood(words: &[(&str, f64)], free_logprob: f64) -> PhraseLikelihood {
+        PhraseLikelihood {
+            rendering: String::new(),
+            logprob: words.iter().map(|w| w.1).sum(),
+            free_logprob,
+            words: words
+                .iter()
+                .map(|(w, l)| crate::speech::likelihood::WordLikelihood {
+                    word: w.to_string(),
+                    logprob: *l,
+                })
+                .collect(),
+        }
+    }
+
+    /// "x" unsupported.
+    fn r_weak() -> PhraseLikelihood {
+        likelihood(
+            &[("Lay", -0.7), ("blue", -0.1), ("at", -2.4), ("x", -9.0)],
+            -5.0,
+        )
+    }
+
+    fn phrase(expected: &str, heard: &str, l: PhraseLikelihood) -> ChallengeReport {
+        let packs = LanguagePacks::builtin().unwrap();
+        let pack = packs.for_tag("en").unwrap();
+        let c = Challenge {
+            kind: ChallengeType::Voice,
+            value: vec![expected.to_string()],
+        };
+        weigh_phrase_likelihood(voice_report(&c, pack, &said(heard)), Some(l))
+    }
+
+    #[test]
+    fn likelihood_lifts_a_partial_match_only_when_every_word_is_supported() {
+        let supported = likelihood(
+            &[("Lay", -0.7), ("blue", -0.1), ("at", -2.4), ("x", -1.1)],
+            -5.0,
+        );
+        let r = phrase("lay blue at x", "Lay blue it text.", supported);
+        assert_eq!(r.outcome, Outcome::Clear, "{r:?}");
+        assert_eq!(r.reasons.last().unwrap().code, "phrase_likelihood_support");
+        let Evidence::Voice(v) = &r.evidence else {
+            panic!()
+        };
+        assert!(v.likelihood.is_some());
+
+        let one_weak = likelihood(
+            &[("Lay", -0.7), ("green", -8.4), ("at", -2.4), ("x", -1.1)],
+            -5.0,
+        );
+        let r = phrase("lay green at x", "Lay blue it text.", one_weak);
+        assert_ne!(r.outcome, Outcome::Clear, "{r:?}");
+        let r = phrase("lay blue at x", "Lay blue it text.", r_weak());
+        assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
+        assert_eq!(r.reasons.last().unwrap().code, "phrase_partial_match");
+    }
+
+    #[test]
+    fn likelihood_softens_a_mismatch_to_attention_but_never_clears_it() {
+        let as_likely = likelihood(
+            &[("Bin", -6.1), ("blue", -1.7), ("at", -5.9), ("f", -11.0)],
+            -23.0,
+        );
+        let r = phrase("bin blue at f", "Tuna.", as_likely);
+        assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
+        assert_eq!(r.reasons.last().unwrap().code, "unclear_speech");
+
+        let unlikely = likelihood(&[("Set", -14.4), ("white", -10.0)], -2.0);
+        let r = phrase("set white", "Been read by K7 now.", unlikely);
+        assert_eq!(r.outcome, Outcome::Rejected, "{r:?}");
     }
 
     #[test]

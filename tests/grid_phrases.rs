@@ -1,5 +1,6 @@
 //! GRID corpus videos (real speaker, real MPEG-1 video with MP2 audio): the true sentence as a
-//! phrase challenge, another GRID sentence as an impostor challenge, and the sentence's digit.
+//! phrase challenge, another GRID sentence as an impostor challenge, the true sentence with one
+//! word changed (its colour, its letter) as near-miss impostors, and the sentence's digit.
 
 mod common;
 
@@ -16,6 +17,14 @@ fn digit_of(sentence: &str) -> String {
         .to_string()
 }
 
+/// The sentence with word `i` replaced by `with` (GRID: command colour preposition letter digit
+/// adverb).
+fn with_word(sentence: &str, i: usize, with: &str) -> String {
+    let mut words: Vec<&str> = sentence.split_whitespace().collect();
+    words[i] = with;
+    words.join(" ")
+}
+
 #[test]
 fn grid_sentences_and_digits() {
     let Some(media) = common::media() else { return };
@@ -24,13 +33,20 @@ fn grid_sentences_and_digits() {
     assert_eq!(truth.len(), 11);
     let (mut phrase_clear, mut phrase_not_rejected, mut digit_clear, mut impostor_clear) =
         (0, 0, 0, 0);
+    let mut near_miss_clear = 0;
     for (i, (path, sentence)) in truth.iter().enumerate() {
         let other = &truth[(i + 1) % truth.len()].1;
+        let colour = sentence.split_whitespace().nth(1).unwrap();
+        let other_colour = with_word(sentence, 1, if colour == "green" { "red" } else { "green" });
+        let letter = sentence.split_whitespace().nth(3).unwrap();
+        let other_letter = with_word(sentence, 3, if letter == "k" { "m" } else { "k" });
         let json = format!(
             r#"{{"id":"{path}","language":"en-GB","challenges":[
                 {{"type":"voice","value":["{sentence}"]}},
                 {{"type":"voice","value":["{other}"]}},
-                {{"type":"voice","value":["{}"]}}]}}"#,
+                {{"type":"voice","value":["{}"]}},
+                {{"type":"voice","value":["{other_colour}"]}},
+                {{"type":"voice","value":["{other_letter}"]}}]}}"#,
             digit_of(sentence)
         );
         let lv = verifier.parse_live_video(&json).unwrap();
@@ -40,20 +56,44 @@ fn grid_sentences_and_digits() {
             _ => String::new(),
         };
         let o: Vec<Outcome> = r.challenges.iter().map(|c| c.outcome).collect();
+        // The least likely expected word of the true sentence and of the near misses.
+        let weakest: Vec<String> = [0, 3, 4]
+            .iter()
+            .map(|&k| match &r.challenges[k].evidence {
+                Evidence::Voice(v) => v
+                    .likelihood
+                    .as_ref()
+                    .and_then(|l| l.weakest().map(|w| format!("{} {:.1}", w.word, w.logprob)))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            })
+            .collect();
         println!(
-            "{path}: \"{sentence}\" heard {heard:?}: true {:?} ({:.2}), other {:?} ({:.2}), digit {:?}; {:.2} s",
-            o[0], r.challenges[0].score, o[1], r.challenges[1].score, o[2], r.timings.total_seconds
+            "    weakest word: true {:?}, near misses {:?}",
+            weakest[0],
+            &weakest[1..]
+        );
+        println!(
+            "{path}: \"{sentence}\" heard {heard:?}: true {:?} ({:.2}), other {:?} ({:.2}), digit {:?}, one word changed {:?} {:?}; {:.2} s",
+            o[0], r.challenges[0].score, o[1], r.challenges[1].score, o[2], o[3], o[4], r.timings.total_seconds
         );
         assert!(r.media.has_audio && r.media.has_video && r.media.video_frames > 50);
         phrase_clear += usize::from(o[0] == Outcome::Clear);
         phrase_not_rejected += usize::from(o[0] != Outcome::Rejected);
         impostor_clear += usize::from(o[1] == Outcome::Clear);
+        near_miss_clear +=
+            usize::from(o[3] == Outcome::Clear) + usize::from(o[4] == Outcome::Clear);
         digit_clear += usize::from(o[2] == Outcome::Clear);
     }
     println!(
-        "GRID: true sentence clear {phrase_clear}/11 (not rejected {phrase_not_rejected}/11); other sentence clear {impostor_clear}/11; digit clear {digit_clear}/11"
+        "GRID: true sentence clear {phrase_clear}/11 (not rejected {phrase_not_rejected}/11); other sentence clear {impostor_clear}/11; one word changed clear {near_miss_clear}/22; digit clear {digit_clear}/11"
     );
     assert_eq!(impostor_clear, 0, "another sentence must never be clear");
-    assert!(phrase_clear >= 7, "true sentences clear: {phrase_clear}/11");
+    assert_eq!(
+        near_miss_clear, 0,
+        "a sentence with a wrong word must never be clear"
+    );
+    assert!(phrase_clear >= 9, "true sentences clear: {phrase_clear}/11");
+    assert_eq!(phrase_not_rejected, 11, "a true sentence was rejected");
     assert!(digit_clear >= 9, "digits clear: {digit_clear}/11");
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::grammar::Grammar;
 use super::vad::speech_span;
-use super::whisper_ffi::{DecodeOptions, WhisperModel};
+use super::whisper_ffi::{DecodeOptions, ScoreRequest, TextScore, WhisperModel};
 use crate::decode::AUDIO_RATE;
 
 /// Errors from speech recognition.
@@ -49,6 +49,10 @@ pub struct Transcript {
     pub speech_start: Option<f64>,
     /// Media time where it ends.
     pub speech_end: Option<f64>,
+    /// The free reading scored like `scores` (when texts were scored): the reference.
+    pub reference: Option<TextScore>,
+    /// Likelihood scores of the texts asked for, in order (empty when none were asked for).
+    pub scores: Vec<TextScore>,
 }
 
 /// Whisper encoder positions per second of audio (1500 for 30 s).
@@ -93,6 +97,22 @@ impl Transcriber {
         language: &str,
         grammar: Option<&Grammar>,
     ) -> Result<Transcript, AsrError> {
+        self.transcribe_scored(audio, offset, language, grammar, None)
+    }
+
+    /// Like `transcribe`, then hands the reading's text to `texts`, and measures how likely
+    /// whisper finds each text it returns given the same audio (forced decoding), next to the
+    /// free reading scored the same way. A likelihood is evidence to weigh against the free
+    /// reading, never a substitute for it: the free reading is made first and without any
+    /// knowledge of the texts.
+    pub fn transcribe_scored(
+        &self,
+        audio: &[f32],
+        offset: f64,
+        language: &str,
+        grammar: Option<&Grammar>,
+        texts: Option<&ScoreRequest>,
+    ) -> Result<Transcript, AsrError> {
         let Some(span) = speech_span(audio, AUDIO_RATE) else {
             return Ok(Transcript::default());
         };
@@ -124,12 +144,14 @@ impl Transcriber {
             language,
             audio_ctx,
             grammar,
+            score_texts: texts,
         };
-        let raw = self
+        let decoded = self
             .model
             .decode(input, &options)
             .map_err(|e| AsrError::Inference(e.to_string()))?;
-        let segments: Vec<Segment> = raw
+        let segments: Vec<Segment> = decoded
+            .segments
             .into_iter()
             .filter_map(|(t0, t1, text)| {
                 let text = text.trim().to_string();
@@ -150,6 +172,8 @@ impl Transcriber {
             segments,
             speech_start: Some(span_start),
             speech_end: Some(span_start + seconds),
+            reference: decoded.reference,
+            scores: decoded.scores,
         })
     }
 }

@@ -284,6 +284,13 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
     // ASR often merges or splits words ("bin blue" heard as "bimble"): compare the phrases
     // as character streams too, and keep the better of the two views.
     let score = token_score.max(similarity(&expected.concat(), &heard[window].concat()));
+    // Every expected word must be heard for the text alone to clear a phrase: one wrong word
+    // in a six-word sentence still scores 0.83.
+    let unheard: Vec<&str> = alignment
+        .iter()
+        .filter(|m| !m.matched)
+        .filter_map(|m| m.expected.as_deref())
+        .collect();
     let mut reasons = Vec::new();
     let outcome = if heard.is_empty() {
         reasons.push(Reason::new(
@@ -291,12 +298,15 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
             "no speech was recognised",
         ));
         Outcome::Rejected
-    } else if score >= PHRASE_CLEAR {
+    } else if score >= PHRASE_CLEAR && unheard.is_empty() {
         Outcome::Clear
     } else if score >= PHRASE_ATTENTION {
         reasons.push(Reason::new(
             "phrase_partial_match",
-            format!("the phrase matched only in part (score {score:.2})"),
+            format!(
+                "the phrase matched only in part (score {score:.2}; not heard: {})",
+                unheard.join(" ")
+            ),
         ));
         Outcome::Attention
     } else {
@@ -399,6 +409,11 @@ mod tests {
         assert_eq!(noisy.outcome, Outcome::Clear, "{noisy:?}");
         let other = run("en", &["bin blue at f two now"], "Bin red by K7 now.");
         assert_eq!(other.outcome, Outcome::Rejected, "{other:?}");
+        // One wrong word is never clear on the text alone, however high the score.
+        let one_wrong = run("en", &["set blue in a one again"], "Set green in A1 again.");
+        assert!(one_wrong.score >= PHRASE_CLEAR, "{one_wrong:?}");
+        assert_eq!(one_wrong.outcome, Outcome::Attention, "{one_wrong:?}");
+        assert!(one_wrong.reasons[0].message.ends_with("not heard: blue)"));
         let words = run(
             "en",
             &["bin", "blue", "at", "f", "two", "now"],

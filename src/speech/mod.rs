@@ -3,6 +3,7 @@
 
 pub mod asr;
 pub mod grammar;
+pub mod likelihood;
 pub mod matcher;
 pub mod normalize;
 pub mod vad;

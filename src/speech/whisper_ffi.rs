@@ -37,10 +37,42 @@ pub struct DecodeOptions<'a> {
     pub audio_ctx: i32,
     /// Constrain the output to this grammar.
     pub grammar: Option<&'a Grammar>,
+    /// Given the free reading, the texts whose likelihood given the audio is then measured
+    /// (forced decoding with the same encoder output); None or an empty list for none.
+    pub score_texts: Option<&'a ScoreRequest<'a>>,
 }
+
+/// Chooses, from the free reading's text, which texts to score.
+pub type ScoreRequest<'a> = dyn Fn(&str) -> Vec<String> + 'a;
 
 /// One decoded segment: start and end in centiseconds from the start of the input, and text.
 pub type RawSegment = (i64, i64, String);
+
+/// Log-likelihood of a text given the audio, under whisper's plain transcription prompt
+/// (language given, no timestamps), including the end-of-text token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextScore {
+    /// The text scored.
+    pub text: String,
+    /// Sum of natural-log token probabilities.
+    pub logprob: f64,
+    /// Tokens scored (text tokens plus end of text).
+    pub tokens: usize,
+    /// Each token's piece of text and its log-probability, in order (end of text last, as "").
+    pub pieces: Vec<(String, f32)>,
+}
+
+/// The result of one decode: segments, and the likelihood scores asked for.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Decoded {
+    /// Segments of the reading.
+    pub segments: Vec<RawSegment>,
+    /// The free reading itself scored the same way (present when texts were scored): the
+    /// reference that other scores are compared with.
+    pub reference: Option<TextScore>,
+    /// One score per text that `DecodeOptions::score_texts` asked for, in order.
+    pub scores: Vec<TextScore>,
+}
 
 /// Errors from the C API.
 #[derive(Debug, thiserror::Error)]
@@ -74,11 +106,7 @@ impl WhisperModel {
     }
 
     /// Decodes 16 kHz mono samples (at least 1 s) and returns the segments.
-    pub fn decode(
-        &self,
-        samples: &[f32],
-        opts: &DecodeOptions,
-    ) -> Result<Vec<RawSegment>, FfiError> {
+    pub fn decode(&self, samples: &[f32], opts: &DecodeOptions) -> Result<Decoded, FfiError> {
         let language =
             CString::new(opts.language).map_err(|_| FfiError::Call("bad language".into()))?;
         let rule_ptrs: Vec<*const sys::whisper_grammar_element> = opts
@@ -146,8 +174,187 @@ impl WhisperModel {
                     text,
                 ));
             }
+            let free: String = out.iter().map(|s| s.2.as_str()).collect();
+            let texts = opts.score_texts.map(|f| f(free.trim())).unwrap_or_default();
+            let scored = if texts.is_empty() {
+                Ok((None, Vec::new()))
+            } else {
+                self.score_with_state(state, opts, &free, &texts)
+            };
             sys::whisper_free_state(state);
-            Ok(out)
+            let (reference, scores) = scored?;
+            Ok(Decoded {
+                segments: out,
+                reference,
+                scores,
+            })
         }
     }
+
+    /// Scores `texts` and the free reading `free` against the encoder output held by `state`
+    /// (left there by the preceding whisper_full call).
+    ///
+    /// # Safety
+    /// `state` must be a live state of this context on which whisper_full has run.
+    unsafe fn score_with_state(
+        &self,
+        state: *mut sys::whisper_state,
+        opts: &DecodeOptions,
+        free: &str,
+        texts: &[String],
+    ) -> Result<(Option<TextScore>, Vec<TextScore>), FfiError> {
+        let scorer = Scorer::new(self.ctx, state, opts)?;
+        let reference = scorer.score(free)?;
+        let scores = texts
+            .iter()
+            .map(|t| scorer.score(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((Some(reference), scores))
+    }
+}
+
+/// Forced decoding over one state's encoder output, one token at a time (whisper.cpp
+/// returns logits for the last token of a batch only), reusing the self-attention cache.
+struct Scorer {
+    ctx: *mut sys::whisper_context,
+    state: *mut sys::whisper_state,
+    threads: i32,
+    prompt: Vec<sys::whisper_token>,
+    /// Log-probabilities of the first text token after the prompt, computed once: the prompt
+    /// stays in the self-attention cache at positions 0..prompt.len().
+    after_prompt: Vec<f32>,
+    eot: sys::whisper_token,
+    vocab: usize,
+}
+
+impl Scorer {
+    /// # Safety
+    /// `ctx` and `state` must be live and belong together.
+    unsafe fn new(
+        ctx: *mut sys::whisper_context,
+        state: *mut sys::whisper_state,
+        opts: &DecodeOptions,
+    ) -> Result<Self, FfiError> {
+        let language =
+            CString::new(opts.language).map_err(|_| FfiError::Call("bad language".into()))?;
+        let lang_id = sys::whisper_lang_id(language.as_ptr());
+        if lang_id < 0 {
+            return Err(FfiError::Call(format!(
+                "unknown whisper language {}",
+                opts.language
+            )));
+        }
+        let prompt = vec![
+            sys::whisper_token_sot(ctx),
+            sys::whisper_token_lang(ctx, lang_id),
+            sys::whisper_token_transcribe(ctx),
+            sys::whisper_token_not(ctx),
+        ];
+        let mut scorer = Self {
+            ctx,
+            state,
+            threads: opts.threads.max(1) as i32,
+            prompt,
+            after_prompt: Vec::new(),
+            eot: sys::whisper_token_eot(ctx),
+            vocab: sys::whisper_n_vocab(ctx).max(0) as usize,
+        };
+        scorer.after_prompt = scorer.step(&scorer.prompt, 0)?;
+        Ok(scorer)
+    }
+
+    /// Runs `tokens` at positions from `n_past` and returns the log-softmax of the logits
+    /// after the last one.
+    fn step(&self, tokens: &[sys::whisper_token], n_past: usize) -> Result<Vec<f32>, FfiError> {
+        // SAFETY: ctx/state are live (Scorer::new's contract); the token slice is valid for
+        // the call; the logits buffer holds n_tokens * n_vocab floats after a decode, of
+        // which the last row is read.
+        unsafe {
+            let rc = sys::whisper_decode_with_state(
+                self.ctx,
+                self.state,
+                tokens.as_ptr(),
+                tokens.len() as i32,
+                n_past as i32,
+                self.threads,
+            );
+            if rc != 0 {
+                return Err(FfiError::Call(format!(
+                    "whisper_decode failed with code {rc}"
+                )));
+            }
+            let logits = sys::whisper_get_logits_from_state(self.state);
+            if logits.is_null() || self.vocab == 0 {
+                return Err(FfiError::Call("no logits".into()));
+            }
+            let row =
+                std::slice::from_raw_parts(logits.add((tokens.len() - 1) * self.vocab), self.vocab);
+            Ok(log_softmax(row))
+        }
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<sys::whisper_token>, FfiError> {
+        let c = CString::new(text).map_err(|_| FfiError::Call("text holds a NUL".into()))?;
+        let mut buf = vec![0 as sys::whisper_token; 4 * text.len() + 8];
+        // SAFETY: the buffer holds buf.len() tokens; a negative result means too small.
+        let n = unsafe {
+            sys::whisper_tokenize(self.ctx, c.as_ptr(), buf.as_mut_ptr(), buf.len() as i32)
+        };
+        if n < 0 {
+            return Err(FfiError::Call("cannot tokenize".into()));
+        }
+        buf.truncate(n as usize);
+        Ok(buf)
+    }
+
+    /// Log-likelihood of `text` (then end of text) after the prompt.
+    fn score(&self, text: &str) -> Result<TextScore, FfiError> {
+        let mut tokens = self.tokenize(text)?;
+        tokens.push(self.eot);
+        // Positions from prompt.len() on are overwritten by each text in turn.
+        let mut logp = self.after_prompt.clone();
+        let mut total = 0f64;
+        let mut n_past = self.prompt.len();
+        let mut pieces = Vec::with_capacity(tokens.len());
+        for (i, &t) in tokens.iter().enumerate() {
+            total += f64::from(logp[t as usize]);
+            let piece = if t == self.eot {
+                String::new()
+            } else {
+                self.piece(t)
+            };
+            pieces.push((piece, logp[t as usize]));
+            if i + 1 < tokens.len() {
+                logp = self.step(&[t], n_past)?;
+                n_past += 1;
+            }
+        }
+        Ok(TextScore {
+            text: text.to_string(),
+            logprob: total,
+            tokens: tokens.len(),
+            pieces,
+        })
+    }
+
+    /// The text of one token (lossy where a token holds part of a UTF-8 sequence).
+    fn piece(&self, token: sys::whisper_token) -> String {
+        // SAFETY: token is an id of this context's vocabulary; whisper returns a
+        // NUL-terminated string owned by the vocabulary, copied here.
+        unsafe {
+            let p = sys::whisper_token_to_str(self.ctx, token);
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        }
+    }
+}
+
+fn log_softmax(row: &[f32]) -> Vec<f32> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
+    let log_sum = sum.ln() as f32 + max;
+    row.iter().map(|&x| x - log_sum).collect()
 }

@@ -1,0 +1,217 @@
+//! How well the audio supports an expected phrase, measured with whisper itself: the phrase is
+//! force-decoded against the same encoder output as the free reading, and its log-likelihood is
+//! compared word by word and in total with that of the free reading.
+//!
+//! This is evidence to weigh against the free reading's text match, never a replacement for it:
+//! the free reading is made first without knowledge of the phrase, and the likelihood can lift a
+//! partial text match to `clear` only when every expected word is well supported, or soften a
+//! mismatch to `attention` when the phrase explains the audio as well as the free reading does.
+
+use serde::{Deserialize, Serialize};
+
+use super::normalize::LanguagePack;
+use super::whisper_ffi::TextScore;
+
+/// Log-probability (natural log) at or above which an expected word counts as supported by the
+/// audio. Calibrated on the GRID clips with their true sentences and with one-word changes of
+/// them (a colour, a letter, a digit): the weakest true word scored -2.0 to -4.3 in the ten
+/// clips whisper hears, substituted words -8.4 or lower; the threshold sits nearer the true
+/// words, since a false `clear` costs more than an `attention`.
+pub const WORD_SUPPORTED: f64 = -6.0;
+
+/// How far (in total log-likelihood) the expected phrase may fall below the free reading and
+/// still be called an equally good explanation of the audio.
+pub const EQUALLY_LIKELY: f64 = 2.0;
+
+/// One word of a scored text with its summed token log-probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WordLikelihood {
+    /// The word as whisper writes it.
+    pub word: String,
+    /// Sum of its tokens' natural-log probabilities.
+    pub logprob: f64,
+}
+
+/// The likelihood evidence of one expected phrase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhraseLikelihood {
+    /// The rendering of the phrase that scored best.
+    pub rendering: String,
+    /// Its total log-likelihood (end of text included).
+    pub logprob: f64,
+    /// The free reading's total log-likelihood under the same prompt.
+    pub free_logprob: f64,
+    /// Per expected word.
+    pub words: Vec<WordLikelihood>,
+}
+
+impl PhraseLikelihood {
+    /// The least likely expected word.
+    pub fn weakest(&self) -> Option<&WordLikelihood> {
+        self.words
+            .iter()
+            .min_by(|a, b| a.logprob.total_cmp(&b.logprob))
+    }
+
+    /// Every expected word is supported by the audio.
+    pub fn all_words_supported(&self) -> bool {
+        !self.words.is_empty() && self.words.iter().all(|w| w.logprob >= WORD_SUPPORTED)
+    }
+
+    /// The phrase explains the audio about as well as the free reading does.
+    pub fn as_likely_as_free_reading(&self) -> bool {
+        self.logprob >= self.free_logprob - EQUALLY_LIKELY
+    }
+}
+
+/// The ways whisper might write an expected phrase: in its usual style (sentence case, full
+/// stop, leading space), and the same with the language's digit words as numerals (whisper
+/// writes "P2" for "p two"). Few renderings on purpose: each costs one forced decode.
+pub fn renderings(phrase: &str, pack: &LanguagePack) -> Vec<String> {
+    let mut out = styles(phrase);
+    let numerals: Vec<String> = phrase
+        .split_whitespace()
+        .map(|w| {
+            let lower = w.to_lowercase();
+            pack.digit_words()
+                .find(|(word, _)| *word == lower)
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_else(|| w.to_string())
+        })
+        .collect();
+    let numerals = numerals.join(" ");
+    if numerals != phrase.split_whitespace().collect::<Vec<_>>().join(" ") {
+        out.extend(styles(&numerals));
+    }
+    out
+}
+
+/// A phrase in whisper's usual style: sentence case, ending with a full stop unless it already
+/// ends with punctuation, a leading space.
+fn styles(phrase: &str) -> Vec<String> {
+    let phrase = phrase.trim();
+    if phrase.is_empty() {
+        return Vec::new();
+    }
+    let mut chars = phrase.chars();
+    let sentence: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if sentence.ends_with(|c: char| c.is_ascii_punctuation()) {
+        vec![format!(" {sentence}")]
+    } else {
+        vec![format!(" {sentence}.")]
+    }
+}
+
+/// Groups token scores into words: a token starting with a space starts a word; tokens with no
+/// letter or digit (punctuation, end of text) belong to no word.
+pub fn words(score: &TextScore) -> Vec<WordLikelihood> {
+    let mut out: Vec<WordLikelihood> = Vec::new();
+    for (piece, logprob) in &score.pieces {
+        if !piece.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        let starts_word = piece.starts_with(' ') || out.is_empty();
+        match out.last_mut() {
+            Some(last) if !starts_word => {
+                last.word.push_str(piece);
+                last.logprob += f64::from(*logprob);
+            }
+            _ => out.push(WordLikelihood {
+                word: piece.trim().to_string(),
+                logprob: f64::from(*logprob),
+            }),
+        }
+    }
+    out
+}
+
+/// The best-scoring rendering of a phrase, as evidence; None without scores.
+pub fn best_rendering(reference: &TextScore, scores: &[TextScore]) -> Option<PhraseLikelihood> {
+    let best = scores
+        .iter()
+        .max_by(|a, b| a.logprob.total_cmp(&b.logprob))?;
+    Some(PhraseLikelihood {
+        rendering: best.text.trim().to_string(),
+        logprob: round2(best.logprob),
+        free_logprob: round2(reference.logprob),
+        words: words(best)
+            .into_iter()
+            .map(|w| WordLikelihood {
+                logprob: round2(w.logprob),
+                ..w
+            })
+            .collect(),
+    })
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scored(pieces: &[(&str, f32)]) -> TextScore {
+        TextScore {
+            text: pieces.iter().map(|p| p.0).collect(),
+            logprob: pieces.iter().map(|p| f64::from(p.1)).sum(),
+            tokens: pieces.len(),
+            pieces: pieces.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
+        }
+    }
+
+    #[test]
+    fn renderings_add_sentence_case_a_full_stop_and_numerals() {
+        let packs = crate::speech::normalize::LanguagePacks::builtin().unwrap();
+        let en = packs.for_tag("en").unwrap();
+        assert_eq!(
+            renderings("bin blue at f two now", en),
+            vec![" Bin blue at f two now.", " Bin blue at f 2 now."]
+        );
+        assert_eq!(renderings("hello there?", en), vec![" Hello there?"]);
+        assert_eq!(
+            renderings("sept neuf", packs.for_tag("fr").unwrap()),
+            vec![" Sept neuf.", " 7 9."]
+        );
+        assert!(renderings("  ", en).is_empty());
+    }
+
+    #[test]
+    fn words_join_sub_word_tokens_and_skip_punctuation() {
+        let s = scored(&[
+            (" Bi", -7.5),
+            ("mble", -9.4),
+            (" F", -1.0),
+            ("-", -2.1),
+            (".", -0.7),
+            ("", -0.5),
+        ]);
+        let w = words(&s);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].word, "Bimble");
+        assert!((w[0].logprob + 16.9).abs() < 1e-4);
+        assert_eq!(w[1].word, "F");
+    }
+
+    #[test]
+    fn support_needs_every_word_and_compares_with_the_free_reading() {
+        let free = scored(&[(" Lay", -0.7), (" blue", -0.1), (" it", -1.2), ("", -0.3)]);
+        let good = scored(&[(" Lay", -0.7), (" blue", -0.1), (" at", -2.4), ("", -0.4)]);
+        let bad = scored(&[(" Lay", -0.7), (" green", -8.5), (" at", -2.6), ("", -0.4)]);
+        let p = best_rendering(&free, &[bad.clone(), good]).unwrap();
+        assert_eq!(p.rendering, "Lay blue at");
+        assert!(p.all_words_supported());
+        assert!(p.as_likely_as_free_reading());
+        let p = best_rendering(&free, &[bad]).unwrap();
+        assert!(!p.all_words_supported());
+        assert_eq!(p.weakest().unwrap().word, "green");
+        assert!(!p.as_likely_as_free_reading());
+        assert!(best_rendering(&free, &[]).is_none());
+    }
+}
