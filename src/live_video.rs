@@ -1,7 +1,7 @@
 //! The Live Video object (ComplyCube's shape, camelCase JSON), its validation, and the
 //! verification report with per-challenge verdicts. Pure data: no I/O.
 
-use crate::speech::likelihood::PhraseLikelihood;
+use crate::speech::likelihood::{DigitLikelihood, PhraseLikelihood};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionVocabulary;
@@ -289,6 +289,10 @@ pub struct VoiceEvidence {
     /// free reading (absent for digit recitals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub likelihood: Option<PhraseLikelihood>,
+    /// For digit recitals the text did not clear: each expected digit force-decoded against
+    /// the most likely other digit at its place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub digit_likelihood: Vec<DigitLikelihood>,
 }
 
 /// Evidence for a challenge: what a reviewer can check.

@@ -13,17 +13,19 @@ use crate::decode::{
     AudioChunk, DecodeConfig, DecodeError, DecodeStats, Frame, MediaDecoder, MediaInfo, AUDIO_RATE,
 };
 use crate::live_video::{
-    ChallengeReport, ChallengeType, LiveVideo, LiveVideoError, MediaReport, Outcome, Reason,
-    Timings, VerifyReport,
+    ChallengeReport, ChallengeType, Evidence, LiveVideo, LiveVideoError, MediaReport, Outcome,
+    Reason, Timings, VerifyReport,
 };
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
 use crate::speech::grammar::digit_grammar;
+use crate::speech::likelihood::digit_rivals;
 use crate::speech::matcher::is_digit_challenge;
 use crate::speech::normalize::{LanguageError, LanguagePacks};
+use crate::speech::whisper_ffi::Scoring;
 use crate::verdict::{
-    phrase_likelihood, phrases_to_score, reconcile_digit_readings, round3, unverified,
-    voice_report, wants_digit_reading, weigh_phrase_likelihood,
+    digit_likelihood, phrase_likelihood, reconcile_digit_readings, round3, texts_to_score,
+    unverified, voice_report, wants_digit_reading, weigh_digit_likelihood, weigh_phrase_likelihood,
 };
 
 /// Everything that can stop a verification from producing a report.
@@ -219,9 +221,14 @@ impl Verifier {
         );
 
         let asr_started = Instant::now();
-        // Phrases the free reading does not clear have their renderings scored against the
+        // Challenges the free reading does not clear have their renderings scored against the
         // same audio (decided once the free reading is known, so clear ones cost nothing).
-        let phrase_texts = |heard: &str| phrases_to_score(&live_video.challenges, pack, heard);
+        let to_score = |heard: &str| texts_to_score(&live_video.challenges, pack, heard);
+        let rivals = digit_rivals();
+        let scoring = Scoring {
+            texts: &to_score,
+            rivals: &rivals,
+        };
         // One transcript per decoding mode: free text for phrases, digit grammar for digits.
         let mut free_text: Option<Transcript> = None;
         let mut digit_text: Option<Transcript> = None;
@@ -244,7 +251,7 @@ impl Verifier {
                             start,
                             &pack.whisper,
                             None,
-                            Some(&phrase_texts),
+                            Some(&scoring),
                         )?);
                     }
                     let free = free_text.as_ref().expect("set above");
@@ -263,7 +270,13 @@ impl Verifier {
                             )?);
                         }
                         let digits = digit_text.as_ref().expect("set above");
+                        let free_complete = match &r.evidence {
+                            Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
+                            Evidence::None {} => false,
+                        };
                         r = reconcile_digit_readings(challenge, pack, free, r, digits);
+                        let places = digit_likelihood(challenge, free);
+                        r = weigh_digit_likelihood(challenge, r, places, free_complete);
                     }
                     if audio.truncated && r.outcome == Outcome::Clear {
                         r.outcome = Outcome::Attention;

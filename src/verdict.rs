@@ -4,7 +4,10 @@ use crate::live_video::{
     Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, Reason, VoiceEvidence,
 };
 use crate::speech::asr::Transcript;
-use crate::speech::likelihood::{best_rendering, renderings, PhraseLikelihood};
+use crate::speech::likelihood::{
+    best_rendering, digit_places, digit_rendering, digit_support, renderings, DigitLikelihood,
+    DigitSupport, PhraseLikelihood,
+};
 use crate::speech::matcher::{is_digit_challenge, match_voice, MatchResult};
 use crate::speech::normalize::LanguagePack;
 use crate::speech::whisper_ffi::TextScore;
@@ -72,16 +75,110 @@ pub fn reconcile_digit_readings(
     }
 }
 
-/// The texts whose likelihood to measure for a free reading `heard`: the renderings of every
-/// phrase challenge (voice, not digits) that the text match alone does not clear.
-pub fn phrases_to_score(challenges: &[Challenge], pack: &LanguagePack, heard: &str) -> Vec<String> {
+/// The texts whose likelihood to measure for a free reading `heard`: for every voice challenge
+/// the text match alone does not clear, the renderings of its phrase or its digit sequence.
+pub fn texts_to_score(challenges: &[Challenge], pack: &LanguagePack, heard: &str) -> Vec<String> {
     challenges
         .iter()
-        .filter(|c| c.kind == ChallengeType::Voice && !is_digit_challenge(&c.value))
+        .filter(|c| c.kind == ChallengeType::Voice)
         .filter(|c| match_voice(&c.value, heard, pack).outcome != Outcome::Clear)
-        .flat_map(|c| renderings(&c.value.join(" "), pack))
+        .flat_map(|c| {
+            if is_digit_challenge(&c.value) {
+                vec![digit_rendering(&expected_digits(c))]
+            } else {
+                renderings(&c.value.join(" "), pack)
+            }
+        })
         .collect()
 }
+
+/// A digit challenge's digits, one per place ("7917" counts four).
+fn expected_digits(challenge: &Challenge) -> Vec<String> {
+    challenge
+        .value
+        .iter()
+        .flat_map(|v| v.chars().map(|c| c.to_string()))
+        .collect()
+}
+
+/// A digit challenge's per-place likelihood evidence from a transcript's scores (empty when
+/// its rendering was not scored).
+pub fn digit_likelihood(challenge: &Challenge, transcript: &Transcript) -> Vec<DigitLikelihood> {
+    let wanted = digit_rendering(&expected_digits(challenge));
+    transcript
+        .scores
+        .iter()
+        .find(|s| s.text == wanted)
+        .map(digit_places)
+        .unwrap_or_default()
+}
+
+/// Weighs a digit recital's verdict with its per-place likelihood evidence (see
+/// `speech::likelihood::digit_support`) and attaches it. Every expected digit clearly the most
+/// likely at its place lifts the verdict to `clear`, unless the free reading heard a complete
+/// sequence of its own (`free_reading_complete`), which caps it at `attention`; every digit
+/// leading, but not clearly, lifts a `rejected` to `attention`. A place where another digit is
+/// more likely changes nothing.
+pub fn weigh_digit_likelihood(
+    challenge: &Challenge,
+    mut report: ChallengeReport,
+    places: Vec<DigitLikelihood>,
+    free_reading_complete: bool,
+) -> ChallengeReport {
+    if places.is_empty() {
+        return report;
+    }
+    let Evidence::Voice(evidence) = &mut report.evidence else {
+        return report;
+    };
+    let weakest = places
+        .iter()
+        .min_by(|a, b| a.margin().total_cmp(&b.margin()))
+        .map(|p| {
+            format!(
+                "weakest: {} leads {} by {:.1}",
+                p.expected,
+                p.rival,
+                p.margin()
+            )
+        })
+        .unwrap_or_default();
+    let transcript = evidence.transcript.clone();
+    let mut support = digit_support(&places, expected_digits(challenge).len());
+    if support == DigitSupport::Clear && free_reading_complete {
+        support = DigitSupport::Leaning;
+    }
+    match support {
+        DigitSupport::Clear if report.outcome != Outcome::Clear => {
+            report.outcome = Outcome::Clear;
+            report.score = report.score.max(round3(DIGIT_SUPPORT_SCORE));
+            report.reasons.clear();
+            report.reasons.push(Reason::new(
+                "digit_likelihood_support",
+                format!(
+                    "transcript \"{transcript}\" differs, but each expected digit is clearly \
+                     the most likely digit at its place ({weakest})"
+                ),
+            ));
+        }
+        DigitSupport::Leaning if report.outcome == Outcome::Rejected => {
+            report.outcome = Outcome::Attention;
+            report.reasons.push(Reason::new(
+                "unclear_speech",
+                format!(
+                    "transcript \"{transcript}\" differs, but each expected digit is the most \
+                     likely at its place, some narrowly ({weakest})"
+                ),
+            ));
+        }
+        _ => {}
+    }
+    evidence.digit_likelihood = places;
+    report
+}
+
+/// Score given to a recital cleared on per-place likelihood evidence.
+const DIGIT_SUPPORT_SCORE: f64 = 0.8;
 
 /// A phrase challenge's likelihood evidence from a transcript's scores (None when its
 /// renderings were not scored).
@@ -184,6 +281,7 @@ pub fn voice_verdict(
                 .map(|s| round3(s.end))
                 .or(transcript.speech_end.map(round3)),
             likelihood: None,
+            digit_likelihood: Vec::new(),
         })),
     }
 }
@@ -332,6 +430,61 @@ mod tests {
         let unlikely = likelihood(&[("Set", -14.4), ("white", -10.0)], -2.0);
         let r = phrase("set white", "Been read by K7 now.", unlikely);
         assert_eq!(r.outcome, Outcome::Rejected, "{r:?}");
+    }
+
+    fn places(margins: &[(&str, f64, f64)]) -> Vec<DigitLikelihood> {
+        margins
+            .iter()
+            .map(|(d, l, r)| DigitLikelihood {
+                expected: d.to_string(),
+                logprob: *l,
+                rival: "0".into(),
+                rival_logprob: *r,
+            })
+            .collect()
+    }
+
+    fn digits(free: &str, p: Vec<DigitLikelihood>, complete: bool) -> ChallengeReport {
+        let packs = LanguagePacks::builtin().unwrap();
+        let pack = packs.for_tag("fr").unwrap();
+        let c = Challenge {
+            kind: ChallengeType::Voice,
+            value: vec!["7".into(), "2".into()],
+        };
+        weigh_digit_likelihood(&c, voice_report(&c, pack, &said(free)), p, complete)
+    }
+
+    #[test]
+    fn digit_places_clear_an_unreadable_recital_only_when_every_digit_leads_clearly() {
+        let clear = places(&[("7", -5.2, -7.7), ("2", -2.8, -5.6)]);
+        let r = digits("Set, do.", clear.clone(), false);
+        assert_eq!(r.outcome, Outcome::Clear, "{r:?}");
+        assert_eq!(r.reasons[0].code, "digit_likelihood_support");
+        let Evidence::Voice(v) = &r.evidence else {
+            panic!()
+        };
+        assert_eq!(v.digit_likelihood.len(), 2);
+
+        // A complete free reading of another sequence caps the lift at attention.
+        let r = digits("sept trois", clear, true);
+        assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
+        assert_eq!(r.reasons.last().unwrap().code, "unclear_speech");
+
+        let narrow = places(&[("7", -0.5, -1.1), ("2", -2.8, -5.6)]);
+        assert_eq!(
+            digits("Set, do.", narrow, false).outcome,
+            Outcome::Attention
+        );
+
+        let against = places(&[("7", -5.2, -7.7), ("2", -5.6, -2.8)]);
+        assert_eq!(
+            digits("Set, do.", against, false).outcome,
+            Outcome::Rejected
+        );
+        assert_eq!(
+            digits("Set, do.", Vec::new(), false).outcome,
+            Outcome::Rejected
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::grammar::Grammar;
 use super::vad::speech_span;
-use super::whisper_ffi::{DecodeOptions, ScoreRequest, TextScore, WhisperModel};
+use super::whisper_ffi::{DecodeOptions, Scoring, TextScore, WhisperModel};
 use crate::decode::AUDIO_RATE;
 
 /// Errors from speech recognition.
@@ -100,7 +100,7 @@ impl Transcriber {
         self.transcribe_scored(audio, offset, language, grammar, None)
     }
 
-    /// Like `transcribe`, then hands the reading's text to `texts`, and measures how likely
+    /// Like `transcribe`, then hands the reading's text to `scoring.texts`, and measures how likely
     /// whisper finds each text it returns given the same audio (forced decoding), next to the
     /// free reading scored the same way. A likelihood is evidence to weigh against the free
     /// reading, never a substitute for it: the free reading is made first and without any
@@ -111,7 +111,7 @@ impl Transcriber {
         offset: f64,
         language: &str,
         grammar: Option<&Grammar>,
-        texts: Option<&ScoreRequest>,
+        scoring: Option<&Scoring>,
     ) -> Result<Transcript, AsrError> {
         let Some(span) = speech_span(audio, AUDIO_RATE) else {
             return Ok(Transcript::default());
@@ -144,7 +144,7 @@ impl Transcriber {
             language,
             audio_ctx,
             grammar,
-            score_texts: texts,
+            scoring,
         };
         let decoded = self
             .model

@@ -37,9 +37,17 @@ pub struct DecodeOptions<'a> {
     pub audio_ctx: i32,
     /// Constrain the output to this grammar.
     pub grammar: Option<&'a Grammar>,
-    /// Given the free reading, the texts whose likelihood given the audio is then measured
-    /// (forced decoding with the same encoder output); None or an empty list for none.
-    pub score_texts: Option<&'a ScoreRequest<'a>>,
+    /// What to score after the free reading; None for nothing.
+    pub scoring: Option<&'a Scoring<'a>>,
+}
+
+/// Texts to score after a free reading (forced decoding with the same encoder output).
+pub struct Scoring<'a> {
+    /// Given the free reading's text, the texts whose likelihood to measure (empty: none).
+    pub texts: &'a ScoreRequest<'a>,
+    /// Interchangeable tokens (each text one token, such as " 0" .. " 9"): wherever a scored
+    /// text forces one of them, the most likely other one is recorded too.
+    pub rivals: &'a [String],
 }
 
 /// Chooses, from the free reading's text, which texts to score.
@@ -60,6 +68,21 @@ pub struct TextScore {
     pub tokens: usize,
     /// Each token's piece of text and its log-probability, in order (end of text last, as "").
     pub pieces: Vec<(String, f32)>,
+    /// Where a rival token was forced: how it fared against the most likely other rival.
+    pub rival_slots: Vec<RivalSlot>,
+}
+
+/// A forced token from a set of interchangeable tokens, against its best alternative there.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RivalSlot {
+    /// The forced token's text.
+    pub forced: String,
+    /// Its log-probability.
+    pub logprob: f32,
+    /// The most likely other token of the set.
+    pub rival: String,
+    /// That token's log-probability.
+    pub rival_logprob: f32,
 }
 
 /// The result of one decode: segments, and the likelihood scores asked for.
@@ -70,7 +93,7 @@ pub struct Decoded {
     /// The free reading itself scored the same way (present when texts were scored): the
     /// reference that other scores are compared with.
     pub reference: Option<TextScore>,
-    /// One score per text that `DecodeOptions::score_texts` asked for, in order.
+    /// One score per text that `Scoring::texts` asked for, in order.
     pub scores: Vec<TextScore>,
 }
 
@@ -175,7 +198,10 @@ impl WhisperModel {
                 ));
             }
             let free: String = out.iter().map(|s| s.2.as_str()).collect();
-            let texts = opts.score_texts.map(|f| f(free.trim())).unwrap_or_default();
+            let texts = opts
+                .scoring
+                .map(|s| (s.texts)(free.trim()))
+                .unwrap_or_default();
             let scored = if texts.is_empty() {
                 Ok((None, Vec::new()))
             } else {
@@ -223,6 +249,8 @@ struct Scorer {
     /// Log-probabilities of the first text token after the prompt, computed once: the prompt
     /// stays in the self-attention cache at positions 0..prompt.len().
     after_prompt: Vec<f32>,
+    /// Interchangeable tokens, with their text.
+    rivals: Vec<(sys::whisper_token, String)>,
     eot: sys::whisper_token,
     vocab: usize,
 }
@@ -256,9 +284,15 @@ impl Scorer {
             threads: opts.threads.max(1) as i32,
             prompt,
             after_prompt: Vec::new(),
+            rivals: Vec::new(),
             eot: sys::whisper_token_eot(ctx),
             vocab: sys::whisper_n_vocab(ctx).max(0) as usize,
         };
+        for r in opts.scoring.map(|s| s.rivals).unwrap_or_default() {
+            if let [t] = scorer.tokenize(r)?[..] {
+                scorer.rivals.push((t, r.clone()));
+            }
+        }
         scorer.after_prompt = scorer.step(&scorer.prompt, 0)?;
         Ok(scorer)
     }
@@ -316,8 +350,24 @@ impl Scorer {
         let mut total = 0f64;
         let mut n_past = self.prompt.len();
         let mut pieces = Vec::with_capacity(tokens.len());
+        let mut rival_slots = Vec::new();
         for (i, &t) in tokens.iter().enumerate() {
             total += f64::from(logp[t as usize]);
+            if let Some((_, forced)) = self.rivals.iter().find(|r| r.0 == t) {
+                let best = self
+                    .rivals
+                    .iter()
+                    .filter(|r| r.0 != t)
+                    .max_by(|a, b| logp[a.0 as usize].total_cmp(&logp[b.0 as usize]));
+                if let Some((rt, rival)) = best {
+                    rival_slots.push(RivalSlot {
+                        forced: forced.clone(),
+                        logprob: logp[t as usize],
+                        rival: rival.clone(),
+                        rival_logprob: logp[*rt as usize],
+                    });
+                }
+            }
             let piece = if t == self.eot {
                 String::new()
             } else {
@@ -334,6 +384,7 @@ impl Scorer {
             logprob: total,
             tokens: tokens.len(),
             pieces,
+            rival_slots,
         })
     }
 
