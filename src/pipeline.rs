@@ -8,10 +8,13 @@ use std::time::Instant;
 
 use crossbeam_channel::bounded;
 
+use crate::actions::recognise::{recognise, ActionEvent};
+use crate::actions::trace::{pose_trace, SignalTrace};
 use crate::actions::{ActionVocabulary, VocabularyError};
 use crate::decode::{
     AudioChunk, DecodeConfig, DecodeError, DecodeStats, Frame, MediaDecoder, MediaInfo, AUDIO_RATE,
 };
+use crate::face_analysis::{analyse_frames, faces_report};
 use crate::live_video::{
     ChallengeReport, ChallengeType, Evidence, LiveVideo, LiveVideoError, MediaReport, Outcome,
     Reason, Timings, VerifyReport,
@@ -24,9 +27,12 @@ use crate::speech::matcher::is_digit_challenge;
 use crate::speech::normalize::{LanguageError, LanguagePacks};
 use crate::speech::whisper_ffi::Scoring;
 use crate::verdict::{
-    digit_likelihood, phrase_likelihood, reconcile_digit_readings, round3, texts_to_score,
-    unverified, voice_report, wants_digit_reading, weigh_digit_likelihood, weigh_phrase_likelihood,
+    actions_verdict, digit_likelihood, phrase_likelihood, reconcile_digit_readings, round3,
+    texts_to_score, unverified, voice_report, wants_digit_reading, weigh_digit_likelihood,
+    weigh_phrase_likelihood,
 };
+use crate::vision::analyzer::VisionModels;
+use crate::vision::VisionError;
 
 /// Everything that can stop a verification from producing a report.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +49,12 @@ pub enum VerifyError {
     /// Speech recognition failed.
     #[error(transparent)]
     Asr(#[from] AsrError),
+    /// The vision models are not installed or could not be loaded.
+    #[error("vision models unavailable: {0}")]
+    VisionUnavailable(String),
+    /// Face analysis failed while running.
+    #[error(transparent)]
+    Vision(#[from] VisionError),
     /// The shipped challenge data is broken.
     #[error("challenge data: {0}")]
     Data(String),
@@ -68,8 +80,17 @@ impl From<VocabularyError> for VerifyError {
 pub struct VerifierConfig {
     /// Threads whisper may use.
     pub asr_threads: usize,
-    /// Longest side of analysed frames.
+    /// Longest side of decoded frames when no action is asked for (frames are only counted).
     pub frame_max_side: u32,
+    /// Longest side of frames analysed for actions (the face mesh wants detail).
+    pub vision_max_side: u32,
+    /// Frames analysed per second for actions (15 keeps every blink).
+    pub vision_fps: f64,
+    /// Points per second of the pose trace in reports.
+    pub pose_trace_hz: f64,
+    /// Treat every recording as mirrored (left and right swapped), as a selfie preview is;
+    /// a Live Video's own `mirrored` also sets it.
+    pub mirrored: bool,
     /// Longest media accepted, in seconds.
     pub max_duration_s: f64,
     /// Most audio kept for recognition, in seconds (memory bound; the rest is ignored).
@@ -87,6 +108,10 @@ impl Default for VerifierConfig {
                 .map_or(2, |n| n.get())
                 .min(8),
             frame_max_side: 320,
+            vision_max_side: 480,
+            vision_fps: 15.0,
+            pose_trace_hz: 10.0,
+            mirrored: false,
             max_duration_s: 600.0,
             max_audio_s: 120.0,
             frame_queue: 8,
@@ -101,6 +126,8 @@ pub struct Verifier {
     transcriber: Arc<Transcriber>,
     packs: Arc<LanguagePacks>,
     vocabulary: Arc<ActionVocabulary>,
+    /// The vision models, or why they could not be loaded (needed only for actions).
+    vision: Result<Arc<VisionModels>, String>,
     config: VerifierConfig,
 }
 
@@ -120,11 +147,11 @@ impl Verifier {
             .ok_or_else(|| VerifyError::Data("manifest lacks whisper-base".into()))?;
         let path = models.path_of(entry)?;
         let len = std::fs::metadata(&path).map_err(ModelError::Io)?.len();
-        if len != entry.size {
+        if let Some(size) = entry.size.filter(|s| *s != len) {
             return Err(ModelError::Checksum {
                 path,
-                expected: entry.sha256.clone(),
-                actual: format!("(size {len}, expected {})", entry.size),
+                expected: entry.sha256.clone().unwrap_or_default(),
+                actual: format!("(size {len}, expected {size})"),
             }
             .into());
         }
@@ -135,10 +162,14 @@ impl Verifier {
             }),
             other => VerifyError::Asr(other),
         })?;
+        let vision = VisionModels::load(models.root())
+            .map(Arc::new)
+            .map_err(|e| e.to_string());
         Ok(Self {
             transcriber: Arc::new(transcriber),
             packs: Arc::new(LanguagePacks::builtin()?),
             vocabulary: Arc::new(ActionVocabulary::builtin()?),
+            vision,
             config,
         })
     }
@@ -165,8 +196,31 @@ impl Verifier {
             .challenges
             .iter()
             .any(|c| c.kind == ChallengeType::Voice);
+        let vision = if live_video
+            .challenges
+            .iter()
+            .any(|c| c.kind == ChallengeType::Actions)
+        {
+            Some(
+                self.vision
+                    .as_ref()
+                    .map_err(|e| VerifyError::VisionUnavailable(e.clone()))?
+                    .clone(),
+            )
+        } else {
+            None
+        };
         let decode_config = DecodeConfig {
-            frame_max_side: self.config.frame_max_side,
+            frame_max_side: if vision.is_some() {
+                self.config.vision_max_side
+            } else {
+                self.config.frame_max_side
+            },
+            max_fps: if vision.is_some() {
+                self.config.vision_fps
+            } else {
+                0.0
+            },
             max_duration_s: self.config.max_duration_s,
             audio: wants_voice,
             ..DecodeConfig::default()
@@ -184,7 +238,16 @@ impl Verifier {
                     .run(Some(frame_tx), wants_voice.then_some(audio_tx))
                     .map(|stats| (info, stats))
             });
-            let frames = s.spawn(move || frame_rx.iter().count() as u64);
+            let vision_models = vision.clone();
+            let frames = s.spawn(move || match vision_models {
+                Some(models) => {
+                    // Keep draining after a failure so that the decoder never blocks.
+                    let trace = analyse_frames(&models, frame_rx.iter());
+                    let drained = frame_rx.iter().count();
+                    trace.map(|t| (t.samples.len() as u64 + drained as u64, Some(t)))
+                }
+                None => Ok((frame_rx.iter().count() as u64, None)),
+            });
             let audio = s.spawn(move || {
                 let mut c = CollectedAudio {
                     samples: Vec::new(),
@@ -208,17 +271,52 @@ impl Verifier {
                         path: video.to_path_buf(),
                     })
                 });
-            (stats, frames.join().unwrap_or(0), audio.join().ok())
+            let frames = frames
+                .join()
+                .unwrap_or_else(|_| Err(VisionError::Inference("frame analysis panicked".into())));
+            (stats, frames, audio.join().ok())
         });
         let (info, stats) = stats?;
+        let (frames_seen, trace) = frames_seen?;
         let decode_seconds = started.elapsed().as_secs_f64();
         let audio = audio.ok_or_else(|| VerifyError::Internal("audio consumer panicked".into()))?;
-        let media = MediaReport::new(
+        let mut media = MediaReport::new(
             &info,
             stats.decoded_seconds,
             frames_seen,
             stats.audio_samples,
         );
+        if !wants_voice {
+            // Audio was not decoded (no voice challenge); report the stream as it is.
+            media.has_audio = info.has_audio;
+        }
+
+        // Actions: one pass of recognisers over the trace, shared by every actions challenge.
+        let faces = trace.as_ref().map(faces_report);
+        let baseline = trace.as_ref().and_then(SignalTrace::baseline);
+        let mirrored = self.config.mirrored || live_video.mirrored.unwrap_or(false);
+        let (events, pose) = match (&trace, &baseline) {
+            (Some(t), Some(b)) => {
+                let mut names: Vec<&String> = live_video
+                    .challenges
+                    .iter()
+                    .filter(|c| c.kind == ChallengeType::Actions)
+                    .flat_map(|c| &c.value)
+                    .collect();
+                names.sort();
+                names.dedup();
+                let events: Vec<ActionEvent> = names
+                    .into_iter()
+                    .filter_map(|n| self.vocabulary.resolve(n))
+                    .flat_map(|spec| recognise(t, b, spec, mirrored))
+                    .collect();
+                (
+                    events,
+                    pose_trace(t, b, mirrored, self.config.pose_trace_hz),
+                )
+            }
+            _ => (Vec::new(), Vec::new()),
+        };
 
         let asr_started = Instant::now();
         // Challenges the free reading does not clear have their renderings scored against the
@@ -272,7 +370,7 @@ impl Verifier {
                         let digits = digit_text.as_ref().expect("set above");
                         let free_complete = match &r.evidence {
                             Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
-                            Evidence::None {} => false,
+                            _ => false,
                         };
                         r = reconcile_digit_readings(challenge, pack, free, r, digits);
                         let places = digit_likelihood(challenge, free);
@@ -290,11 +388,9 @@ impl Verifier {
                     }
                     r
                 }
-                ChallengeType::Actions => unverified(
-                    challenge,
-                    Outcome::Attention,
-                    Reason::new("actions_not_available", "action recognition not available"),
-                ),
+                ChallengeType::Actions => {
+                    actions_verdict(challenge, &events, baseline, pose.clone())
+                }
             };
             reports.push(report);
         }
@@ -303,6 +399,8 @@ impl Verifier {
             asr_seconds: round3(asr_started.elapsed().as_secs_f64()),
             total_seconds: round3(started.elapsed().as_secs_f64()),
         };
-        Ok(VerifyReport::new(live_video, reports, media, timings))
+        Ok(VerifyReport::new(
+            live_video, reports, media, faces, timings,
+        ))
     }
 }

@@ -1,7 +1,10 @@
 //! Turns match results and analysis outcomes into per-challenge verdicts.
 
+use crate::actions::recognise::{ActionEvent, WEAK_CONFIDENCE};
+use crate::actions::trace::{Baseline, PosePoint};
 use crate::live_video::{
-    Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, Reason, VoiceEvidence,
+    ActionsEvidence, Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, PerformedAction,
+    Reason, VoiceEvidence,
 };
 use crate::speech::asr::Transcript;
 use crate::speech::likelihood::{
@@ -43,7 +46,7 @@ pub fn reconcile_digit_readings(
     let m = match_voice(&challenge.value, &digits.text, pack);
     let free_heard = match &first.evidence {
         Evidence::Voice(v) => v.heard_tokens.clone(),
-        Evidence::None {} => Vec::new(),
+        _ => Vec::new(),
     };
     let free_incomplete = free_heard.len() != m.expected.len();
     if m.outcome == Outcome::Rejected
@@ -282,6 +285,91 @@ pub fn voice_verdict(
                 .or(transcript.speech_end.map(round3)),
             likelihood: None,
             digit_likelihood: Vec::new(),
+        })),
+    }
+}
+
+/// The verdict of an `actions` challenge: every requested action must be found, in the given
+/// order (each event starting no earlier, and peaking later, than the previous one). A missing
+/// action is `rejected`; a weak event (confidence under `WEAK_CONFIDENCE`) is `attention`.
+/// `events` holds every recognised event of the video (any action).
+pub fn actions_verdict(
+    challenge: &Challenge,
+    events: &[ActionEvent],
+    baseline: Option<Baseline>,
+    pose_trace: Vec<PosePoint>,
+) -> ChallengeReport {
+    let mut reasons = Vec::new();
+    let mut performed = Vec::with_capacity(challenge.value.len());
+    let (mut after_start, mut after_peak) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let mut outcome = Outcome::Clear;
+    for action in &challenge.value {
+        let next = events
+            .iter()
+            .filter(|e| &e.action == action && e.start >= after_start && e.peak > after_peak)
+            .min_by(|a, b| a.start.total_cmp(&b.start));
+        match next {
+            Some(e) => {
+                after_start = e.start;
+                after_peak = e.peak;
+                if e.confidence < WEAK_CONFIDENCE {
+                    outcome = outcome.worst(Outcome::Attention);
+                    reasons.push(Reason::new(
+                        "weak_action",
+                        format!(
+                            "{action} at {:.1} s was weak (confidence {:.2})",
+                            e.peak, e.confidence
+                        ),
+                    ));
+                }
+                performed.push(PerformedAction {
+                    action: action.clone(),
+                    event: Some(e.clone()),
+                });
+            }
+            None => {
+                outcome = Outcome::Rejected;
+                let elsewhere = events.iter().any(|e| &e.action == action);
+                reasons.push(if baseline.is_none() {
+                    Reason::new("no_face", format!("{action}: no face to analyse"))
+                } else if elsewhere {
+                    Reason::new(
+                        "action_out_of_order",
+                        format!("{action} was performed, but not in the requested order"),
+                    )
+                } else {
+                    Reason::new(
+                        "action_not_performed",
+                        format!("{action} was not performed"),
+                    )
+                });
+                performed.push(PerformedAction {
+                    action: action.clone(),
+                    event: None,
+                });
+            }
+        }
+    }
+    let score = performed
+        .iter()
+        .map(|p| p.event.as_ref().map_or(0.0, |e| e.confidence))
+        .fold(1.0, f64::min);
+    let asked: Vec<ActionEvent> = events
+        .iter()
+        .filter(|e| challenge.value.contains(&e.action))
+        .cloned()
+        .collect();
+    ChallengeReport {
+        kind: challenge.kind,
+        value: challenge.value.clone(),
+        outcome,
+        score: round3(score),
+        reasons,
+        evidence: Evidence::Actions(Box::new(ActionsEvidence {
+            performed,
+            events: asked,
+            baseline,
+            pose_trace,
         })),
     }
 }

@@ -52,10 +52,20 @@ pub struct ManifestEntry {
     pub name: String,
     /// File name inside the models folder.
     pub file: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Expected sha256 (hex).
-    pub sha256: String,
+    /// Size in bytes, for files that are reproduced byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Expected sha256 (hex), for files that are reproduced byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// sha256 of the registry file a converted model is made from, where the conversion is not
+    /// byte-identical from run to run (the converted file is then checked by running it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sha256: Option<String>,
+    /// For such converted models: the sums of their outputs on a fixed input (checked by
+    /// `liveness models check`; equal across conversions, unlike the bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Vec<f64>>,
     /// Where it comes from (registry packages and the conversion step).
     pub source: String,
     /// Licence of the weights.
@@ -132,19 +142,22 @@ impl ModelsDir {
         }
     }
 
-    /// Checks one entry's size and sha256.
+    /// Checks one entry's size and sha256 (only that the file exists for entries checked by
+    /// running them instead).
     pub fn verify(&self, entry: &ManifestEntry) -> Result<PathBuf, ModelError> {
         let p = self.path_of(entry)?;
-        let len = std::fs::metadata(&p)?.len();
-        let actual = if len != entry.size {
-            format!("(size {len}, expected {})", entry.size)
-        } else {
-            sha256_file(&p)?
+        let Some(expected) = &entry.sha256 else {
+            return Ok(p);
         };
-        if actual != entry.sha256 {
+        let len = std::fs::metadata(&p)?.len();
+        let actual = match entry.size {
+            Some(size) if size != len => format!("(size {len}, expected {size})"),
+            _ => sha256_file(&p)?,
+        };
+        if &actual != expected {
             return Err(ModelError::Checksum {
                 path: p,
-                expected: entry.sha256.clone(),
+                expected: expected.clone(),
                 actual,
             });
         }
@@ -208,8 +221,12 @@ mod tests {
     fn builtin_manifest_parses_and_names_whisper() {
         let m = Manifest::builtin();
         let w = m.entry(WHISPER_BASE).expect("whisper-base entry");
-        assert_eq!(w.sha256.len(), 64);
-        assert!(w.size > 100_000_000);
+        assert_eq!(w.sha256.as_ref().unwrap().len(), 64);
+        assert!(w.size.unwrap() > 100_000_000);
+        for vision in ["face-detector", "face-mesh", "iris", "onnxruntime"] {
+            let e = m.entry(vision).expect(vision);
+            assert!(e.sha256.is_some() || e.source_sha256.is_some(), "{vision}");
+        }
     }
 
     #[test]
@@ -219,8 +236,10 @@ mod tests {
         let entry = ManifestEntry {
             name: "x".into(),
             file: "x.bin".into(),
-            size: 3,
-            sha256: "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+            size: Some(3),
+            sha256: Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into()),
+            source_sha256: None,
+            fingerprint: None,
             source: "test".into(),
             licence: "MIT".into(),
         };

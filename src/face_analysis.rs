@@ -1,0 +1,212 @@
+//! The faces analysis of a whole video, and the vision stage that feeds it: every analysed
+//! frame's faces go into a signal trace, and the trace is checked for exactly one face
+//! throughout, large enough, the same track (no cut to another person), and not a still image.
+
+use serde::{Deserialize, Serialize};
+
+use crate::actions::trace::{Sample, SignalTrace};
+use crate::decode::Frame;
+use crate::live_video::{Outcome, Reason};
+use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
+use crate::vision::image::RgbView;
+use crate::vision::VisionError;
+
+/// Share of frames without a face above which the face was not always visible.
+const MISSING_ATTENTION: f64 = 0.2;
+/// Share of frames without a face above which there is no usable face at all.
+const MISSING_REJECTED: f64 = 0.8;
+/// Share of frames with several faces from which another person is present.
+const SEVERAL_ATTENTION: f64 = 0.05;
+/// ... and from which the video cannot be attributed to one person.
+const SEVERAL_REJECTED: f64 = 0.2;
+/// Main face narrower than this share of the frame's shorter side is too small to analyse.
+const MIN_FACE_SHARE: f64 = 0.12;
+/// Between frames at most this far apart (s), a jump of the face centre by more than this
+/// many face widths, or a change of face size by more than this factor, breaks the track.
+const TRACK_DT: f64 = 0.25;
+const TRACK_JUMP: f32 = 0.6;
+const TRACK_SCALE: f32 = 1.6;
+/// Median frame-to-frame change of head pose (degrees, the largest of yaw, pitch and roll)
+/// under which the face never moves: a still image. Measured here: 0.0 for a photo looped into
+/// a video (re-encoded H.264), 0.1 and more for every real clip, even of a person holding still.
+const STATIC_STEP: f32 = 0.03;
+
+/// Runs the vision stage over decoded frames (already sub-sampled by the decoder).
+pub fn analyse_frames(
+    models: &VisionModels,
+    frames: impl Iterator<Item = Frame>,
+) -> Result<SignalTrace, VisionError> {
+    let mut analyzer = FrameAnalyzer::new(models);
+    let mut trace = SignalTrace::default();
+    for frame in frames {
+        let Some(img) = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
+        else {
+            continue;
+        };
+        let o = analyzer.analyze(&img, frame.pts)?;
+        trace.frame_size = o.size;
+        trace.push(Sample {
+            t: o.t,
+            faces: o.faces.len(),
+            main_box: o
+                .faces
+                .iter()
+                .copied()
+                .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h))),
+            main: o.main.map(|m| m.1),
+        });
+    }
+    Ok(trace)
+}
+
+/// The faces analysis of a video.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FacesReport {
+    /// `clear` when exactly one face, large enough, is seen throughout.
+    pub outcome: Outcome,
+    /// Why not `clear`.
+    pub reasons: Vec<Reason>,
+    /// Frames analysed.
+    pub frames_analysed: usize,
+    /// Frames with exactly one face.
+    pub frames_with_one_face: usize,
+    /// Frames with no face.
+    pub frames_without_face: usize,
+    /// Frames with more than one face.
+    pub frames_with_several_faces: usize,
+    /// Median main-face width over the frame's shorter side.
+    pub face_size: f64,
+    /// Times where the face track broke (a jump or a cut).
+    pub track_breaks: Vec<f64>,
+}
+
+/// The median frame-to-frame change of head pose (the largest of yaw, pitch and roll, degrees)
+/// over consecutive face frames; None with fewer than ten.
+fn median_pose_step(trace: &SignalTrace) -> Option<f32> {
+    let faces: Vec<_> = trace.faces().map(|(_, f)| *f).collect();
+    if faces.len() < 10 {
+        return None;
+    }
+    let median = |mut v: Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    let step = |g: fn(&crate::vision::signals::FaceSignals) -> f32| {
+        median(
+            faces
+                .windows(2)
+                .map(|w| (g(&w[1]) - g(&w[0])).abs())
+                .collect(),
+        )
+    };
+    Some(step(|f| f.yaw).max(step(|f| f.pitch)).max(step(|f| f.roll)))
+}
+
+/// Checks a trace's faces.
+pub fn faces_report(trace: &SignalTrace) -> FacesReport {
+    let n = trace.samples.len();
+    let without = trace.samples.iter().filter(|s| s.faces == 0).count();
+    let several = trace.samples.iter().filter(|s| s.faces > 1).count();
+    let one = n - without - several;
+    let short_side = trace.frame_size.0.min(trace.frame_size.1).max(1) as f64;
+    let mut widths: Vec<f64> = trace
+        .samples
+        .iter()
+        .filter_map(|s| s.main_box.map(|b| f64::from(b.w) / short_side))
+        .collect();
+    widths.sort_by(f64::total_cmp);
+    let face_size = widths.get(widths.len() / 2).copied().unwrap_or(0.0);
+    let mut track_breaks = Vec::new();
+    for pair in trace.samples.windows(2) {
+        let (Some(a), Some(b)) = (pair[0].main_box, pair[1].main_box) else {
+            continue;
+        };
+        if pair[1].t - pair[0].t > TRACK_DT {
+            continue;
+        }
+        let jump = ((a.x + a.w / 2.0 - b.x - b.w / 2.0).powi(2)
+            + (a.y + a.h / 2.0 - b.y - b.h / 2.0).powi(2))
+        .sqrt()
+            / a.w.max(1.0);
+        let scale = (b.w / a.w.max(1.0)).max(a.w / b.w.max(1.0));
+        if jump > TRACK_JUMP || scale > TRACK_SCALE {
+            track_breaks.push((pair[1].t * 1000.0).round() / 1000.0);
+        }
+    }
+    let share = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
+    let mut reasons = Vec::new();
+    let mut outcome = Outcome::Clear;
+    let mut flag = |o: Outcome, code: &str, message: String| {
+        outcome = outcome.worst(o);
+        reasons.push(Reason::new(code, message));
+    };
+    if n == 0 {
+        flag(
+            Outcome::Rejected,
+            "no_video_frames",
+            "no video frames to analyse".into(),
+        );
+    } else if share(without) > MISSING_REJECTED {
+        flag(
+            Outcome::Rejected,
+            "no_face",
+            format!("no face in {without} of {n} frames"),
+        );
+    } else if share(without) > MISSING_ATTENTION {
+        flag(
+            Outcome::Attention,
+            "face_not_always_visible",
+            format!("no face in {without} of {n} frames"),
+        );
+    }
+    if share(several) >= SEVERAL_REJECTED {
+        flag(
+            Outcome::Rejected,
+            "multiple_faces",
+            format!("more than one face in {several} of {n} frames"),
+        );
+    } else if share(several) >= SEVERAL_ATTENTION && several >= 2 {
+        flag(
+            Outcome::Attention,
+            "multiple_faces",
+            format!("more than one face in {several} of {n} frames"),
+        );
+    }
+    if n > 0 && without < n && face_size < MIN_FACE_SHARE {
+        flag(
+            Outcome::Attention,
+            "face_too_small",
+            format!("the face spans {:.0}% of the frame", face_size * 100.0),
+        );
+    }
+    if !track_breaks.is_empty() {
+        flag(
+            Outcome::Attention,
+            "face_track_break",
+            format!(
+                "the face jumped or changed at {:?} s (a cut or another person?)",
+                track_breaks
+            ),
+        );
+    }
+    if let Some(step) = median_pose_step(trace) {
+        if step < STATIC_STEP {
+            flag(
+                Outcome::Rejected,
+                "static_face",
+                "the face never moves: a still image, not a live person".into(),
+            );
+        }
+    }
+    FacesReport {
+        outcome,
+        reasons,
+        frames_analysed: n,
+        frames_with_one_face: one,
+        frames_without_face: without,
+        frames_with_several_faces: several,
+        face_size: (face_size * 1000.0).round() / 1000.0,
+        track_breaks,
+    }
+}

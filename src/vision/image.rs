@@ -1,0 +1,157 @@
+//! Sampling model inputs out of RGB frames: a square region of interest, possibly rotated and
+//! partly outside the frame, resampled bilinearly into a planar (NCHW) float tensor.
+
+/// A borrowed interleaved RGB image.
+#[derive(Debug, Clone, Copy)]
+pub struct RgbView<'a> {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// `width * height * 3` bytes, row-major.
+    pub data: &'a [u8],
+}
+
+impl<'a> RgbView<'a> {
+    /// Wraps a buffer, checking its length.
+    pub fn new(width: usize, height: usize, data: &'a [u8]) -> Option<Self> {
+        (width > 0 && height > 0 && data.len() == width * height * 3).then_some(Self {
+            width,
+            height,
+            data,
+        })
+    }
+
+    /// Bilinear sample of channel `c` at (x, y) in pixel coordinates (pixel centres at +0.5);
+    /// outside the image reads as black.
+    fn sample(&self, x: f32, y: f32, c: usize) -> f32 {
+        let fx = x - 0.5;
+        let fy = y - 0.5;
+        let x0 = fx.floor();
+        let y0 = fy.floor();
+        let (ax, ay) = (fx - x0, fy - y0);
+        let px = |xi: i64, yi: i64| -> f32 {
+            if xi < 0 || yi < 0 || xi >= self.width as i64 || yi >= self.height as i64 {
+                0.0
+            } else {
+                f32::from(self.data[(yi as usize * self.width + xi as usize) * 3 + c])
+            }
+        };
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let top = px(x0, y0) * (1.0 - ax) + px(x0 + 1, y0) * ax;
+        let bottom = px(x0, y0 + 1) * (1.0 - ax) + px(x0 + 1, y0 + 1) * ax;
+        top * (1.0 - ay) + bottom * ay
+    }
+}
+
+/// A square region of the image: centre, side and rotation (radians, counter-clockwise as seen
+/// in the image, y pointing down).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Roi {
+    /// Centre x, pixels.
+    pub cx: f32,
+    /// Centre y, pixels.
+    pub cy: f32,
+    /// Side, pixels.
+    pub side: f32,
+    /// Rotation, radians.
+    pub angle: f32,
+}
+
+impl Roi {
+    /// Maps a point in the ROI's normalised frame (0..1 both ways, upright) to image pixels.
+    pub fn to_image(&self, u: f32, v: f32) -> (f32, f32) {
+        let (dx, dy) = ((u - 0.5) * self.side, (v - 0.5) * self.side);
+        let (s, c) = self.angle.sin_cos();
+        (self.cx + dx * c - dy * s, self.cy + dx * s + dy * c)
+    }
+}
+
+/// Samples `roi` into a `size` x `size` planar RGB tensor, each value `v / 255 * scale + offset`.
+pub fn sample_roi(
+    img: &RgbView,
+    roi: &Roi,
+    size: usize,
+    scale: f32,
+    offset: f32,
+    out: &mut Vec<f32>,
+) {
+    sample_roi_flipped(img, roi, size, scale, offset, false, out);
+}
+
+/// Like `sample_roi`, optionally mirrored left-right (models trained on one eye read the other
+/// eye mirrored).
+pub fn sample_roi_flipped(
+    img: &RgbView,
+    roi: &Roi,
+    size: usize,
+    scale: f32,
+    offset: f32,
+    mirror: bool,
+    out: &mut Vec<f32>,
+) {
+    out.clear();
+    out.resize(3 * size * size, 0.0);
+    let plane = size * size;
+    let step = 1.0 / size as f32;
+    for j in 0..size {
+        for i in 0..size {
+            let u = (i as f32 + 0.5) * step;
+            let u = if mirror { 1.0 - u } else { u };
+            let (x, y) = roi.to_image(u, (j as f32 + 0.5) * step);
+            for c in 0..3 {
+                out[c * plane + j * size + i] = img.sample(x, y, c) / 255.0 * scale + offset;
+            }
+        }
+    }
+}
+
+/// Letterboxes the whole image into a `size` x `size` planar tensor (aspect kept, black bars);
+/// returns the ROI used, so that model coordinates map back with `Roi::to_image`.
+pub fn letterbox(img: &RgbView, size: usize, scale: f32, offset: f32, out: &mut Vec<f32>) -> Roi {
+    let roi = Roi {
+        cx: img.width as f32 / 2.0,
+        cy: img.height as f32 / 2.0,
+        side: img.width.max(img.height) as f32,
+        angle: 0.0,
+    };
+    sample_roi(img, &roi, size, scale, offset, out);
+    roi
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roi_maps_corners_and_rotates_about_its_centre() {
+        let roi = Roi {
+            cx: 50.0,
+            cy: 40.0,
+            side: 20.0,
+            angle: 0.0,
+        };
+        assert_eq!(roi.to_image(0.0, 0.0), (40.0, 30.0));
+        assert_eq!(roi.to_image(1.0, 1.0), (60.0, 50.0));
+        let quarter = Roi {
+            angle: std::f32::consts::FRAC_PI_2,
+            ..roi
+        };
+        let (x, y) = quarter.to_image(1.0, 0.5);
+        assert!((x - 50.0).abs() < 1e-4 && (y - 50.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn sampling_reads_pixels_and_pads_with_black() {
+        // 2x1 image: red, then white.
+        let data = [255, 0, 0, 255, 255, 255];
+        let img = RgbView::new(2, 1, &data).unwrap();
+        let mut out = Vec::new();
+        let roi = letterbox(&img, 2, 1.0, 0.0, &mut out);
+        assert_eq!(roi.side, 2.0);
+        // Top row lies above the image (black), bottom row half inside.
+        assert_eq!(out[0], 0.0);
+        assert!(out[2] > 0.4, "{out:?}");
+        assert!(RgbView::new(2, 2, &data).is_none());
+    }
+}
