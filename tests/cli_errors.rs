@@ -8,6 +8,15 @@ use std::process::Command;
 
 fn run(video: &Path, live_video: &Path) -> (i32, serde_json::Value, String) {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    run_with(video, live_video, &models, &[])
+}
+
+fn run_with(
+    video: &Path,
+    live_video: &Path,
+    models: &Path,
+    extra: &[&str],
+) -> (i32, serde_json::Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_liveness"))
         .args([
             "verify",
@@ -18,7 +27,8 @@ fn run(video: &Path, live_video: &Path) -> (i32, serde_json::Value, String) {
             "json",
             "--models",
         ])
-        .arg(&models)
+        .arg(models)
+        .args(extra)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
@@ -125,19 +135,43 @@ fn truncated_and_silent_real_videos() {
     );
     assert_eq!(json["media"]["hasAudio"], false);
 
-    // Actions are not verified yet: attention with the stated reason, never clear.
+    // An action the person never does: a rejected verdict (exit 0), exit 1 when the caller
+    // fails on rejected.
     let actions = dir.path().join("actions.json");
     std::fs::write(
         &actions,
-        r#"{"id":"a","language":"en","challenges":[{"type":"actions","value":["turnHeadLeft"]}]}"#,
+        r#"{"id":"a","language":"en","challenges":[{"type":"actions","value":["nod"]}]}"#,
     )
     .unwrap();
-    let (code, json, _) = run(&media.join("video/faces/webcam-turns.mov"), &actions);
+    let turns = media.join("video/faces/webcam-turns.mov");
+    let (code, json, _) = run(&turns, &actions);
     assert_eq!(code, 0);
-    assert_eq!(json["outcome"], "attention");
+    assert_eq!(json["outcome"], "rejected");
     assert_eq!(
-        json["challenges"][0]["reasons"][0]["message"],
-        "action recognition not available"
+        json["challenges"][0]["reasons"][0]["code"],
+        "action_not_performed"
+    );
+    assert_eq!(
+        json["media"]["hasAudio"], true,
+        "the stream is there, only not decoded"
+    );
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let (code, _, _) = run_with(&turns, &actions, &models, &["--fail-on", "rejected"]);
+    assert_eq!(code, 1);
+
+    // Vision models missing: actions cannot be verified, a typed error with exit 69.
+    let partial = dir.path().join("models");
+    std::fs::create_dir(&partial).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(models.join("ggml-base.bin")).unwrap(),
+        partial.join("ggml-base.bin"),
+    )
+    .unwrap();
+    let (code, json, _) = run_with(&turns, &actions, &partial, &[]);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (69, Some("model_unavailable")),
+        "{json}"
     );
 }
 

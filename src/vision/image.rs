@@ -143,15 +143,22 @@ mod tests {
 
     #[test]
     fn sampling_reads_pixels_and_pads_with_black() {
-        // 2x1 image: red, then white.
-        let data = [255, 0, 0, 255, 255, 255];
-        let img = RgbView::new(2, 1, &data).unwrap();
+        // A 4x2 image, red 200 everywhere, letterboxed into 4x4: rows 0 and 3 fall outside.
+        let data: Vec<u8> = (0..8).flat_map(|_| [200u8, 0, 0]).collect();
+        let img = RgbView::new(4, 2, &data).unwrap();
         let mut out = Vec::new();
-        let roi = letterbox(&img, 2, 1.0, 0.0, &mut out);
-        assert_eq!(roi.side, 2.0);
-        // Top row lies above the image (black), bottom row half inside.
-        assert_eq!(out[0], 0.0);
-        assert!(out[2] > 0.4, "{out:?}");
-        assert!(RgbView::new(2, 2, &data).is_none());
+        let roi = letterbox(&img, 4, 1.0, 0.0, &mut out);
+        assert_eq!(roi.side, 4.0);
+        assert_eq!(out.len(), 3 * 16);
+        let red = |i: usize, j: usize| out[j * 4 + i];
+        assert_eq!(red(0, 0), 0.0);
+        assert!((red(1, 1) - 200.0 / 255.0).abs() < 1e-6);
+        assert!((red(2, 2) - 200.0 / 255.0).abs() < 1e-6);
+        assert_eq!(red(3, 3), 0.0);
+        // Green is zero everywhere; scale and offset apply: -1..1 for the detector.
+        assert!(out[16..32].iter().all(|v| *v == 0.0));
+        letterbox(&img, 4, 2.0, -1.0, &mut out);
+        assert_eq!(out[0], -1.0);
+        assert!(RgbView::new(2, 2, &data[..6]).is_none());
     }
 }
