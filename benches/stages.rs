@@ -1,5 +1,6 @@
 //! Criterion benches for the pipeline stages: decode throughput on a real GRID clip, one
-//! voice verification (transcribe + match) on real speech, and the matcher alone. The
+//! voice verification (transcribe + match) on real speech, the matcher alone, the vision stage
+//! per frame (detector + mesh + eye contours + signals) and over a whole 720p clip. The
 //! end-to-end wall time of `liveness verify` is measured by scripts/bench-e2e.sh.
 //! Benches that need ../shared/media or the models skip with a message when absent.
 
@@ -7,11 +8,14 @@ use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_channel::bounded;
-use liveness::decode::{DecodeConfig, MediaDecoder};
+use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
+use liveness::face_analysis::analyse_frames;
 use liveness::models::ModelsDir;
 use liveness::pipeline::{Verifier, VerifierConfig};
 use liveness::speech::matcher::match_voice;
 use liveness::speech::normalize::LanguagePacks;
+use liveness::vision::analyzer::{FrameAnalyzer, VisionModels};
+use liveness::vision::image::RgbView;
 
 fn media() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media");
@@ -91,5 +95,72 @@ fn matcher_bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, decode_bench, voice_bench, matcher_bench);
+/// Decodes `clip` as the verifier does for actions (480 px, 15 fps) into memory.
+fn frames_of(clip: &Path) -> Vec<Frame> {
+    let (tx, rx) = bounded(8);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let config = DecodeConfig {
+                frame_max_side: 480,
+                max_fps: 15.0,
+                audio: false,
+                ..DecodeConfig::default()
+            };
+            MediaDecoder::open(clip, config)
+                .unwrap()
+                .run(Some(tx), None)
+                .unwrap()
+        });
+        rx.iter().collect()
+    })
+}
+
+fn vision_bench(c: &mut Criterion) {
+    let Some(media) = media() else {
+        eprintln!("SKIPPED vision bench: ../shared/media absent");
+        return;
+    };
+    let models_dir = ModelsDir::locate(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")));
+    let Ok(models) = VisionModels::load(models_dir.root()) else {
+        eprintln!("SKIPPED vision bench: vision models not installed");
+        return;
+    };
+    let mut g = c.benchmark_group("vision");
+    // One real frame (a frontal face, 480x270 after scaling) through the whole per-frame path.
+    let frames = frames_of(&media.join("video/faces/lp-d7.mp4"));
+    let frame = &frames[frames.len() / 2];
+    let img = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb).unwrap();
+    g.throughput(Throughput::Elements(1));
+    let mut analyzer = FrameAnalyzer::new(&models, false);
+    g.bench_function("analyze_frame_480", |b| {
+        b.iter(|| analyzer.analyze(&img, 0.0).unwrap())
+    });
+    let mut with_eyes = FrameAnalyzer::new(&models, true);
+    g.bench_function("analyze_frame_480_with_eyes", |b| {
+        b.iter(|| with_eyes.analyze(&img, 0.0).unwrap())
+    });
+    // The vision stage over a whole portrait 720x1280 phone clip, frames decoded beforehand.
+    let clip = frames_of(&media.join("video/faces/lp-d13.mp4"));
+    eprintln!(
+        "vision/stage_720p_clip: {} frames per iteration",
+        clip.len()
+    );
+    g.throughput(Throughput::Elements(clip.len() as u64));
+    g.sample_size(10);
+    g.bench_function("stage_720p_clip", |b| {
+        b.iter(|| analyse_frames(&models, clip.iter().cloned(), false).unwrap())
+    });
+    g.bench_function("stage_720p_clip_with_eyes", |b| {
+        b.iter(|| analyse_frames(&models, clip.iter().cloned(), true).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    decode_bench,
+    voice_bench,
+    matcher_bench,
+    vision_bench
+);
 criterion_main!(benches);

@@ -31,12 +31,14 @@ const TRACK_SCALE: f32 = 1.6;
 /// a video (re-encoded H.264), 0.1 and more for every real clip, even of a person holding still.
 const STATIC_STEP: f32 = 0.03;
 
-/// Runs the vision stage over decoded frames (already sub-sampled by the decoder).
+/// Runs the vision stage over decoded frames (already sub-sampled by the decoder); `eyes`:
+/// read the eyes with the eye-contour model (needed for blinks).
 pub fn analyse_frames(
     models: &VisionModels,
     frames: impl Iterator<Item = Frame>,
+    eyes: bool,
 ) -> Result<SignalTrace, VisionError> {
-    let mut analyzer = FrameAnalyzer::new(models);
+    let mut analyzer = FrameAnalyzer::new(models, eyes);
     let mut trace = SignalTrace::default();
     for frame in frames {
         let Some(img) = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)

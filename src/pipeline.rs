@@ -174,6 +174,17 @@ impl Verifier {
         })
     }
 
+    /// Whether any requested action is read from the eyes (a blink).
+    fn needs_eyes(&self, live_video: &LiveVideo) -> bool {
+        live_video
+            .challenges
+            .iter()
+            .filter(|c| c.kind == ChallengeType::Actions)
+            .flat_map(|c| &c.value)
+            .filter_map(|a| self.vocabulary.resolve(a))
+            .any(|spec| spec.signal == "eyes")
+    }
+
     /// Parses and validates a Live Video object against this verifier's languages and actions.
     pub fn parse_live_video(&self, json: &str) -> Result<LiveVideo, VerifyError> {
         Ok(LiveVideo::parse(json, &self.packs, &self.vocabulary)?)
@@ -239,10 +250,11 @@ impl Verifier {
                     .map(|stats| (info, stats))
             });
             let vision_models = vision.clone();
+            let eyes = self.needs_eyes(live_video);
             let frames = s.spawn(move || match vision_models {
                 Some(models) => {
                     // Keep draining after a failure so that the decoder never blocks.
-                    let trace = analyse_frames(&models, frame_rx.iter());
+                    let trace = analyse_frames(&models, frame_rx.iter(), eyes);
                     let drained = frame_rx.iter().count();
                     trace.map(|t| (t.samples.len() as u64 + drained as u64, Some(t)))
                 }

@@ -31,7 +31,7 @@ fn detect(
         };
         MediaDecoder::open(&p, config).and_then(|d| d.run(Some(tx), None))
     });
-    let trace = analyse_frames(models, rx.iter()).unwrap();
+    let trace = analyse_frames(models, rx.iter(), true).unwrap();
     decoding.join().unwrap().unwrap();
     let vocabulary = ActionVocabulary::builtin().unwrap();
     let base = trace.baseline().expect("a face in the clip");

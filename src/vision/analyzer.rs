@@ -108,14 +108,18 @@ pub struct FrameObservation {
 /// Analyses the frames of one video with shared models (scratch buffers are its own).
 pub struct FrameAnalyzer<'m> {
     models: &'m VisionModels,
+    eyes: bool,
     scratch: Vec<f32>,
 }
 
 impl<'m> FrameAnalyzer<'m> {
-    /// A new analyzer over shared models.
-    pub fn new(models: &'m VisionModels) -> Self {
+    /// A new analyzer over shared models, reading the eyes with the eye-contour model (about
+    /// half the per-frame cost) only when `eyes` is set, that is when a blink is asked for;
+    /// otherwise `FaceSignals::eyes` is the mesh's own, coarser reading.
+    pub fn new(models: &'m VisionModels, eyes: bool) -> Self {
         Self {
             models,
+            eyes,
             scratch: Vec::new(),
         }
     }
@@ -133,9 +137,11 @@ impl<'m> FrameAnalyzer<'m> {
                 if mesh.presence >= MIN_PRESENCE {
                     match face_signals(&mesh) {
                         Some(mut s) => {
-                            let (right, left) =
-                                self.models.eyes.openness(img, &mesh, &mut self.scratch)?;
-                            s.eyes = right.max(left);
+                            if self.eyes {
+                                let (right, left) =
+                                    self.models.eyes.openness(img, &mesh, &mut self.scratch)?;
+                                s.eyes = right.max(left);
+                            }
                             Some((FaceBox::from(det), s))
                         }
                         None => None,

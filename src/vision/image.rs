@@ -22,25 +22,36 @@ impl<'a> RgbView<'a> {
         })
     }
 
-    /// Bilinear sample of channel `c` at (x, y) in pixel coordinates (pixel centres at +0.5);
-    /// outside the image reads as black.
-    fn sample(&self, x: f32, y: f32, c: usize) -> f32 {
+    /// Bilinear sample of the three channels at (x, y) in pixel coordinates (pixel centres at
+    /// +0.5); outside the image reads as black.
+    #[inline]
+    fn sample(&self, x: f32, y: f32) -> [f32; 3] {
         let fx = x - 0.5;
         let fy = y - 0.5;
         let x0 = fx.floor();
         let y0 = fy.floor();
         let (ax, ay) = (fx - x0, fy - y0);
-        let px = |xi: i64, yi: i64| -> f32 {
-            if xi < 0 || yi < 0 || xi >= self.width as i64 || yi >= self.height as i64 {
-                0.0
-            } else {
-                f32::from(self.data[(yi as usize * self.width + xi as usize) * 3 + c])
-            }
-        };
         let (x0, y0) = (x0 as i64, y0 as i64);
-        let top = px(x0, y0) * (1.0 - ax) + px(x0 + 1, y0) * ax;
-        let bottom = px(x0, y0 + 1) * (1.0 - ax) + px(x0 + 1, y0 + 1) * ax;
-        top * (1.0 - ay) + bottom * ay
+        let (w, h) = (self.width as i64, self.height as i64);
+        let mut out = [0f32; 3];
+        for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
+            let yi = y0 + dy;
+            if yi < 0 || yi >= h || wy == 0.0 {
+                continue;
+            }
+            for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
+                let xi = x0 + dx;
+                if xi < 0 || xi >= w || wx == 0.0 {
+                    continue;
+                }
+                let i = (yi as usize * self.width + xi as usize) * 3;
+                let weight = wx * wy;
+                out[0] += f32::from(self.data[i]) * weight;
+                out[1] += f32::from(self.data[i + 1]) * weight;
+                out[2] += f32::from(self.data[i + 2]) * weight;
+            }
+        }
+        out
     }
 }
 
@@ -94,13 +105,15 @@ pub fn sample_roi_flipped(
     out.resize(3 * size * size, 0.0);
     let plane = size * size;
     let step = 1.0 / size as f32;
+    let k = scale / 255.0;
     for j in 0..size {
         for i in 0..size {
             let u = (i as f32 + 0.5) * step;
             let u = if mirror { 1.0 - u } else { u };
             let (x, y) = roi.to_image(u, (j as f32 + 0.5) * step);
-            for c in 0..3 {
-                out[c * plane + j * size + i] = img.sample(x, y, c) / 255.0 * scale + offset;
+            let rgb = img.sample(x, y);
+            for (c, v) in rgb.iter().enumerate() {
+                out[c * plane + j * size + i] = v * k + offset;
             }
         }
     }
