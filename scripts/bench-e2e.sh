@@ -24,3 +24,14 @@ for secs in 10 60; do
   /usr/bin/time -f "%M" -o "$tmp/rss$secs" "$bin" verify "$tmp/v$secs.mp4" --live-video "$tmp/lv.json" --format json >/dev/null
   echo "peak RSS, ${secs} s video: $(cat "$tmp/rss$secs") KiB"
 done
+# Actions: the webcam clip (13 s, 960x540) with two head turns; and the peak memory of a 10 s
+# against a 60 s video with an actions challenge (the same real clip looped).
+echo '{"id":"bench","language":"en-GB","challenges":[{"type":"actions","value":["turnHeadRight","turnHeadLeft"]}]}' > "$tmp/lv-act.json"
+turns="$media/video/faces/webcam-turns.mov"
+s=$(date +%s.%N); "$bin" verify "$turns" --live-video "$tmp/lv-act.json" --format json >/dev/null; e=$(date +%s.%N)
+printf 'e2e verify, webcam-turns 13 s 960x540, two head turns: %.3f s wall\n' "$(echo "$e - $s" | bc -l)"
+for secs in 10 60; do
+  ffmpeg -loglevel error -y -stream_loop -1 -i "$turns" -map 0:v -t "$secs" -c:v libx264 -preset ultrafast "$tmp/a$secs.mp4"
+  /usr/bin/time -f "%M" -o "$tmp/arss$secs" "$bin" verify "$tmp/a$secs.mp4" --live-video "$tmp/lv-act.json" --format json >/dev/null
+  echo "peak RSS with actions, ${secs} s video: $(cat "$tmp/arss$secs") KiB"
+done

@@ -2,7 +2,7 @@
 //! decoder on its own thread, frames and audio consumed by their own threads.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Instant;
 
@@ -126,8 +126,11 @@ pub struct Verifier {
     transcriber: Arc<Transcriber>,
     packs: Arc<LanguagePacks>,
     vocabulary: Arc<ActionVocabulary>,
-    /// The vision models, or why they could not be loaded (needed only for actions).
-    vision: Result<Arc<VisionModels>, String>,
+    /// The models folder (vision models are loaded from it on first need).
+    models_root: std::path::PathBuf,
+    /// The vision models, loaded the first time an actions challenge needs them (voice-only
+    /// work never pays for ONNX Runtime), or why they could not be.
+    vision: Arc<OnceLock<Result<Arc<VisionModels>, String>>>,
     config: VerifierConfig,
 }
 
@@ -162,16 +165,26 @@ impl Verifier {
             }),
             other => VerifyError::Asr(other),
         })?;
-        let vision = VisionModels::load(models.root())
-            .map(Arc::new)
-            .map_err(|e| e.to_string());
         Ok(Self {
             transcriber: Arc::new(transcriber),
             packs: Arc::new(LanguagePacks::builtin()?),
             vocabulary: Arc::new(ActionVocabulary::builtin()?),
-            vision,
+            models_root: models.root().to_path_buf(),
+            vision: Arc::new(OnceLock::new()),
             config,
         })
+    }
+
+    /// The vision models, loaded on first use.
+    pub fn vision_models(&self) -> Result<Arc<VisionModels>, VerifyError> {
+        self.vision
+            .get_or_init(|| {
+                VisionModels::load(&self.models_root)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .clone()
+            .map_err(VerifyError::VisionUnavailable)
     }
 
     /// Whether any requested action is read from the eyes (a blink).
@@ -212,12 +225,7 @@ impl Verifier {
             .iter()
             .any(|c| c.kind == ChallengeType::Actions)
         {
-            Some(
-                self.vision
-                    .as_ref()
-                    .map_err(|e| VerifyError::VisionUnavailable(e.clone()))?
-                    .clone(),
-            )
+            Some(self.vision_models()?)
         } else {
             None
         };
