@@ -61,6 +61,10 @@ pub struct Recogniser {
     /// Frames with a larger |yaw deviation| (degrees) do not count.
     #[serde(default)]
     pub gate_yaw: Option<f32>,
+    /// Frames whose mouth widening exceeds this do not count (a smile shifts the face mesh's
+    /// head pitch by several degrees).
+    #[serde(default)]
+    pub gate_smile: Option<f32>,
     /// Frames where this other signal's deviation is at least as large do not count (a smile
     /// opens the mouth a little but widens it more; a wide-open mouth widens it less).
     #[serde(default)]

@@ -8,7 +8,7 @@ use crate::actions::trace::{Sample, SignalTrace};
 use crate::decode::Frame;
 use crate::live_video::{Outcome, Reason};
 use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
-use crate::vision::image::RgbView;
+use crate::vision::image::{thumbnail, RgbView};
 use crate::vision::VisionError;
 
 /// Share of frames without a face above which the face was not always visible.
@@ -26,10 +26,13 @@ const MIN_FACE_SHARE: f64 = 0.12;
 const TRACK_DT: f64 = 0.25;
 const TRACK_JUMP: f32 = 0.6;
 const TRACK_SCALE: f32 = 1.6;
-/// Median frame-to-frame change of head pose (degrees, the largest of yaw, pitch and roll)
-/// under which the face never moves: a still image. Measured here: 0.0 for a photo looped into
-/// a video (re-encoded H.264), 0.1 and more for every real clip, even of a person holding still.
-const STATIC_STEP: f32 = 0.03;
+/// Median frame-to-frame luminance change (0..255, 32x32 thumbnail) under which the picture
+/// never changes: a still image looped into a video. Measured here: 0.000-0.001 for a photo
+/// re-encoded as H.264 at two qualities, 0.42 to 11 for the real clips (the stillest are
+/// studio recordings).
+const STATIC_MOTION: f32 = 0.1;
+/// Thumbnail side for the motion measure.
+const THUMB: usize = 32;
 
 /// Runs the vision stage over decoded frames (already sub-sampled by the decoder); `eyes`:
 /// read the eyes with the eye-contour model (needed for blinks).
@@ -40,6 +43,7 @@ pub fn analyse_frames(
 ) -> Result<SignalTrace, VisionError> {
     let mut analyzer = FrameAnalyzer::new(models, eyes);
     let mut trace = SignalTrace::default();
+    let mut previous: Option<Vec<f32>> = None;
     for frame in frames {
         let Some(img) = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
         else {
@@ -47,15 +51,21 @@ pub fn analyse_frames(
         };
         let o = analyzer.analyze(&img, frame.pts)?;
         trace.frame_size = o.size;
+        let thumb = thumbnail(&img, THUMB);
+        let motion = previous.as_ref().map(|p| {
+            p.iter()
+                .zip(&thumb)
+                .map(|(a, b)| (a - b).abs())
+                .sum::<f32>()
+                / thumb.len() as f32
+        });
+        previous = Some(thumb);
         trace.push(Sample {
             t: o.t,
-            faces: o.faces.len(),
-            main_box: o
-                .faces
-                .iter()
-                .copied()
-                .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h))),
-            main: o.main.map(|m| m.1),
+            faces: o.faces.as_ref().map(Vec::len),
+            main_box: o.main_box,
+            main: o.main,
+            motion,
         });
     }
     Ok(trace)
@@ -71,6 +81,9 @@ pub struct FacesReport {
     pub reasons: Vec<Reason>,
     /// Frames analysed.
     pub frames_analysed: usize,
+    /// Frames where the detector ran (the face is tracked in between); the face counts below
+    /// are over these.
+    pub frames_detected: usize,
     /// Frames with exactly one face.
     pub frames_with_one_face: usize,
     /// Frames with no face.
@@ -81,35 +94,28 @@ pub struct FacesReport {
     pub face_size: f64,
     /// Times where the face track broke (a jump or a cut).
     pub track_breaks: Vec<f64>,
+    /// Median frame-to-frame picture change (0..255 luminance, 32x32 thumbnail).
+    pub motion: Option<f64>,
 }
 
-/// The median frame-to-frame change of head pose (the largest of yaw, pitch and roll, degrees)
-/// over consecutive face frames; None with fewer than ten.
-fn median_pose_step(trace: &SignalTrace) -> Option<f32> {
-    let faces: Vec<_> = trace.faces().map(|(_, f)| *f).collect();
-    if faces.len() < 10 {
+/// The median frame-to-frame picture change (see `Sample::motion`); None with fewer than ten
+/// frames.
+fn median_motion(trace: &SignalTrace) -> Option<f32> {
+    let mut v: Vec<f32> = trace.samples.iter().filter_map(|s| s.motion).collect();
+    if v.len() < 10 {
         return None;
     }
-    let median = |mut v: Vec<f32>| {
-        v.sort_by(f32::total_cmp);
-        v[v.len() / 2]
-    };
-    let step = |g: fn(&crate::vision::signals::FaceSignals) -> f32| {
-        median(
-            faces
-                .windows(2)
-                .map(|w| (g(&w[1]) - g(&w[0])).abs())
-                .collect(),
-        )
-    };
-    Some(step(|f| f.yaw).max(step(|f| f.pitch)).max(step(|f| f.roll)))
+    v.sort_by(f32::total_cmp);
+    Some(v[v.len() / 2])
 }
 
 /// Checks a trace's faces.
 pub fn faces_report(trace: &SignalTrace) -> FacesReport {
-    let n = trace.samples.len();
-    let without = trace.samples.iter().filter(|s| s.faces == 0).count();
-    let several = trace.samples.iter().filter(|s| s.faces > 1).count();
+    let analysed = trace.samples.len();
+    let counts: Vec<usize> = trace.samples.iter().filter_map(|s| s.faces).collect();
+    let n = counts.len();
+    let without = counts.iter().filter(|c| **c == 0).count();
+    let several = counts.iter().filter(|c| **c > 1).count();
     let one = n - without - several;
     let short_side = trace.frame_size.0.min(trace.frame_size.1).max(1) as f64;
     let mut widths: Vec<f64> = trace
@@ -192,23 +198,25 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
             ),
         );
     }
-    if let Some(step) = median_pose_step(trace) {
-        if step < STATIC_STEP {
+    if let Some(motion) = median_motion(trace) {
+        if motion < STATIC_MOTION {
             flag(
                 Outcome::Rejected,
                 "static_face",
-                "the face never moves: a still image, not a live person".into(),
+                format!("the picture never changes (median change {motion:.2}): a still image, not a live person"),
             );
         }
     }
     FacesReport {
         outcome,
         reasons,
-        frames_analysed: n,
+        frames_analysed: analysed,
+        frames_detected: n,
         frames_with_one_face: one,
         frames_without_face: without,
         frames_with_several_faces: several,
         face_size: (face_size * 1000.0).round() / 1000.0,
         track_breaks,
+        motion: median_motion(trace).map(|m| (f64::from(m) * 1000.0).round() / 1000.0),
     }
 }

@@ -162,14 +162,14 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         .ok_or_else(|| PhotoError::NoPicture(path.display().to_string()))?;
     let o = FrameAnalyzer::new(models, true).analyze(&img, 0.0)?;
     let short_side = img.width.min(img.height) as f64;
-    let main_box = o
-        .faces
+    let detected = o.faces.clone().unwrap_or_default();
+    let face_size = detected
         .iter()
-        .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)));
-    let face_size = main_box.map(|b| f64::from(b.w) / short_side);
+        .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
+        .map(|b| f64::from(b.w) / short_side);
 
     let mut faces = Inspection::clear();
-    match o.faces.len() {
+    match detected.len() {
         0 => faces.flag(Outcome::Rejected, "no_face", "no face in the photo"),
         1 => {}
         n => faces.flag(
@@ -225,7 +225,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             );
         }
     }
-    if let Some((_, s)) = o.main {
+    if let Some(s) = o.main {
         if s.eyes < EYES_SHUT {
             obstruction.flag(
                 Outcome::Attention,
@@ -236,7 +236,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
     }
 
     let mut orientation = Inspection::clear();
-    match o.main.map(|m| m.1) {
+    match o.main {
         None => orientation.flag(
             Outcome::Rejected,
             "no_face",
@@ -273,7 +273,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         "passive liveness model not installed",
     );
 
-    let signals = o.main.map(|m| m.1);
+    let signals = o.main;
     let r1 = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
     let breakdown = PhotoBreakdown {
         face_analysis: faces,
@@ -295,7 +295,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         measurements: PhotoMeasurements {
             width: img.width,
             height: img.height,
-            faces: o.faces.len(),
+            faces: detected.len(),
             face_size: face_size.map(|v| (v * 1000.0).round() / 1000.0),
             face_visibility: o
                 .main_presence

@@ -147,7 +147,7 @@ fn two_faces_side_by_side_fail_the_faces_analysis() {
     let r = verify(&video, r#"[{"type":"actions","value":["blink"]}]"#, "");
     let faces = r.faces.as_ref().unwrap();
     assert!(
-        faces.frames_with_several_faces * 2 > faces.frames_analysed,
+        faces.frames_with_several_faces * 2 > faces.frames_detected,
         "{faces:?}"
     );
     assert!(

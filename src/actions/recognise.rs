@@ -107,6 +107,11 @@ fn series(
                 if r.gate_yaw.is_some_and(|g| yaw.abs() > g) {
                     return f32::NAN;
                 }
+                if r.gate_smile
+                    .is_some_and(|g| deviation(Signal::MouthWidth, f, base, mirrored) > g)
+                {
+                    return f32::NAN;
+                }
                 let v = match eye_levels.as_ref().and_then(|l| l[i]) {
                     Some(level) if level > f32::EPSILON => 1.0 - f.eyes / level,
                     _ => deviation(signal, f, base, mirrored),
@@ -116,7 +121,7 @@ fn series(
                     _ => v,
                 }
             });
-            (s.t, v, s.faces > 0)
+            (s.t, v, s.main_box.is_some())
         })
         .collect()
 }
@@ -280,8 +285,9 @@ mod tests {
             let time = i as f64 / 15.0;
             t.push(Sample {
                 t: time,
-                faces: 1,
+                faces: Some(1),
                 main_box: None,
+                motion: None,
                 main: f(time),
             });
         }

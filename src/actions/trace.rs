@@ -41,12 +41,16 @@ impl Signal {
 pub struct Sample {
     /// Media time, seconds.
     pub t: f64,
-    /// Faces found in the frame.
-    pub faces: usize,
+    /// Faces the detector found in the frame; None where the face was tracked and the
+    /// detector did not run.
+    pub faces: Option<usize>,
     /// The main (largest) face's box, when there is a face.
     pub main_box: Option<FaceBox>,
     /// The main face's signals, when its mesh was trusted.
     pub main: Option<FaceSignals>,
+    /// Mean absolute luminance change (0..255) of a 32x32 thumbnail of the frame since the
+    /// previous analysed frame (None on the first).
+    pub motion: Option<f32>,
 }
 
 /// The person's neutral state, estimated robustly over the whole trace: the median head pose

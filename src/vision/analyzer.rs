@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::detector::{Detection, FaceDetector};
 use super::eyes::EyeModel;
-use super::image::RgbView;
+use super::image::{RgbView, Roi};
 use super::mesh::{roi_for, FaceMesh, Mesh};
 use super::signals::{face_signals, FaceSignals};
 use super::VisionError;
@@ -99,10 +99,13 @@ pub struct FrameObservation {
     pub t: f64,
     /// Frame width and height.
     pub size: (usize, usize),
-    /// Every face found, strongest first.
-    pub faces: Vec<FaceBox>,
-    /// The main face's box and signals, when its mesh is trusted.
-    pub main: Option<(FaceBox, FaceSignals)>,
+    /// Every face the detector found, strongest first; None on frames where the face was
+    /// tracked from the previous frame and the detector did not run.
+    pub faces: Option<Vec<FaceBox>>,
+    /// The main face's box (from its mesh when trusted, else from the detector).
+    pub main_box: Option<FaceBox>,
+    /// The main face's signals, when its mesh is trusted.
+    pub main: Option<FaceSignals>,
     /// The face mesh's own probability that a whole face is in the main face's crop (None
     /// without a face): low when the face is covered or cut off.
     pub main_presence: Option<f32>,
@@ -110,11 +113,60 @@ pub struct FrameObservation {
     pub mesh: Option<Mesh>,
 }
 
-/// Analyses the frames of one video with shared models (scratch buffers are its own).
+/// Share of the recent open level at which one open eye settles the frame.
+const EYE_OPEN_SHARE: f32 = 0.7;
+/// Per-frame decay of the eye-openness high-water mark (halves in about 2 s at 15 fps).
+const EYE_LEVEL_DECAY: f32 = 0.98;
+
+/// Frames analysed between two runs of the detector while the face is tracked: the detector
+/// still runs twice a second at 15 fps, so a second face entering is counted.
+const DETECT_EVERY: usize = 8;
+
+/// The crop for the next frame from a trusted mesh, as MediaPipe tracks a face: the landmarks'
+/// bounding box, squared and enlarged 1.5x, levelled on the outer eye corners.
+fn roi_from_mesh(mesh: &Mesh) -> Roi {
+    let (x0, x1, y0, y1) = mesh.points.iter().fold(
+        (f32::MAX, f32::MIN, f32::MAX, f32::MIN),
+        |(x0, x1, y0, y1), p| (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1])),
+    );
+    let (r, l) = (mesh.points[33], mesh.points[263]);
+    Roi {
+        cx: (x0 + x1) / 2.0,
+        cy: (y0 + y1) / 2.0,
+        side: (x1 - x0).max(y1 - y0) * 1.5,
+        angle: (l[1] - r[1]).atan2(l[0] - r[0]),
+    }
+}
+
+/// The axis-aligned box of a mesh's landmarks.
+fn mesh_box(mesh: &Mesh) -> FaceBox {
+    let (x0, x1, y0, y1) = mesh.points.iter().fold(
+        (f32::MAX, f32::MIN, f32::MAX, f32::MIN),
+        |(x0, x1, y0, y1), p| (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1])),
+    );
+    FaceBox {
+        x: x0,
+        y: y0,
+        w: x1 - x0,
+        h: y1 - y0,
+    }
+}
+
+/// What a detector run gives: every face, and the crop and box of the largest.
+type Detected = (Vec<FaceBox>, Option<(Roi, FaceBox)>);
+
+/// Analyses the frames of one video with shared models (scratch buffers and the face track
+/// are its own).
 pub struct FrameAnalyzer<'m> {
     models: &'m VisionModels,
     eyes: bool,
     scratch: Vec<f32>,
+    /// The crop to run the mesh on in the next frame, while the face is tracked.
+    track: Option<Roi>,
+    /// Frames since the detector last ran.
+    since_detect: usize,
+    /// A slowly decaying high-water mark of eye openness in this video.
+    eye_level: f32,
 }
 
 impl<'m> FrameAnalyzer<'m> {
@@ -126,39 +178,73 @@ impl<'m> FrameAnalyzer<'m> {
             models,
             eyes,
             scratch: Vec::new(),
+            track: None,
+            since_detect: 0,
+            eye_level: 0.0,
         }
     }
 
-    /// Analyses one RGB frame taken at media time `t`.
-    pub fn analyze(&mut self, img: &RgbView, t: f64) -> Result<FrameObservation, VisionError> {
+    /// Runs the detector: every face, and the crop around the largest.
+    fn detect(&mut self, img: &RgbView) -> Result<Detected, VisionError> {
+        self.since_detect = 0;
         let detections = self.models.detector.detect(img, &mut self.scratch)?;
-        let faces: Vec<FaceBox> = detections.iter().map(FaceBox::from).collect();
-        let main_det = detections
+        let main = detections
             .iter()
-            .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)));
-        let mut main_presence = None;
-        let mut main_mesh = None;
-        let main = match main_det {
-            Some(det) => {
-                let mesh = self.models.mesh.run(img, roi_for(det), &mut self.scratch)?;
-                main_presence = Some(mesh.presence);
-                let trusted = if mesh.presence >= MIN_PRESENCE {
-                    match face_signals(&mesh) {
-                        Some(mut s) => {
-                            if self.eyes {
-                                let (right, left) =
-                                    self.models.eyes.openness(img, &mesh, &mut self.scratch)?;
-                                s.eyes = right.max(left);
-                            }
-                            Some((FaceBox::from(det), s))
-                        }
-                        None => None,
+            .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
+            .map(|d| (roi_for(d), FaceBox::from(d)));
+        Ok((detections.iter().map(FaceBox::from).collect(), main))
+    }
+
+    /// Analyses one RGB frame taken at media time `t`. The face is tracked from frame to frame
+    /// through its mesh; the detector runs on the first frame, when tracking is lost, and
+    /// every `DETECT_EVERY` frames.
+    pub fn analyze(&mut self, img: &RgbView, t: f64) -> Result<FrameObservation, VisionError> {
+        let mut faces = None;
+        let mut detected_box = None;
+        let mut roi = match self.track {
+            Some(roi) if self.since_detect + 1 < DETECT_EVERY => {
+                self.since_detect += 1;
+                Some(roi)
+            }
+            _ => {
+                let (all, main) = self.detect(img)?;
+                faces = Some(all);
+                detected_box = main.map(|m| m.1);
+                main.map(|m| m.0)
+            }
+        };
+        let mut mesh = match roi {
+            Some(r) => Some(self.models.mesh.run(img, r, &mut self.scratch)?),
+            None => None,
+        };
+        if faces.is_none() && mesh.as_ref().is_none_or(|m| m.presence < MIN_PRESENCE) {
+            // Tracking lost: find the face again.
+            let (all, main) = self.detect(img)?;
+            faces = Some(all);
+            detected_box = main.map(|m| m.1);
+            roi = main.map(|m| m.0);
+            mesh = match roi {
+                Some(r) => Some(self.models.mesh.run(img, r, &mut self.scratch)?),
+                None => None,
+            };
+        }
+        let trusted = mesh.as_ref().filter(|m| m.presence >= MIN_PRESENCE);
+        self.track = trusted.map(roi_from_mesh);
+        let main = match trusted.and_then(face_signals) {
+            Some(mut s) => {
+                if self.eyes {
+                    if let Some(m) = trusted {
+                        // One eye clearly open (70% of the recent open level) rules out a
+                        // blink: the other eye is read only otherwise.
+                        let open_enough = EYE_OPEN_SHARE * self.eye_level;
+                        s.eyes =
+                            self.models
+                                .eyes
+                                .more_open(img, m, open_enough, &mut self.scratch)?;
+                        self.eye_level = (self.eye_level * EYE_LEVEL_DECAY).max(s.eyes);
                     }
-                } else {
-                    None
-                };
-                main_mesh = Some(mesh);
-                trusted
+                }
+                Some(s)
             }
             None => None,
         };
@@ -166,9 +252,10 @@ impl<'m> FrameAnalyzer<'m> {
             t,
             size: (img.width, img.height),
             faces,
+            main_box: trusted.map(mesh_box).or(detected_box),
             main,
-            main_presence,
-            mesh: main_mesh,
+            main_presence: mesh.as_ref().map(|m| m.presence),
+            mesh,
         })
     }
 }

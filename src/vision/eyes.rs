@@ -52,6 +52,24 @@ impl EyeModel {
         Ok((right, left))
     }
 
+    /// Openness of the more open eye, reading the left eye only when the right one is not
+    /// clearly open: when the right eye is at least `open_enough`, the more open eye is too,
+    /// and the frame cannot be part of a blink (both eyes shut). Halves the cost on most frames.
+    pub fn more_open(
+        &self,
+        img: &RgbView,
+        mesh: &Mesh,
+        open_enough: f32,
+        scratch: &mut Vec<f32>,
+    ) -> Result<f32, VisionError> {
+        let right = self.eye(img, mesh, RIGHT_EYE_CORNERS, false, scratch)?;
+        if open_enough > 0.0 && right >= open_enough {
+            return Ok(right);
+        }
+        let left = self.eye(img, mesh, LEFT_EYE_CORNERS, true, scratch)?;
+        Ok(right.max(left))
+    }
+
     fn eye(
         &self,
         img: &RgbView,

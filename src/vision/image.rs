@@ -136,6 +136,20 @@ pub fn luminance_spread(img: &RgbView, roi: &Roi, n: usize) -> f32 {
         .sqrt()
 }
 
+/// A `n` x `n` luminance thumbnail of the whole image (0..255).
+pub fn thumbnail(img: &RgbView, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n * n);
+    for j in 0..n {
+        for i in 0..n {
+            let x = (i as f32 + 0.5) / n as f32 * img.width as f32;
+            let y = (j as f32 + 0.5) / n as f32 * img.height as f32;
+            let [r, g, b] = img.sample(x, y);
+            out.push(0.299 * r + 0.587 * g + 0.114 * b);
+        }
+    }
+    out
+}
+
 /// Letterboxes the whole image into a `size` x `size` planar tensor (aspect kept, black bars);
 /// returns the ROI used, so that model coordinates map back with `Roi::to_image`.
 pub fn letterbox(img: &RgbView, size: usize, scale: f32, offset: f32, out: &mut Vec<f32>) -> Roi {
