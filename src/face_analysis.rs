@@ -220,3 +220,80 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
         motion: median_motion(trace).map(|m| (f64::from(m) * 1000.0).round() / 1000.0),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vision::analyzer::FaceBox;
+
+    /// A 15 fps trace of `n` frames, the detector running every frame.
+    fn trace(n: usize, f: impl Fn(usize) -> (usize, Option<FaceBox>, f32)) -> SignalTrace {
+        let mut t = SignalTrace {
+            frame_size: (480, 480),
+            ..SignalTrace::default()
+        };
+        for i in 0..n {
+            let (faces, main_box, motion) = f(i);
+            t.push(Sample {
+                t: i as f64 / 15.0,
+                faces: Some(faces),
+                main_box,
+                main: None,
+                motion: (i > 0).then_some(motion),
+            });
+        }
+        t
+    }
+
+    fn face(x: f32, w: f32) -> Option<FaceBox> {
+        Some(FaceBox {
+            x,
+            y: 100.0,
+            w,
+            h: w,
+        })
+    }
+
+    fn codes(r: &FacesReport) -> Vec<&str> {
+        r.reasons.iter().map(|x| x.code.as_str()).collect()
+    }
+
+    #[test]
+    fn one_steady_face_is_clear() {
+        let r = faces_report(&trace(60, |_| (1, face(100.0, 200.0), 1.0)));
+        assert_eq!(r.outcome, Outcome::Clear, "{r:?}");
+        assert_eq!((r.frames_with_one_face, r.frames_detected), (60, 60));
+    }
+
+    #[test]
+    fn missing_several_small_and_jumping_faces_are_reported() {
+        let r = faces_report(&trace(60, |_| (0, None, 1.0)));
+        assert_eq!((r.outcome, codes(&r)), (Outcome::Rejected, vec!["no_face"]));
+        let r = faces_report(&trace(60, |i| {
+            (if i % 2 == 0 { 2 } else { 1 }, face(100.0, 200.0), 1.0)
+        }));
+        assert_eq!(
+            (r.outcome, codes(&r)),
+            (Outcome::Rejected, vec!["multiple_faces"])
+        );
+        let r = faces_report(&trace(60, |_| (1, face(100.0, 30.0), 1.0)));
+        assert_eq!(
+            (r.outcome, codes(&r)),
+            (Outcome::Attention, vec!["face_too_small"])
+        );
+        let r = faces_report(&trace(60, |i| {
+            (1, face(if i < 30 { 50.0 } else { 250.0 }, 150.0), 1.0)
+        }));
+        assert_eq!(codes(&r), vec!["face_track_break"]);
+        assert_eq!(r.track_breaks, vec![2.0]);
+    }
+
+    #[test]
+    fn a_picture_that_never_changes_is_a_still_image() {
+        let r = faces_report(&trace(60, |_| (1, face(100.0, 200.0), 0.0)));
+        assert_eq!(
+            (r.outcome, codes(&r)),
+            (Outcome::Rejected, vec!["static_face"])
+        );
+    }
+}
