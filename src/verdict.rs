@@ -334,7 +334,7 @@ pub fn actions_verdict(
                     Reason::new("no_face", format!("{action}: no face to analyse"))
                 } else if elsewhere {
                     Reason::new(
-                        "action_out_of_order",
+                        "actions_out_of_order",
                         format!("{action} was performed, but not in the requested order"),
                     )
                 } else {

@@ -55,7 +55,7 @@ fn webcam_turns_in_order_clear_swapped_not_and_a_nod_rejected() {
     let r = verify(&clip, swapped, "");
     assert_ne!(r.outcome, Outcome::Clear);
     assert!(
-        codes(&r).contains(&"action_out_of_order".to_string()),
+        codes(&r).contains(&"actions_out_of_order".to_string()),
         "{:?}",
         codes(&r)
     );

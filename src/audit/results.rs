@@ -1,0 +1,152 @@
+//! `results.jsonl`: one line per verified video, appended and flushed as soon as it is known,
+//! so that an interrupted audit loses at most the videos in flight. A re-run reads it back and
+//! skips every video whose id and input sha256 already have a line.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::cli::ErrorObject;
+use crate::live_video::VerifyReport;
+
+/// One line of `results.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultLine {
+    /// The Live Video id.
+    pub live_video_id: String,
+    /// The video file as given.
+    pub video: String,
+    /// sha256 of the video's bytes followed by the Live Video JSON's bytes.
+    pub input_sha256: String,
+    /// The verify report, when the video could be verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<VerifyReport>,
+    /// The error, when it could not (`{"type","message"}`, as `liveness verify` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorObject>,
+    /// Wall time spent on this video, seconds.
+    pub seconds: f64,
+}
+
+/// The sha256 identifying one input: the video's bytes, then the Live Video JSON's.
+pub fn input_sha256(video: &Path, live_video: &str) -> std::io::Result<String> {
+    let mut h = Sha256::new();
+    let mut f = File::open(video)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    h.update(live_video.as_bytes());
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// The results file of an audit, open for appending.
+pub struct ResultsFile {
+    file: File,
+}
+
+impl ResultsFile {
+    /// Opens (creating) `path` for appending and returns the `(id, input sha256)` pairs
+    /// already in it, with the lines themselves. A last line cut short by an interruption is
+    /// ignored, and a newline is added so that the next line starts clean.
+    pub fn open(path: &Path) -> std::io::Result<(Self, Vec<ResultLine>)> {
+        let mut done = Vec::new();
+        if path.exists() {
+            for line in BufReader::new(File::open(path)?).lines() {
+                if let Ok(r) = serde_json::from_str::<ResultLine>(&line?) {
+                    done.push(r);
+                }
+            }
+        }
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        let len = file.metadata()?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            let mut reader = File::open(path)?;
+            std::io::Seek::seek(&mut reader, std::io::SeekFrom::Start(len - 1))?;
+            reader.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n")?;
+            }
+        }
+        Ok((Self { file }, done))
+    }
+
+    /// Appends one line and flushes it to the operating system.
+    pub fn append(&mut self, line: &ResultLine) -> std::io::Result<()> {
+        let mut text = serde_json::to_string(line).map_err(std::io::Error::other)?;
+        text.push('\n');
+        self.file.write_all(text.as_bytes())?;
+        self.file.flush()
+    }
+}
+
+/// The keys of finished lines.
+pub fn done_keys(lines: &[ResultLine]) -> HashSet<(String, String)> {
+    lines
+        .iter()
+        .map(|l| (l.live_video_id.clone(), l.input_sha256.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str) -> ResultLine {
+        ResultLine {
+            live_video_id: id.into(),
+            video: "v.mp4".into(),
+            input_sha256: "00".into(),
+            report: None,
+            error: Some(ErrorObject {
+                kind: "invalid_media".into(),
+                message: "x".into(),
+            }),
+            seconds: 0.1,
+        }
+    }
+
+    #[test]
+    fn appends_survive_and_a_cut_last_line_is_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("results.jsonl");
+        let (mut f, done) = ResultsFile::open(&p).unwrap();
+        assert!(done.is_empty());
+        f.append(&line("a")).unwrap();
+        f.append(&line("b")).unwrap();
+        drop(f);
+        // An interruption in the middle of writing a third line.
+        let mut raw = OpenOptions::new().append(true).open(&p).unwrap();
+        raw.write_all(br#"{"liveVideoId":"c","vid"#).unwrap();
+        drop(raw);
+        let (mut f, done) = ResultsFile::open(&p).unwrap();
+        assert_eq!(done.len(), 2);
+        f.append(&line("c")).unwrap();
+        drop(f);
+        let (_, done) = ResultsFile::open(&p).unwrap();
+        let ids: Vec<&str> = done.iter().map(|l| l.live_video_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert!(done_keys(&done).contains(&("c".to_string(), "00".to_string())));
+    }
+
+    #[test]
+    fn input_hash_covers_video_and_live_video() {
+        let d = tempfile::tempdir().unwrap();
+        let v = d.path().join("v.bin");
+        std::fs::write(&v, b"abc").unwrap();
+        let a = input_sha256(&v, "{}").unwrap();
+        assert_ne!(a, input_sha256(&v, "{ }").unwrap());
+        std::fs::write(&v, b"abd").unwrap();
+        assert_ne!(a, input_sha256(&v, "{}").unwrap());
+    }
+}

@@ -1,0 +1,211 @@
+//! `liveness audit` over real videos with Live Video files the test writes from truth.json
+//! (true and deliberately wrong challenges): the summary counts equal the expected outcomes,
+//! input errors are listed and not fatal, and an audit killed with SIGKILL mid-run and run
+//! again ends with the same results as an uninterrupted one.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Writes the batch folder; returns the expected outcome per Live Video id.
+fn batch(media: &Path, dir: &Path) -> BTreeMap<String, &'static str> {
+    let mut expected = BTreeMap::new();
+    let mut add = |name: &str, video: &Path, challenges: &str, outcome: &'static str| {
+        let ext = video.extension().unwrap().to_str().unwrap();
+        std::os::unix::fs::symlink(video, dir.join(format!("{name}.{ext}"))).unwrap();
+        let lv = format!(r#"{{"id":"{name}","language":"en-GB","challenges":{challenges}}}"#);
+        std::fs::write(dir.join(format!("{name}.json")), lv).unwrap();
+        expected.insert(name.to_string(), outcome);
+    };
+    let grid = common::grid_truth(media);
+    // Clips whose true sentence whisper hears clearly (see tests/grid_phrases.rs).
+    for (i, (path, sentence)) in grid.iter().enumerate().skip(1).take(6) {
+        let v = media.join(path);
+        add(
+            &format!("grid{i}-true"),
+            &v,
+            &format!(r#"[{{"type":"voice","value":["{sentence}"]}}]"#),
+            "clear",
+        );
+        if i % 2 == 0 {
+            let other = &grid[(i + 1) % grid.len()].1;
+            add(
+                &format!("grid{i}-other"),
+                &v,
+                &format!(r#"[{{"type":"voice","value":["{other}"]}}]"#),
+                "rejected",
+            );
+        }
+    }
+    let turns = media.join("video/faces/webcam-turns.mov");
+    add(
+        "turns-true",
+        &turns,
+        r#"[{"type":"actions","value":["turnHeadRight","turnHeadLeft"]}]"#,
+        "clear",
+    );
+    add(
+        "turns-swapped",
+        &turns,
+        r#"[{"type":"actions","value":["turnHeadLeft","turnHeadRight"]}]"#,
+        "rejected",
+    );
+    add(
+        "turns-nod",
+        &turns,
+        r#"[{"type":"actions","value":["nod"]}]"#,
+        "rejected",
+    );
+    // Input errors: a video without its JSON, a JSON without a video, unreadable JSON, an id
+    // used twice.
+    std::os::unix::fs::symlink(&turns, dir.join("orphan.mov")).unwrap();
+    std::fs::write(
+        dir.join("lonely.json"),
+        r#"{"id":"lonely","language":"en","challenges":[]}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&turns, dir.join("broken.mov")).unwrap();
+    std::fs::write(dir.join("broken.json"), "{not json").unwrap();
+    std::os::unix::fs::symlink(&turns, dir.join("zz-dup.mov")).unwrap();
+    std::fs::write(
+        dir.join("zz-dup.json"),
+        r#"{"id":"turns-nod","language":"en","challenges":[{"type":"actions","value":["nod"]}]}"#,
+    )
+    .unwrap();
+    expected
+}
+
+fn audit(input: &Path, out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_liveness"));
+    c.args([
+        "audit",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--jobs",
+        "1",
+        "--models",
+    ])
+    .arg(common::models_dir().root());
+    c
+}
+
+/// id -> overall outcome (or "error") from a results file.
+fn outcomes(out: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(out.join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| {
+            let o = v["report"]["outcome"]
+                .as_str()
+                .unwrap_or("error")
+                .to_string();
+            (v["liveVideoId"].as_str().unwrap().to_string(), o)
+        })
+        .collect()
+}
+
+#[test]
+fn audit_counts_match_and_an_interrupted_run_resumes_to_the_same_results() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("batch");
+    std::fs::create_dir(&input).unwrap();
+    let expected = batch(&media, &input);
+
+    // Uninterrupted run.
+    let full = dir.path().join("full");
+    let out = audit(&input, &full).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let on_disk: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary, on_disk);
+    let got = outcomes(&full);
+    let want: BTreeMap<String, String> = expected
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    for o in ["clear", "rejected"] {
+        let n = expected.values().filter(|v| **v == o).count();
+        assert_eq!(summary["outcomes"][o], n, "{summary}");
+    }
+    assert_eq!(summary["videos"], expected.len());
+    assert_eq!(
+        summary["inputErrors"].as_array().unwrap().len(),
+        4,
+        "{summary}"
+    );
+    assert!(summary["reasons"]["actions_out_of_order"].as_u64() >= Some(1));
+
+    // Killed (SIGKILL) once the first results are written, then run again.
+    let resumed = dir.path().join("resumed");
+    let mut child = audit(&input, &resumed)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let lines =
+            std::fs::read_to_string(resumed.join("results.jsonl")).map_or(0, |t| t.lines().count());
+        if lines >= 3 || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = outcomes(&resumed);
+    assert!(
+        !partial.is_empty() && partial.len() < expected.len(),
+        "killed after {} results",
+        partial.len()
+    );
+    let out = audit(&input, &resumed).output().unwrap();
+    assert!(out.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        outcomes(&resumed),
+        got,
+        "a resumed audit ends where an uninterrupted one does"
+    );
+    assert_eq!(summary["videos"], expected.len());
+    // Nothing done twice: one line per video (a line cut by the kill may be dropped).
+    let lines = std::fs::read_to_string(resumed.join("results.jsonl")).unwrap();
+    let ids: Vec<String> = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["liveVideoId"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), expected.len(), "{ids:?}");
+
+    // A third run has nothing left to do.
+    let out = audit(&input, &resumed).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("0/0 videos ({} done before)", expected.len())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_missing_input_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = audit(&dir.path().join("nothing"), &dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(66));
+    let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(e["type"], "resource_not_found");
+}
