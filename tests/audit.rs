@@ -146,6 +146,7 @@ fn audit_counts_match_and_an_interrupted_run_resumes_to_the_same_results() {
         "{summary}"
     );
     assert!(summary["reasons"]["actions_out_of_order"].as_u64() >= Some(1));
+    check_report_in_a_browser(&full, expected.len());
 
     // Killed (SIGKILL) once the first results are written, then run again.
     let resumed = dir.path().join("resumed");
@@ -196,6 +197,62 @@ fn audit_counts_match_and_an_interrupted_run_resumes_to_the_same_results() {
             .contains(&format!("0/0 videos ({} done before)", expected.len())),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The report: one row per video, thumbnails at the action peaks, and in a real headless
+/// browser no console error, the script run to its end, the rows there; a screenshot is kept
+/// as a test artifact in target/test-artifacts/.
+fn check_report_in_a_browser(out: &Path, videos: usize) {
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert_eq!(html.matches("<tr class=\"video\"").count(), videos);
+    assert!(html.contains("data:image/bmp;base64,"), "thumbnails inline");
+    assert!(html.contains("<polyline"), "pose plots");
+    assert!(html.contains("<mark>"), "matched words highlighted");
+    assert!(!html.contains("src=\"http"), "self-contained");
+    let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
+        Command::new(b)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        eprintln!("SKIPPED browser check: chromium not installed (scripts/test.sh installs it)");
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", out.join("report.html").display());
+    let base = |extra: &[&str]| {
+        let mut c = Command::new(browser);
+        c.args(["--headless", "--no-sandbox", "--disable-gpu"])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(&url);
+        c.output().unwrap()
+    };
+    let dom = base(&["--dump-dom", "--enable-logging=stderr", "--v=0"]);
+    let dom_text = String::from_utf8_lossy(&dom.stdout);
+    let log = String::from_utf8_lossy(&dom.stderr);
+    assert!(dom.status.success(), "{log}");
+    assert!(
+        dom_text.contains("data-ready=\"yes\""),
+        "the page script ran to its end"
+    );
+    assert_eq!(dom_text.matches("<tr class=\"video\"").count(), videos);
+    for bad in ["Uncaught", "SyntaxError", "TypeError", "ReferenceError"] {
+        assert!(!log.contains(bad), "console error in the report: {log}");
+    }
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("audit-report.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = base(&[
+        "--window-size=1200,1600",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+        "screenshot saved"
     );
 }
 

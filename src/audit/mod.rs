@@ -1,11 +1,13 @@
 //! Batch audits: verify a folder (or manifest) of recorded videos with the library, on a
 //! bounded worker pool, appending each result to `results.jsonl` as soon as it is known, then
-//! writing `summary.json`. Re-running the same command skips what is done. One video's failure
+//! writing `summary.json` and a self-contained `report.html`. Re-running the same command skips what is done. One video's failure
 //! or panic never stops the batch; the job queue holds paths, never decoded data.
 
 pub mod input;
+pub mod report;
 pub mod results;
 pub mod summary;
+pub mod thumbs;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,10 @@ use crossbeam_channel::bounded;
 use serde::{Deserialize, Serialize};
 
 use self::input::{read_input, AuditJob, InputFailure};
-use self::results::{done_keys, input_sha256, ResultLine, ResultsFile};
+use self::results::{done_keys, input_sha256, ResultLine, ResultsFile, Thumbnail};
 use self::summary::{summarise, AuditSummary};
 use crate::cli::{classify, ErrorObject};
+use crate::live_video::{Evidence, VerifyReport};
 use crate::pipeline::Verifier;
 
 /// Errors that stop an audit (a single video's failure never does).
@@ -77,8 +80,56 @@ impl Progress {
     }
 }
 
+/// Most thumbnails per video.
+const MAX_THUMBNAILS: usize = 6;
+
+/// The moments to show for a report: each matched action's peak, else the middle.
+fn thumbnail_moments(report: &VerifyReport) -> Vec<(f64, String)> {
+    let mut moments: Vec<(f64, String)> = report
+        .challenges
+        .iter()
+        .filter_map(|c| match &c.evidence {
+            Evidence::Actions(a) => Some(a),
+            _ => None,
+        })
+        .flat_map(|a| &a.performed)
+        .filter_map(|p| p.event.as_ref().map(|e| (e.peak, p.action.clone())))
+        .take(MAX_THUMBNAILS)
+        .collect();
+    if moments.is_empty() && report.media.has_video {
+        moments.push((report.media.duration_seconds / 2.0, "middle".into()));
+    }
+    moments
+}
+
+/// Writes the thumbnails of one report into `dir` (names from a hash of the id, never from
+/// the id itself); failures only cost the pictures.
+fn write_thumbnails(dir: &Path, job: &AuditJob, report: &VerifyReport) -> Vec<Thumbnail> {
+    let moments = thumbnail_moments(report);
+    let times: Vec<f64> = moments.iter().map(|m| m.0).collect();
+    let Ok(frames) = thumbs::frames_at(&job.video, &times) else {
+        return Vec::new();
+    };
+    let stem = {
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(job.id.as_bytes());
+        h.iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let mut out = Vec::new();
+    for (k, ((t, label), frame)) in moments.into_iter().zip(frames).enumerate() {
+        let file = format!("{stem}-{k}.bmp");
+        if std::fs::write(dir.join(&file), thumbs::bmp(&frame)).is_ok() {
+            out.push(Thumbnail { t, label, file });
+        }
+    }
+    out
+}
+
 /// Verifies one job; never panics (a panic inside verification becomes an error line).
-fn run_job(verifier: &Verifier, job: &AuditJob, sha: String) -> ResultLine {
+fn run_job(verifier: &Verifier, job: &AuditJob, sha: String, thumbs_dir: &Path) -> ResultLine {
     let started = Instant::now();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let lv = verifier.parse_live_video(&job.live_video)?;
@@ -95,13 +146,19 @@ fn run_job(verifier: &Verifier, job: &AuditJob, sha: String) -> ResultLine {
             }),
         ),
     };
+    let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let thumbnails = report
+        .as_ref()
+        .map(|r| write_thumbnails(thumbs_dir, job, r))
+        .unwrap_or_default();
     ResultLine {
         live_video_id: job.id.clone(),
         video: job.video.display().to_string(),
         input_sha256: sha,
         report,
         error,
-        seconds: (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        seconds,
+        thumbnails,
     }
 }
 
@@ -119,6 +176,8 @@ pub fn run_audit(
     let input = read_input(input)?;
     std::fs::create_dir_all(&config.out).map_err(out_err)?;
     let results_path = config.out.join("results.jsonl");
+    let thumbs_dir = config.out.join("thumbs");
+    std::fs::create_dir_all(&thumbs_dir).map_err(out_err)?;
     let (mut results, mut lines) = ResultsFile::open(&results_path).map_err(out_err)?;
     let done = done_keys(&lines);
 
@@ -144,6 +203,7 @@ pub fn run_audit(
                     message: format!("{}: {e}", job.video.display()),
                 }),
                 seconds: 0.0,
+                thumbnails: Vec::new(),
             }),
         }
     }
@@ -188,9 +248,10 @@ pub fn run_audit(
         });
         for _ in 0..workers {
             let (rx, tx) = (job_rx.clone(), done_tx.clone());
+            let thumbs_dir = &thumbs_dir;
             s.spawn(move || {
                 for (job, sha) in rx.iter() {
-                    if tx.send(run_job(verifier, &job, sha)).is_err() {
+                    if tx.send(run_job(verifier, &job, sha, thumbs_dir)).is_err() {
                         break;
                     }
                 }
@@ -207,5 +268,7 @@ pub fn run_audit(
     let text =
         serde_json::to_string_pretty(&summary).map_err(|e| out_err(std::io::Error::other(e)))?;
     std::fs::write(config.out.join("summary.json"), text + "\n").map_err(out_err)?;
+    let html = report::render(&lines, &summary, &thumbs_dir);
+    std::fs::write(config.out.join("report.html"), html).map_err(out_err)?;
     Ok(summary)
 }

@@ -31,6 +31,21 @@ pub struct ResultLine {
     pub error: Option<ErrorObject>,
     /// Wall time spent on this video, seconds.
     pub seconds: f64,
+    /// Thumbnails taken for the report (files under the output folder's `thumbs/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thumbnails: Vec<Thumbnail>,
+}
+
+/// A thumbnail of a video at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Thumbnail {
+    /// Media time, seconds.
+    pub t: f64,
+    /// What happened then (an action's name, or "middle").
+    pub label: String,
+    /// File name inside `thumbs/`.
+    pub file: String,
 }
 
 /// The sha256 identifying one input: the video's bytes, then the Live Video JSON's.
@@ -113,6 +128,7 @@ mod tests {
                 message: "x".into(),
             }),
             seconds: 0.1,
+            thumbnails: Vec::new(),
         }
     }
 
