@@ -41,6 +41,9 @@ pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
     let (code, kind) = match e {
         VerifyError::LiveVideo(_) => (EXIT_DATA, "invalid_request"),
         VerifyError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
+        VerifyError::Decode(DecodeError::Cancelled { .. }) | VerifyError::Cancelled => {
+            (EXIT_SOFTWARE, "timeout")
+        }
         VerifyError::Decode(_) => (EXIT_DATA, "invalid_media"),
         VerifyError::Model(_) | VerifyError::VisionUnavailable(_) => {
             (EXIT_UNAVAILABLE, "model_unavailable")

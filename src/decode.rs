@@ -49,6 +49,12 @@ pub enum DecodeError {
         /// Which limit.
         message: String,
     },
+    /// The caller cancelled the work (a time limit ran out).
+    #[error("{path}: cancelled")]
+    Cancelled {
+        /// The file.
+        path: PathBuf,
+    },
 }
 
 /// What to decode and how small to make the frames.
@@ -66,6 +72,8 @@ pub struct DecodeConfig {
     pub max_duration_s: f64,
     /// Samples per emitted audio chunk (at 16 kHz).
     pub audio_chunk_samples: usize,
+    /// Set by the caller to stop decoding (checked before every packet).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Default for DecodeConfig {
@@ -77,6 +85,7 @@ impl Default for DecodeConfig {
             audio: true,
             max_duration_s: 600.0,
             audio_chunk_samples: 8_000,
+            cancel: None,
         }
     }
 }
@@ -305,6 +314,16 @@ impl MediaDecoder {
         loop {
             if frames.is_none() && audio.is_none() {
                 break;
+            }
+            if self
+                .config
+                .cancel
+                .as_ref()
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(DecodeError::Cancelled {
+                    path: self.path.clone(),
+                });
             }
             match packet.read(&mut self.input) {
                 Ok(()) => consecutive_errors = 0,

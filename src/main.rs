@@ -92,6 +92,9 @@ enum Command {
         /// Exit with status 1 when any video's outcome is at least this bad.
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
+        /// Stop a video taking longer than this many seconds (recorded as a `timeout` error).
+        #[arg(long, default_value_t = 600.0)]
+        timeout_per_video: f64,
     },
     /// Model files: check them, or import them from registry packages.
     Models {
@@ -270,6 +273,7 @@ fn main() -> ExitCode {
             jobs,
             models,
             fail_on,
+            timeout_per_video,
         } => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             let jobs = jobs.unwrap_or((cores / 2).max(1)).max(1);
@@ -301,6 +305,8 @@ fn main() -> ExitCode {
                 &liveness::audit::AuditConfig {
                     jobs,
                     out: out.clone(),
+                    timeout_per_video: (timeout_per_video > 0.0)
+                        .then(|| std::time::Duration::from_secs_f64(timeout_per_video)),
                 },
                 &mut report_progress,
             );

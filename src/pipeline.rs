@@ -61,6 +61,31 @@ pub enum VerifyError {
     /// A worker thread died.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The caller cancelled the verification (a time limit ran out).
+    #[error("verification cancelled (time limit)")]
+    Cancelled,
+}
+
+/// A flag a caller sets to stop a verification early (decode stops at the next packet,
+/// whisper at its next step); the verification then ends with `VerifyError::Cancelled`.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// A flag not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the verification to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether it was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl From<LanguageError> for VerifyError {
@@ -214,6 +239,29 @@ impl Verifier {
         video: &Path,
         live_video: &LiveVideo,
     ) -> Result<VerifyReport, VerifyError> {
+        self.verify_cancellable(video, live_video, &Cancel::new())
+    }
+
+    /// `verify` that stops early, with `VerifyError::Cancelled`, once `cancel` is set.
+    pub fn verify_cancellable(
+        &self,
+        video: &Path,
+        live_video: &LiveVideo,
+        cancel: &Cancel,
+    ) -> Result<VerifyReport, VerifyError> {
+        let result = self.verify_inner(video, live_video, cancel);
+        if cancel.is_cancelled() {
+            return Err(VerifyError::Cancelled);
+        }
+        result
+    }
+
+    fn verify_inner(
+        &self,
+        video: &Path,
+        live_video: &LiveVideo,
+        cancel: &Cancel,
+    ) -> Result<VerifyReport, VerifyError> {
         let started = Instant::now();
         let pack = self.packs.for_tag(&live_video.language)?;
         let wants_voice = live_video
@@ -242,6 +290,7 @@ impl Verifier {
             },
             max_duration_s: self.config.max_duration_s,
             audio: wants_voice,
+            cancel: Some(cancel.0.clone()),
             ..DecodeConfig::default()
         };
         let (frame_tx, frame_rx) = bounded::<Frame>(self.config.frame_queue);
@@ -364,12 +413,13 @@ impl Verifier {
                 ChallengeType::Voice => {
                     let start = audio.first_pts.unwrap_or(0.0);
                     if free_text.is_none() {
-                        free_text = Some(self.transcriber.transcribe_scored(
+                        free_text = Some(self.transcriber.transcribe_with(
                             &audio.samples,
                             start,
                             &pack.whisper,
                             None,
                             Some(&scoring),
+                            Some(&cancel.0),
                         )?);
                     }
                     let free = free_text.as_ref().expect("set above");
@@ -380,11 +430,13 @@ impl Verifier {
                     if wants_digit_reading(challenge, &r) {
                         if digit_text.is_none() {
                             let grammar = digit_grammar(pack);
-                            digit_text = Some(self.transcriber.transcribe(
+                            digit_text = Some(self.transcriber.transcribe_with(
                                 &audio.samples,
                                 start,
                                 &pack.whisper,
                                 Some(&grammar),
+                                None,
+                                Some(&cancel.0),
                             )?);
                         }
                         let digits = digit_text.as_ref().expect("set above");

@@ -266,3 +266,43 @@ fn a_missing_input_is_a_typed_error() {
     let e: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(e["type"], "resource_not_found");
 }
+
+#[test]
+fn a_video_over_the_time_limit_is_stopped_and_the_batch_goes_on() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let turns = media.join("video/faces/webcam-turns.mov");
+    std::os::unix::fs::symlink(&turns, input.join("slow.mov")).unwrap();
+    std::fs::write(
+        input.join("slow.json"),
+        r#"{"id":"slow","language":"en-GB","challenges":[{"type":"actions","value":["blink"]}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let start = Instant::now();
+    let run = audit(&input, &out)
+        .args(["--timeout-per-video", "0.3"])
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // Stopped at the limit, not after the whole 13 s clip's analysis (~1.5 s).
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["errors"]["timeout"], 1, "{summary}");
+    let line: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(line["seconds"].as_f64().unwrap() < 1.2, "{line}");
+    assert_eq!(line["error"]["type"], "timeout");
+}

@@ -21,7 +21,7 @@ use self::results::{done_keys, input_sha256, ResultLine, ResultsFile, Thumbnail}
 use self::summary::{summarise, AuditSummary};
 use crate::cli::{classify, ErrorObject};
 use crate::live_video::{Evidence, VerifyReport};
-use crate::pipeline::Verifier;
+use crate::pipeline::{Cancel, Verifier};
 
 /// Errors that stop an audit (a single video's failure never does).
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +46,8 @@ pub struct AuditConfig {
     pub jobs: usize,
     /// Output folder.
     pub out: PathBuf,
+    /// Longest a single video may take; it is then stopped and recorded as a `timeout` error.
+    pub timeout_per_video: Option<std::time::Duration>,
 }
 
 /// Progress after each finished video.
@@ -77,6 +79,29 @@ impl Progress {
     /// Seconds left at the current rate.
     pub fn eta_seconds(&self) -> Option<f64> {
         (self.done > 0).then(|| (self.total - self.done) as f64 * self.elapsed / self.done as f64)
+    }
+}
+
+/// A verification stopped by the time limit (seconds).
+struct TimedOut(f64);
+
+/// Why one video has no report.
+enum JobError {
+    /// The library said no.
+    Verify(crate::pipeline::VerifyError),
+    /// The time limit ran out.
+    TimedOut(TimedOut),
+}
+
+impl From<crate::pipeline::VerifyError> for JobError {
+    fn from(e: crate::pipeline::VerifyError) -> Self {
+        Self::Verify(e)
+    }
+}
+
+impl From<TimedOut> for JobError {
+    fn from(t: TimedOut) -> Self {
+        Self::TimedOut(t)
     }
 }
 
@@ -129,15 +154,50 @@ fn write_thumbnails(dir: &Path, job: &AuditJob, report: &VerifyReport) -> Vec<Th
 }
 
 /// Verifies one job; never panics (a panic inside verification becomes an error line).
-fn run_job(verifier: &Verifier, job: &AuditJob, sha: String, thumbs_dir: &Path) -> ResultLine {
+fn run_job(
+    verifier: &Verifier,
+    job: &AuditJob,
+    sha: String,
+    thumbs_dir: &Path,
+    timeout: Option<std::time::Duration>,
+) -> ResultLine {
     let started = Instant::now();
+    let cancel = Cancel::new();
+    // A watchdog stops the verification when the time limit runs out.
+    let (finished, watch) = bounded::<()>(1);
+    let watchdog = timeout.map(|limit| {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            if let Err(crossbeam_channel::RecvTimeoutError::Timeout) = watch.recv_timeout(limit) {
+                cancel.cancel();
+            }
+        })
+    });
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let lv = verifier.parse_live_video(&job.live_video)?;
-        verifier.verify(&job.video, &lv)
+        verifier.verify_cancellable(&job.video, &lv, &cancel)
     }));
+    drop(finished);
+    if let Some(w) = watchdog {
+        let _ = w.join();
+    }
+    let outcome = match outcome {
+        Ok(Err(crate::pipeline::VerifyError::Cancelled)) => Ok(Err(TimedOut(
+            timeout.map_or(0.0, |t| t.as_secs_f64()),
+        )
+        .into())),
+        other => other.map(|r| r.map_err(JobError::from)),
+    };
     let (report, error) = match outcome {
         Ok(Ok(r)) => (Some(r), None),
-        Ok(Err(e)) => (None, Some(classify(&e).1)),
+        Ok(Err(JobError::Verify(e))) => (None, Some(classify(&e).1)),
+        Ok(Err(JobError::TimedOut(t))) => (
+            None,
+            Some(ErrorObject {
+                kind: "timeout".into(),
+                message: format!("verification took longer than {:.1} s and was stopped", t.0),
+            }),
+        ),
         Err(_) => (
             None,
             Some(ErrorObject {
@@ -251,7 +311,8 @@ pub fn run_audit(
             let thumbs_dir = &thumbs_dir;
             s.spawn(move || {
                 for (job, sha) in rx.iter() {
-                    if tx.send(run_job(verifier, &job, sha, thumbs_dir)).is_err() {
+                    let line = run_job(verifier, &job, sha, thumbs_dir, config.timeout_per_video);
+                    if tx.send(line).is_err() {
                         break;
                     }
                 }

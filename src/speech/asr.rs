@@ -113,6 +113,20 @@ impl Transcriber {
         grammar: Option<&Grammar>,
         scoring: Option<&Scoring>,
     ) -> Result<Transcript, AsrError> {
+        self.transcribe_with(audio, offset, language, grammar, scoring, None)
+    }
+
+    /// `transcribe_scored` that stops early when `abort` is set (the result is then an
+    /// `AsrError::Inference`).
+    pub fn transcribe_with(
+        &self,
+        audio: &[f32],
+        offset: f64,
+        language: &str,
+        grammar: Option<&Grammar>,
+        scoring: Option<&Scoring>,
+        abort: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Transcript, AsrError> {
         let Some(span) = speech_span(audio, AUDIO_RATE) else {
             return Ok(Transcript::default());
         };
@@ -145,6 +159,7 @@ impl Transcriber {
             audio_ctx,
             grammar,
             scoring,
+            abort,
         };
         let decoded = self
             .model

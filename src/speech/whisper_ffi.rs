@@ -39,6 +39,19 @@ pub struct DecodeOptions<'a> {
     pub grammar: Option<&'a Grammar>,
     /// What to score after the free reading; None for nothing.
     pub scoring: Option<&'a Scoring<'a>>,
+    /// Set by the caller to abort the decode (whisper.cpp polls it between graph steps).
+    pub abort: Option<&'a std::sync::atomic::AtomicBool>,
+}
+
+/// whisper.cpp's abort callback: reads the caller's flag.
+unsafe extern "C" fn abort_requested(data: *mut std::os::raw::c_void) -> bool {
+    if data.is_null() {
+        return false;
+    }
+    // SAFETY: `data` is the address of an AtomicBool that outlives the decode (see `decode`).
+    unsafe {
+        (*(data as *const std::sync::atomic::AtomicBool)).load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// Texts to score after a free reading (forced decoding with the same encoder output).
@@ -163,6 +176,10 @@ impl WhisperModel {
             p.suppress_nst = true;
             p.greedy.best_of = 1;
             p.audio_ctx = opts.audio_ctx;
+            if let Some(flag) = opts.abort {
+                p.abort_callback = Some(abort_requested);
+                p.abort_callback_user_data = flag as *const _ as *mut std::os::raw::c_void;
+            }
             p.single_segment = opts.audio_ctx > 0;
             if !rule_ptrs.is_empty() {
                 p.grammar_rules = rule_ptrs.as_ptr() as *mut _;
