@@ -288,14 +288,28 @@ fn main() -> ExitCode {
                     return emit_error(false, code, &obj);
                 }
             };
+            // A progress bar on a terminal; plain lines every 2 s otherwise.
             let terminal = std::io::stderr().is_terminal();
+            let bar = terminal.then(|| {
+                let b = indicatif::ProgressBar::new(0);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:30} {pos}/{len} videos, {per_sec}, ETA {eta} {msg}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            });
             let mut last_line = std::time::Instant::now();
             let mut report_progress = |p: &liveness::audit::Progress| {
-                let line = cli::progress_line(p);
-                if terminal {
-                    eprint!("\r{line}\x1b[K");
+                if let Some(b) = &bar {
+                    b.set_length(p.total as u64);
+                    b.set_position(p.done as u64);
+                    let counts: Vec<String> =
+                        p.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                    b.set_message(counts.join(", "));
                 } else if p.done == p.total || last_line.elapsed().as_secs_f64() >= 2.0 {
-                    eprintln!("{line}");
+                    eprintln!("{}", cli::progress_line(p));
                     last_line = std::time::Instant::now();
                 }
             };
@@ -310,8 +324,8 @@ fn main() -> ExitCode {
                 },
                 &mut report_progress,
             );
-            if terminal {
-                eprintln!();
+            if let Some(b) = &bar {
+                b.finish();
             }
             match result {
                 Ok(summary) => {
