@@ -190,8 +190,13 @@ fn audit_counts_match_and_an_interrupted_run_resumes_to_the_same_results() {
         .collect();
     assert_eq!(ids.len(), expected.len(), "{ids:?}");
 
-    // A third run has nothing left to do.
-    let out = audit(&input, &resumed).output().unwrap();
+    // A third run has nothing left to do; --fail-on rejected turns the rejected ones into
+    // exit status 1.
+    let out = audit(&input, &resumed)
+        .args(["--fail-on", "rejected"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr)
             .contains(&format!("0/0 videos ({} done before)", expected.len())),
