@@ -290,7 +290,8 @@ pub fn voice_verdict(
 }
 
 /// The verdict of an `actions` challenge: every requested action must be found, in the given
-/// order (each event starting no earlier, and peaking later, than the previous one). A missing
+/// order (each event starting no earlier, and peaking later, than the previous one), taking
+/// for each the earliest clear event, or the earliest weak one when there is no clear one. A missing
 /// action is `rejected`; a weak event (confidence under `WEAK_CONFIDENCE`) is `attention`.
 /// `events` holds every recognised event of the video (any action).
 pub fn actions_verdict(
@@ -304,10 +305,16 @@ pub fn actions_verdict(
     let (mut after_start, mut after_peak) = (f64::NEG_INFINITY, f64::NEG_INFINITY);
     let mut outcome = Outcome::Clear;
     for action in &challenge.value {
-        let next = events
-            .iter()
-            .filter(|e| &e.action == action && e.start >= after_start && e.peak > after_peak)
-            .min_by(|a, b| a.start.total_cmp(&b.start));
+        // The earliest clear performance in order; a weak one only when there is none.
+        let candidates = || {
+            events
+                .iter()
+                .filter(|e| &e.action == action && e.start >= after_start && e.peak > after_peak)
+        };
+        let next = candidates()
+            .filter(|e| e.confidence >= WEAK_CONFIDENCE)
+            .min_by(|a, b| a.start.total_cmp(&b.start))
+            .or_else(|| candidates().min_by(|a, b| a.start.total_cmp(&b.start)));
         match next {
             Some(e) => {
                 after_start = e.start;
@@ -573,6 +580,60 @@ mod tests {
             digits("Set, do.", Vec::new(), false).outcome,
             Outcome::Rejected
         );
+    }
+
+    fn event(action: &str, start: f64, confidence: f64) -> ActionEvent {
+        ActionEvent {
+            action: action.into(),
+            start,
+            end: start + 0.5,
+            peak: start + 0.25,
+            amplitude: 1.0,
+            confidence,
+        }
+    }
+
+    fn actions(values: &[&str], events: &[ActionEvent]) -> ChallengeReport {
+        let c = Challenge {
+            kind: ChallengeType::Actions,
+            value: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let base = Baseline {
+            yaw: 0.0,
+            pitch: 0.0,
+            eyes: 0.4,
+            mouth_width: 0.4,
+            mouth_opening: 0.02,
+        };
+        actions_verdict(&c, events, Some(base), Vec::new())
+    }
+
+    #[test]
+    fn actions_match_in_order_preferring_clear_events() {
+        // A weak smile first, a clear one later: the clear one counts.
+        let r = actions(
+            &["smile"],
+            &[event("smile", 1.0, 0.4), event("smile", 5.0, 1.0)],
+        );
+        assert_eq!(r.outcome, Outcome::Clear);
+        // Only a weak one: attention.
+        let r = actions(&["smile"], &[event("smile", 1.0, 0.4)]);
+        assert_eq!(r.outcome, Outcome::Attention);
+        assert_eq!(r.reasons[0].code, "weak_action");
+        // Order matters.
+        let evs = [
+            event("turnHeadRight", 1.0, 1.0),
+            event("turnHeadLeft", 3.0, 1.0),
+        ];
+        assert_eq!(
+            actions(&["turnHeadRight", "turnHeadLeft"], &evs).outcome,
+            Outcome::Clear
+        );
+        let r = actions(&["turnHeadLeft", "turnHeadRight"], &evs);
+        assert_eq!(r.outcome, Outcome::Rejected);
+        assert_eq!(r.reasons[0].code, "actions_out_of_order");
+        let r = actions(&["nod"], &evs);
+        assert_eq!(r.reasons[0].code, "action_not_performed");
     }
 
     #[test]

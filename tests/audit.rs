@@ -40,6 +40,42 @@ fn batch(media: &Path, dir: &Path) -> BTreeMap<String, &'static str> {
             );
         }
     }
+    // Every face clip: the actions truth.json lists, in order, and an action none of them shows.
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(media.join("truth.json")).unwrap()).unwrap();
+    for (path, t) in truth["videos"].as_object().unwrap() {
+        if t.get("spoof").is_some() || path.ends_with("webcam-turns.mov") {
+            continue;
+        }
+        let stem = Path::new(path)
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let mut present: Vec<&str> = t["present"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["action"].as_str().unwrap())
+            .collect();
+        present.dedup();
+        if !present.is_empty() {
+            let values = serde_json::to_string(&present).unwrap();
+            add(
+                &format!("{stem}-true"),
+                &media.join(path),
+                &format!(r#"[{{"type":"actions","value":{values}}}]"#),
+                "clear",
+            );
+        }
+        add(
+            &format!("{stem}-shake"),
+            &media.join(path),
+            r#"[{"type":"actions","value":["shakeHead"]}]"#,
+            "rejected",
+        );
+    }
     let turns = media.join("video/faces/webcam-turns.mov");
     add(
         "turns-true",

@@ -17,8 +17,8 @@ use crossbeam_channel::bounded;
 use serde::{Deserialize, Serialize};
 
 use self::input::{read_input, AuditJob, InputFailure};
-use self::results::{done_keys, input_sha256, ResultLine, ResultsFile, Thumbnail};
-use self::summary::{summarise, AuditSummary};
+use self::results::{for_each_line, input_sha256, ResultLine, ResultsFile, Thumbnail};
+use self::summary::{summarise, AuditSummary, VideoRecord};
 use crate::cli::{classify, ErrorObject};
 use crate::live_video::{Evidence, VerifyReport};
 use crate::pipeline::{Cancel, Verifier};
@@ -238,8 +238,7 @@ pub fn run_audit(
     let results_path = config.out.join("results.jsonl");
     let thumbs_dir = config.out.join("thumbs");
     std::fs::create_dir_all(&thumbs_dir).map_err(out_err)?;
-    let (mut results, mut lines) = ResultsFile::open(&results_path).map_err(out_err)?;
-    let done = done_keys(&lines);
+    let (mut results, done) = ResultsFile::open(&results_path).map_err(out_err)?;
 
     // Hash inputs up front (streamed): what is already done is skipped.
     let mut todo: Vec<(AuditJob, String)> = Vec::new();
@@ -276,7 +275,6 @@ pub fn run_audit(
     progress(&state);
     let mut record = |line: ResultLine,
                       results: &mut ResultsFile,
-                      lines: &mut Vec<ResultLine>,
                       state: &mut Progress|
      -> Result<(), AuditError> {
         results.append(&line).map_err(out_err)?;
@@ -287,12 +285,11 @@ pub fn run_audit(
         *state.outcomes.entry(key).or_default() += 1;
         state.done += 1;
         state.elapsed = started.elapsed().as_secs_f64();
-        lines.push(line);
         progress(state);
         Ok(())
     };
     for line in unreadable {
-        record(line, &mut results, &mut lines, &mut state)?;
+        record(line, &mut results, &mut state)?;
     }
 
     let workers = config.jobs.max(1);
@@ -320,16 +317,27 @@ pub fn run_audit(
         }
         drop(done_tx);
         for line in done_rx.iter() {
-            record(line, &mut results, &mut lines, &mut state)?;
+            record(line, &mut results, &mut state)?;
         }
         Ok(())
     })?;
 
-    let summary = summarise(&lines, input.errors);
+    // Read the results back line by line: the latest line per video counts (a resumed audit
+    // sums every run), and only a few words per video stay in memory.
+    drop(results);
+    let mut index: BTreeMap<String, VideoRecord> = BTreeMap::new();
+    for_each_line(&results_path, |n, l| {
+        index.insert(l.live_video_id.clone(), VideoRecord::of(n, &l));
+    })
+    .map_err(out_err)?;
+    let summary = summarise(&index, input.errors);
     let text =
         serde_json::to_string_pretty(&summary).map_err(|e| out_err(std::io::Error::other(e)))?;
     std::fs::write(config.out.join("summary.json"), text + "\n").map_err(out_err)?;
-    let html = report::render(&lines, &summary, &thumbs_dir);
-    std::fs::write(config.out.join("report.html"), html).map_err(out_err)?;
+    let html = std::fs::File::create(config.out.join("report.html")).map_err(out_err)?;
+    let mut html = std::io::BufWriter::new(html);
+    report::write_report(&results_path, &index, &summary, &thumbs_dir, &mut html)
+        .and_then(|_| std::io::Write::flush(&mut html))
+        .map_err(out_err)?;
     Ok(summary)
 }

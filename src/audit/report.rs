@@ -10,10 +10,10 @@ use std::path::Path;
 
 use base64::Engine as _;
 
-use super::results::ResultLine;
-use super::summary::AuditSummary;
+use super::results::{for_each_line, ResultLine};
+use super::summary::{AuditSummary, VideoRecord};
 use crate::actions::trace::PosePoint;
-use crate::live_video::{ActionsEvidence, ChallengeType, Evidence, VerifyReport, VoiceEvidence};
+use crate::live_video::{ActionsEvidence, ChallengeType, Evidence, VoiceEvidence};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -82,18 +82,22 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
-/// Renders the report of an audit's result lines (the last line per id counts).
-pub fn render(lines: &[ResultLine], summary: &AuditSummary, thumbs: &Path) -> String {
-    let mut latest: BTreeMap<&str, &ResultLine> = BTreeMap::new();
-    for l in lines {
-        latest.insert(&l.live_video_id, l);
-    }
+/// Writes the report: the table from the per-video records (sorted by id), then one detail
+/// section per video, streamed from the results file (only each video's latest line), so the
+/// reports are never all in memory.
+pub fn write_report(
+    results: &Path,
+    index: &BTreeMap<String, VideoRecord>,
+    summary: &AuditSummary,
+    thumbs: &Path,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let mut h = String::new();
     let _ = write!(
         h,
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Liveness audit</title><style>{STYLE}</style></head><body>"
     );
-    let _ = write!(h, "<h1>Liveness audit: {} videos</h1><p>", latest.len());
+    let _ = write!(h, "<h1>Liveness audit: {} videos</h1><p>", index.len());
     for (o, n) in &summary.outcomes {
         let _ = write!(h, "<span class=\"pill {o}\">{o} {n}</span> &nbsp; ");
     }
@@ -125,40 +129,40 @@ pub fn render(lines: &[ResultLine], summary: &AuditSummary, thumbs: &Path) -> St
         );
     }
     h.push_str("</p><table id=\"videos\"><thead><tr><th>Live Video</th><th>outcome</th><th data-type=\"number\">score</th><th>reasons</th><th data-type=\"number\">seconds</th></tr></thead><tbody>");
-    for (i, l) in latest.values().enumerate() {
-        let (outcome, score, reasons) = match (&l.report, &l.error) {
-            (Some(r), _) => (r.outcome.as_str().to_string(), r.score, reason_codes(r)),
-            (None, Some(e)) => ("error".to_string(), 0.0, esc(&e.kind)),
-            _ => ("error".to_string(), 0.0, String::new()),
+    for (id, r) in index {
+        let mut reasons = r.reasons.clone();
+        reasons.dedup();
+        let reasons = match &r.error {
+            Some(e) => esc(e),
+            None => esc(&reasons.join(", ")),
         };
         let _ = write!(
             h,
-            "<tr class=\"video\" data-outcome=\"{outcome}\"><td><a href=\"#v{i}\">{}</a></td><td class=\"{outcome}\">{outcome}</td><td data-v=\"{score}\">{score:.2}</td><td>{reasons}</td><td data-v=\"{s}\">{s:.2}</td></tr>",
-            esc(&l.live_video_id),
-            s = l.seconds
+            "<tr class=\"video\" data-outcome=\"{o}\"><td><a href=\"#v{n}\">{}</a></td><td class=\"{o}\">{o}</td><td data-v=\"{score}\">{score:.2}</td><td>{reasons}</td><td data-v=\"{s}\">{s:.2}</td></tr>",
+            esc(id),
+            o = r.outcome,
+            n = r.line,
+            score = r.score,
+            s = r.seconds
         );
     }
     h.push_str("</tbody></table><h2>Videos</h2>");
-    for (i, l) in latest.values().enumerate() {
-        detail(&mut h, i, l, thumbs);
+    out.write_all(h.as_bytes())?;
+    let mut failure = None;
+    for_each_line(results, |n, l| {
+        if failure.is_some() || index.get(&l.live_video_id).is_none_or(|r| r.line != n) {
+            return;
+        }
+        let mut section = String::new();
+        detail(&mut section, n, &l, thumbs);
+        if let Err(e) = out.write_all(section.as_bytes()) {
+            failure = Some(e);
+        }
+    })?;
+    if let Some(e) = failure {
+        return Err(e);
     }
-    let _ = writeln!(h, "<script>{SCRIPT}</script></body></html>");
-    h
-}
-
-fn reason_codes(r: &VerifyReport) -> String {
-    let mut codes: Vec<&str> = r
-        .challenges
-        .iter()
-        .flat_map(|c| c.reasons.iter().map(|x| x.code.as_str()))
-        .chain(
-            r.faces
-                .iter()
-                .flat_map(|f| f.reasons.iter().map(|x| x.code.as_str())),
-        )
-        .collect();
-    codes.dedup();
-    esc(&codes.join(", "))
+    writeln!(out, "<script>{SCRIPT}</script></body></html>")
 }
 
 fn detail(h: &mut String, i: usize, l: &ResultLine, thumbs: &Path) {
@@ -347,7 +351,16 @@ mod tests {
 
     #[test]
     fn an_empty_audit_renders_a_page_with_an_empty_table() {
-        let html = render(&[], &AuditSummary::default(), Path::new("/nonexistent"));
+        let mut out = Vec::new();
+        write_report(
+            Path::new("/nonexistent/results.jsonl"),
+            &BTreeMap::new(),
+            &AuditSummary::default(),
+            Path::new("/nonexistent"),
+            &mut out,
+        )
+        .unwrap();
+        let html = String::from_utf8(out).unwrap();
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.contains("<table id=\"videos\">"));
         assert_eq!(html.matches("<tr class=\"video\"").count(), 0);

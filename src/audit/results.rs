@@ -71,17 +71,13 @@ pub struct ResultsFile {
 
 impl ResultsFile {
     /// Opens (creating) `path` for appending and returns the `(id, input sha256)` pairs
-    /// already in it, with the lines themselves. A last line cut short by an interruption is
-    /// ignored, and a newline is added so that the next line starts clean.
-    pub fn open(path: &Path) -> std::io::Result<(Self, Vec<ResultLine>)> {
-        let mut done = Vec::new();
-        if path.exists() {
-            for line in BufReader::new(File::open(path)?).lines() {
-                if let Ok(r) = serde_json::from_str::<ResultLine>(&line?) {
-                    done.push(r);
-                }
-            }
-        }
+    /// already in it (read line by line, not kept). A last line cut short by an interruption
+    /// is ignored, and a newline is added so that the next line starts clean.
+    pub fn open(path: &Path) -> std::io::Result<(Self, HashSet<(String, String)>)> {
+        let mut done = HashSet::new();
+        for_each_line(path, |_, r| {
+            done.insert((r.live_video_id, r.input_sha256));
+        })?;
         let mut file = OpenOptions::new().create(true).append(true).open(path)?;
         let len = file.metadata()?.len();
         if len > 0 {
@@ -105,12 +101,18 @@ impl ResultsFile {
     }
 }
 
-/// The keys of finished lines.
-pub fn done_keys(lines: &[ResultLine]) -> HashSet<(String, String)> {
-    lines
-        .iter()
-        .map(|l| (l.live_video_id.clone(), l.input_sha256.clone()))
-        .collect()
+/// Calls `f` with the number and content of every readable line of a results file (none
+/// when it does not exist), one at a time.
+pub fn for_each_line(path: &Path, mut f: impl FnMut(usize, ResultLine)) -> std::io::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    for (n, line) in BufReader::new(File::open(path)?).lines().enumerate() {
+        if let Ok(r) = serde_json::from_str::<ResultLine>(&line?) {
+            f(n, r);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -150,9 +152,13 @@ mod tests {
         f.append(&line("c")).unwrap();
         drop(f);
         let (_, done) = ResultsFile::open(&p).unwrap();
-        let ids: Vec<&str> = done.iter().map(|l| l.live_video_id.as_str()).collect();
-        assert_eq!(ids, ["a", "b", "c"]);
-        assert!(done_keys(&done).contains(&("c".to_string(), "00".to_string())));
+        assert_eq!(done.len(), 3);
+        assert!(done.contains(&("c".to_string(), "00".to_string())));
+        let mut ids = Vec::new();
+        for_each_line(&p, |n, l| ids.push((n, l.live_video_id))).unwrap();
+        // The cut line is line 2 and skipped; "c" follows it on line 3.
+        let ids: Vec<(usize, &str)> = ids.iter().map(|(n, i)| (*n, i.as_str())).collect();
+        assert_eq!(ids, [(0, "a"), (1, "b"), (3, "c")]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `summary.json`: counts per outcome, per challenge type and outcome, per reason code, and
-//! timing percentiles, computed from the results file (so a resumed audit sums every run).
+//! timing percentiles, computed from the results file (so a resumed audit sums every run)
+//! through small per-video records, never holding the reports themselves.
 
 use std::collections::BTreeMap;
 
@@ -51,43 +52,86 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     (sorted[i] * 1000.0).round() / 1000.0
 }
 
-/// Summarises result lines (the last line per id counts) and the input errors.
-pub fn summarise(lines: &[ResultLine], input_errors: Vec<InputError>) -> AuditSummary {
-    let mut latest: BTreeMap<&str, &ResultLine> = BTreeMap::new();
-    for l in lines {
-        latest.insert(&l.live_video_id, l);
+/// What the summary and the report's table need of one video: a few words, not the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoRecord {
+    /// Line number of the video's latest line in `results.jsonl`.
+    pub line: usize,
+    /// Overall outcome, or `error`.
+    pub outcome: String,
+    /// The error's type, when there is no report.
+    pub error: Option<String>,
+    /// Overall score.
+    pub score: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// (challenge type, outcome) per challenge.
+    pub challenges: Vec<(String, String)>,
+    /// Reason codes of the challenges and the faces analysis.
+    pub reasons: Vec<String>,
+}
+
+impl VideoRecord {
+    /// The record of one results line.
+    pub fn of(line: usize, l: &ResultLine) -> Self {
+        let mut r = Self {
+            line,
+            outcome: "error".into(),
+            error: l.error.as_ref().map(|e| e.kind.clone()),
+            score: 0.0,
+            seconds: l.seconds,
+            challenges: Vec::new(),
+            reasons: Vec::new(),
+        };
+        if let Some(report) = &l.report {
+            r.outcome = report.outcome.as_str().to_string();
+            r.score = report.score;
+            for c in &report.challenges {
+                let kind = match c.kind {
+                    ChallengeType::Voice => "voice",
+                    ChallengeType::Actions => "actions",
+                };
+                r.challenges
+                    .push((kind.to_string(), c.outcome.as_str().to_string()));
+                r.reasons.extend(c.reasons.iter().map(|x| x.code.clone()));
+            }
+            r.reasons.extend(
+                report
+                    .faces
+                    .iter()
+                    .flat_map(|f| f.reasons.iter().map(|x| x.code.clone())),
+            );
+        }
+        r
     }
+}
+
+/// Summarises the latest record per video id and the input errors.
+pub fn summarise(
+    records: &BTreeMap<String, VideoRecord>,
+    input_errors: Vec<InputError>,
+) -> AuditSummary {
     let mut s = AuditSummary {
-        videos: latest.len(),
+        videos: records.len(),
         input_errors,
         ..AuditSummary::default()
     };
-    let mut times: Vec<f64> = Vec::with_capacity(latest.len());
-    for l in latest.values() {
-        times.push(l.seconds);
-        if let Some(e) = &l.error {
-            *s.errors.entry(e.kind.clone()).or_default() += 1;
+    let mut times: Vec<f64> = Vec::with_capacity(records.len());
+    for r in records.values() {
+        times.push(r.seconds);
+        match &r.error {
+            Some(kind) => *s.errors.entry(kind.clone()).or_default() += 1,
+            None => *s.outcomes.entry(r.outcome.clone()).or_default() += 1,
         }
-        let Some(r) = &l.report else { continue };
-        *s.outcomes
-            .entry(r.outcome.as_str().to_string())
-            .or_default() += 1;
-        for c in &r.challenges {
-            let kind = match c.kind {
-                ChallengeType::Voice => "voice",
-                ChallengeType::Actions => "actions",
-            };
+        for (kind, outcome) in &r.challenges {
             *s.challenges
-                .entry(kind.to_string())
+                .entry(kind.clone())
                 .or_default()
-                .entry(c.outcome.as_str().to_string())
+                .entry(outcome.clone())
                 .or_default() += 1;
-            for reason in &c.reasons {
-                *s.reasons.entry(reason.code.clone()).or_default() += 1;
-            }
         }
-        for reason in r.faces.iter().flat_map(|f| &f.reasons) {
-            *s.reasons.entry(reason.code.clone()).or_default() += 1;
+        for code in &r.reasons {
+            *s.reasons.entry(code.clone()).or_default() += 1;
         }
     }
     times.sort_by(f64::total_cmp);
