@@ -206,14 +206,8 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
     }
     // The mesh places a mouth even under a hand: a flat mouth region is a covered one.
     let mouth_texture = o.mesh.as_ref().map(|mesh| {
-        let (pa, pb) = (mesh.points[MOUTH_CORNERS.0], mesh.points[MOUTH_CORNERS.1]);
-        let width = ((pb[0] - pa[0]).powi(2) + (pb[1] - pa[1]).powi(2)).sqrt();
-        let roi = Roi {
-            cx: (pa[0] + pb[0]) / 2.0,
-            cy: (pa[1] + pb[1]) / 2.0,
-            side: width.max(2.0),
-            angle: (pb[1] - pa[1]).atan2(pb[0] - pa[0]),
-        };
+        let (a, b) = MOUTH_CORNERS;
+        let roi = Roi::spanning(mesh.points[a], mesh.points[b], 1.0, 2.0);
         luminance_spread(&img, &roi, 24)
     });
     if let (Some(t), Some(p)) = (mouth_texture, o.main_presence) {

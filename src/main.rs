@@ -125,6 +125,32 @@ enum ModelsCommand {
     },
 }
 
+impl From<FailOn> for Outcome {
+    fn from(f: FailOn) -> Self {
+        match f {
+            FailOn::Attention => Outcome::Attention,
+            FailOn::Rejected => Outcome::Rejected,
+        }
+    }
+}
+
+/// JSON unless text was asked for, or by default when stdout is not a terminal.
+fn wants_json(format: Option<Format>) -> bool {
+    match format {
+        Some(Format::Json) => true,
+        Some(Format::Text) => false,
+        None => !std::io::stdout().is_terminal(),
+    }
+}
+
+/// Prints a rendered verdict and turns its outcome into the exit status (`--fail-on`).
+fn emit_verdict(rendered: &str, outcome: Outcome, fail_on: Option<FailOn>) -> ExitCode {
+    if std::io::stdout().write_all(rendered.as_bytes()).is_err() {
+        return ExitCode::from(cli::EXIT_IO as u8);
+    }
+    ExitCode::from(cli::verdict_exit(outcome, fail_on.map(Outcome::from)) as u8)
+}
+
 fn emit_error(json: bool, code: i32, obj: &ErrorObject) -> ExitCode {
     if json {
         println!("{}", serde_json::to_string(obj).unwrap_or_default());
@@ -155,11 +181,7 @@ fn main() -> ExitCode {
             threads,
             mirrored,
         } => {
-            let json = match format {
-                Some(Format::Json) => true,
-                Some(Format::Text) => false,
-                None => !std::io::stdout().is_terminal(),
-            };
+            let json = wants_json(format);
             let text = match std::fs::read_to_string(&live_video) {
                 Ok(t) => t,
                 Err(e) => {
@@ -205,14 +227,7 @@ fn main() -> ExitCode {
                     } else {
                         cli::render_text(&report)
                     };
-                    if std::io::stdout().write_all(out.as_bytes()).is_err() {
-                        return ExitCode::from(cli::EXIT_IO as u8);
-                    }
-                    let level = fail_on.map(|f| match f {
-                        FailOn::Attention => Outcome::Attention,
-                        FailOn::Rejected => Outcome::Rejected,
-                    });
-                    ExitCode::from(cli::verdict_exit(report.outcome, level) as u8)
+                    emit_verdict(&out, report.outcome, fail_on)
                 }
                 Err(e) => {
                     let (code, obj) = cli::classify(&e);
@@ -226,11 +241,7 @@ fn main() -> ExitCode {
             models,
             fail_on,
         } => {
-            let json = match format {
-                Some(Format::Json) => true,
-                Some(Format::Text) => false,
-                None => !std::io::stdout().is_terminal(),
-            };
+            let json = wants_json(format);
             let dir = ModelsDir::locate(models.as_deref());
             let models = match VisionModels::load(dir.root()) {
                 Ok(m) => m,
@@ -252,14 +263,7 @@ fn main() -> ExitCode {
                     } else {
                         cli::render_photo_text(&report)
                     };
-                    if std::io::stdout().write_all(out.as_bytes()).is_err() {
-                        return ExitCode::from(cli::EXIT_IO as u8);
-                    }
-                    let level = fail_on.map(|f| match f {
-                        FailOn::Attention => Outcome::Attention,
-                        FailOn::Rejected => Outcome::Rejected,
-                    });
-                    ExitCode::from(cli::verdict_exit(report.outcome, level) as u8)
+                    emit_verdict(&out, report.outcome, fail_on)
                 }
                 Err(e) => {
                     let (code, obj) = cli::classify_photo(&e);
@@ -333,21 +337,12 @@ fn main() -> ExitCode {
                         "{}",
                         serde_json::to_string_pretty(&summary).unwrap_or_default()
                     );
-                    let worst_hit = match fail_on {
-                        Some(FailOn::Attention) => {
-                            summary.outcomes.get("attention").is_some_and(|n| *n > 0)
-                                || summary.outcomes.get("rejected").is_some_and(|n| *n > 0)
-                        }
-                        Some(FailOn::Rejected) => {
-                            summary.outcomes.get("rejected").is_some_and(|n| *n > 0)
-                        }
-                        None => false,
-                    };
-                    ExitCode::from(if worst_hit {
-                        cli::EXIT_VERDICT as u8
-                    } else {
-                        0
-                    })
+                    let worst = ["rejected", "attention", "clear"]
+                        .into_iter()
+                        .zip([Outcome::Rejected, Outcome::Attention, Outcome::Clear])
+                        .find(|(name, _)| summary.outcomes.get(*name).is_some_and(|n| *n > 0))
+                        .map_or(Outcome::Clear, |(_, o)| o);
+                    ExitCode::from(cli::verdict_exit(worst, fail_on.map(Outcome::from)) as u8)
                 }
                 Err(e) => {
                     let code = match &e {

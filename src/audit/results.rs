@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::ErrorObject;
 use crate::live_video::VerifyReport;
+use crate::models::hash_reader;
 
 /// One line of `results.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,15 +52,7 @@ pub struct Thumbnail {
 /// The sha256 identifying one input: the video's bytes, then the Live Video JSON's.
 pub fn input_sha256(video: &Path, live_video: &str) -> std::io::Result<String> {
     let mut h = Sha256::new();
-    let mut f = File::open(video)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    hash_reader(&mut h, File::open(video)?)?;
     h.update(live_video.as_bytes());
     Ok(format!("{:x}", h.finalize()))
 }

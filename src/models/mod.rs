@@ -167,20 +167,25 @@ impl ModelsDir {
 
 /// Hex sha256 of a file, streamed.
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
-    let mut f = File::open(path).map_err(|e| match e.kind() {
+    let f = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => ModelError::Missing(path.to_path_buf()),
         _ => ModelError::Io(e),
     })?;
     let mut h = Sha256::new();
+    hash_reader(&mut h, f)?;
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Feeds everything `r` yields into `h`, 1 MiB at a time.
+pub fn hash_reader(h: &mut Sha256, mut r: impl Read) -> std::io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf)?;
+        let n = r.read(&mut buf)?;
         if n == 0 {
-            break;
+            return Ok(());
         }
         h.update(&buf[..n]);
     }
-    Ok(format!("{:x}", h.finalize()))
 }
 
 /// Converts a CTranslate2 Whisper folder (`model.bin` + `vocabulary.txt`, or `model.bin` given

@@ -97,26 +97,14 @@ impl Transcriber {
         language: &str,
         grammar: Option<&Grammar>,
     ) -> Result<Transcript, AsrError> {
-        self.transcribe_scored(audio, offset, language, grammar, None)
+        self.transcribe_with(audio, offset, language, grammar, None, None)
     }
 
     /// Like `transcribe`, then hands the reading's text to `scoring.texts`, and measures how likely
     /// whisper finds each text it returns given the same audio (forced decoding), next to the
     /// free reading scored the same way. A likelihood is evidence to weigh against the free
     /// reading, never a substitute for it: the free reading is made first and without any
-    /// knowledge of the texts.
-    pub fn transcribe_scored(
-        &self,
-        audio: &[f32],
-        offset: f64,
-        language: &str,
-        grammar: Option<&Grammar>,
-        scoring: Option<&Scoring>,
-    ) -> Result<Transcript, AsrError> {
-        self.transcribe_with(audio, offset, language, grammar, scoring, None)
-    }
-
-    /// `transcribe_scored` that stops early when `abort` is set (the result is then an
+    /// knowledge of the texts. Stops early when `abort` is set (the result is then an
     /// `AsrError::Inference`).
     pub fn transcribe_with(
         &self,

@@ -125,15 +125,12 @@ const DETECT_EVERY: usize = 8;
 /// The crop for the next frame from a trusted mesh, as MediaPipe tracks a face: the landmarks'
 /// bounding box, squared and enlarged 1.5x, levelled on the outer eye corners.
 fn roi_from_mesh(mesh: &Mesh) -> Roi {
-    let (x0, x1, y0, y1) = mesh.points.iter().fold(
-        (f32::MAX, f32::MIN, f32::MAX, f32::MIN),
-        |(x0, x1, y0, y1), p| (x0.min(p[0]), x1.max(p[0]), y0.min(p[1]), y1.max(p[1])),
-    );
+    let b = mesh_box(mesh);
     let (r, l) = (mesh.points[33], mesh.points[263]);
     Roi {
-        cx: (x0 + x1) / 2.0,
-        cy: (y0 + y1) / 2.0,
-        side: (x1 - x0).max(y1 - y0) * 1.5,
+        cx: b.x + b.w / 2.0,
+        cy: b.y + b.h / 2.0,
+        side: b.w.max(b.h) * 1.5,
         angle: (l[1] - r[1]).atan2(l[0] - r[0]),
     }
 }

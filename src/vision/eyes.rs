@@ -78,14 +78,7 @@ impl EyeModel {
         mirror: bool,
         scratch: &mut Vec<f32>,
     ) -> Result<f32, VisionError> {
-        let (pa, pb) = (mesh.points[a], mesh.points[b]);
-        let width = ((pb[0] - pa[0]).powi(2) + (pb[1] - pa[1]).powi(2)).sqrt();
-        let roi = Roi {
-            cx: (pa[0] + pb[0]) / 2.0,
-            cy: (pa[1] + pb[1]) / 2.0,
-            side: (width * CROP_OVER_EYE_WIDTH).max(1.0),
-            angle: (pb[1] - pa[1]).atan2(pb[0] - pa[0]),
-        };
+        let roi = Roi::spanning(mesh.points[a], mesh.points[b], CROP_OVER_EYE_WIDTH, 1.0);
         sample_roi_flipped(img, &roi, INPUT, 1.0, 0.0, mirror, scratch);
         let outputs = self.model.run(scratch, [1, 3, INPUT, INPUT])?;
         let contour = outputs

@@ -70,6 +70,18 @@ pub struct Roi {
 }
 
 impl Roi {
+    /// The square centred between two points, levelled on the line through them, with a side
+    /// of `scale` times their distance (in the image plane), at least `min_side`.
+    pub fn spanning(a: [f32; 3], b: [f32; 3], scale: f32, min_side: f32) -> Self {
+        let width = ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
+        Self {
+            cx: (a[0] + b[0]) / 2.0,
+            cy: (a[1] + b[1]) / 2.0,
+            side: (width * scale).max(min_side),
+            angle: (b[1] - a[1]).atan2(b[0] - a[0]),
+        }
+    }
+
     /// Maps a point in the ROI's normalised frame (0..1 both ways, upright) to image pixels.
     pub fn to_image(&self, u: f32, v: f32) -> (f32, f32) {
         let (dx, dy) = ((u - 0.5) * self.side, (v - 0.5) * self.side);
