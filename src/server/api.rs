@@ -1,0 +1,811 @@
+//! The `/v1` handlers: Live Videos, Live Photos and Checks (ComplyCube's conventions:
+//! camelCase JSON, `{"type","message"}` errors, `page`/`pageSize` lists with `totalItems`).
+//! Every handler takes the caller's [`Account`] and passes its id to the store, so another
+//! account's objects answer 404 and never appear in lists.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::auth::Account;
+use super::error::{ApiError, ErrorBody};
+use super::upload::{self, Received};
+use super::AppState;
+use crate::decode::{DecodeConfig, MediaDecoder};
+use crate::live_video::LiveVideo;
+use crate::store::{
+    new_id, now_text, CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource,
+    LiveVideoRecord, LiveVideoResource,
+};
+
+/// Largest `pageSize`.
+pub const MAX_PAGE_SIZE: i64 = 1000;
+/// `pageSize` when none is given.
+pub const DEFAULT_PAGE_SIZE: i64 = 100;
+
+/// List filters and paging (all optional).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListParams {
+    /// 1-based page (default 1).
+    page: Option<i64>,
+    /// Items per page, 1..=1000 (default 100).
+    page_size: Option<i64>,
+    /// Only this client's objects.
+    client_id: Option<String>,
+    /// Created after this time (RFC 3339).
+    created_after: Option<String>,
+    /// Created before this time.
+    created_before: Option<String>,
+    /// Updated after this time.
+    updated_after: Option<String>,
+    /// Updated before this time.
+    updated_before: Option<String>,
+    /// Checks only: `pending`, `complete` or `failed`.
+    status: Option<String>,
+    /// Checks only: `liveness_video_check` or `liveness_photo_check`.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    kind: Option<String>,
+}
+
+/// Parses list parameters, answering bad ones with `invalid_request`.
+fn list_query(raw: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
+    let number = |name: &str, default: i64, max: i64| -> Result<i64, ApiError> {
+        match raw.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(name, format!("{name} must be an integer in 1..={max}"))
+                }),
+        }
+    };
+    let time = |name: &str| -> Result<Option<String>, ApiError> {
+        raw.get(name)
+            .map(|v| {
+                chrono::DateTime::parse_from_rfc3339(v)
+                    .map(|t| crate::store::format_time(t.with_timezone(&chrono::Utc)))
+                    .map_err(|_| {
+                        ApiError::invalid(name, format!("{name} must be an RFC 3339 time"))
+                    })
+            })
+            .transpose()
+    };
+    let status = raw.get("status").map(|s| match s.as_str() {
+        "pending" | "complete" | "failed" => Ok(s.clone()),
+        _ => Err(ApiError::invalid(
+            "status",
+            "status must be pending, complete or failed",
+        )),
+    });
+    Ok(ListQuery {
+        client_id: raw.get("clientId").cloned(),
+        status: status.transpose()?,
+        kind: raw.get("type").cloned(),
+        created_after: time("createdAfter")?,
+        created_before: time("createdBefore")?,
+        updated_after: time("updatedAfter")?,
+        updated_before: time("updatedBefore")?,
+        page: number("page", 1, i64::MAX / (MAX_PAGE_SIZE + 1))?,
+        page_size: number("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
+    })
+}
+
+macro_rules! page_type {
+    ($name:ident, $item:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "camelCase")]
+        pub struct $name {
+            /// This page (1-based).
+            pub page: i64,
+            /// Items per page.
+            pub page_size: i64,
+            /// Items matching the filter, on all pages.
+            pub total_items: i64,
+            /// Number of pages.
+            pub pages: i64,
+            /// The items on this page, newest first.
+            pub items: Vec<$item>,
+        }
+
+        impl $name {
+            fn new(q: &ListQuery, total: i64, items: Vec<$item>) -> Self {
+                Self {
+                    page: q.page,
+                    page_size: q.page_size,
+                    total_items: total,
+                    pages: (total + q.page_size - 1) / q.page_size,
+                    items,
+                }
+            }
+        }
+    };
+}
+
+page_type!(LiveVideoList, LiveVideoResource, "A page of Live Videos.");
+page_type!(LivePhotoList, LivePhotoResource, "A page of Live Photos.");
+page_type!(CheckList, CheckResource, "A page of checks.");
+
+/// The Live Video upload form (`multipart/form-data`).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct LiveVideoUpload {
+    /// The recording (MP4, MOV, WebM, MKV, MPEG-PS or AVI; sniffed from its bytes).
+    #[schema(value_type = String, format = Binary)]
+    video: Vec<u8>,
+    /// The client (person) it belongs to.
+    client_id: String,
+    /// BCP-47 language of the voice challenges (`en-GB`, `fr`, ...).
+    language: String,
+    /// The challenges as a JSON string: `[{"type":"voice","value":["7","9","1","7"]}, ...]`.
+    challenges: String,
+    /// `true` when the recording is mirrored (selfie preview).
+    mirrored: Option<bool>,
+}
+
+/// The Live Photo upload form (`multipart/form-data`).
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct LivePhotoUpload {
+    /// The image (JPEG or PNG; sniffed from its bytes).
+    #[schema(value_type = String, format = Binary)]
+    photo: Vec<u8>,
+    /// The client it belongs to.
+    client_id: String,
+    /// Run the liveness inspection (default true).
+    perform_liveness_check: Option<bool>,
+}
+
+/// The body of `POST /v1/checks`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCheck {
+    /// The client the check is for (must own the Live Video or Photo).
+    pub client_id: String,
+    /// `liveness_video_check` or `liveness_photo_check`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// For `liveness_video_check`.
+    pub live_video_id: Option<String>,
+    /// For `liveness_photo_check`.
+    pub live_photo_id: Option<String>,
+}
+
+fn client_id_of(form_value: &str) -> Result<String, ApiError> {
+    if form_value.len() > 128 || form_value.chars().any(char::is_control) {
+        return Err(ApiError::invalid(
+            "clientId",
+            "clientId must be at most 128 printable characters",
+        ));
+    }
+    Ok(form_value.to_string())
+}
+
+fn parse_bool(name: &str, value: Option<&String>, default: bool) -> Result<bool, ApiError> {
+    match value.map(|v| v.trim()) {
+        None | Some("") => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ApiError::invalid(
+            name,
+            format!("{name} must be true or false"),
+        )),
+    }
+}
+
+/// Runs a blocking job (media probing, inspection) off the async threads, bounded.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _permit = state
+        .blocking
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("worker pool", e))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("media inspection", e))
+}
+
+/// Upload a Live Video with its challenges.
+#[utoipa::path(post, path = "/v1/liveVideos", tag = "Live Videos",
+    request_body(content = LiveVideoUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored", body = LiveVideoResource),
+        (status = 400, description = "Invalid form or challenges", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 413, description = "Video over the size limit", body = ErrorBody),
+        (status = 422, description = "Not a video we read, or too long", body = ErrorBody),
+    ))]
+pub async fn create_live_video(
+    State(state): State<AppState>,
+    account: Account,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<LiveVideoResource>), ApiError> {
+    let form = upload::receive(
+        multipart,
+        "video",
+        state.config.max_video_bytes,
+        &state.config.tmp_dir,
+    )
+    .await?;
+    let client_id = client_id_of(form.required("clientId")?)?;
+    let language = form.required("language")?.to_string();
+    let challenges: serde_json::Value = serde_json::from_str(form.required("challenges")?)
+        .map_err(|e| ApiError::invalid("challenges", format!("challenges is not JSON: {e}")))?;
+    let mirrored = parse_bool("mirrored", form.fields.get("mirrored"), false)?;
+    let id = new_id();
+    let object = serde_json::json!({
+        "id": id, "clientId": client_id, "language": language, "challenges": challenges,
+    });
+    let live_video = LiveVideo::parse(&object.to_string(), &state.packs, &state.vocabulary)
+        .map_err(|e| {
+            let param = if e.to_string().contains("language") {
+                "language"
+            } else {
+                "challenges"
+            };
+            ApiError::invalid(param, e.to_string())
+        })?;
+    let received = form
+        .file
+        .ok_or_else(|| ApiError::invalid("video", "video is required"))?;
+    let content_type = upload::sniff_video(&received.head).ok_or_else(|| {
+        ApiError::media("video is not an MP4, MOV, WebM, Matroska, MPEG or AVI file")
+    })?;
+    let duration_ms = probe_video(&state, &received).await?;
+    let key = format!("{}/live-videos/{}", account.id, id);
+    state.media.put_file(&key, received.file.path()).await?;
+    let now = now_text();
+    let record = LiveVideoRecord {
+        id,
+        account_id: account.id,
+        client_id,
+        language,
+        challenges: serde_json::to_value(&live_video.challenges)
+            .map_err(|e| ApiError::internal("challenges", e))?,
+        mirrored,
+        media_key: Some(key.clone()),
+        content_type: content_type.into(),
+        size: received.size as i64,
+        sha256: received.sha256.clone(),
+        duration_ms,
+        redacted: false,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    if let Err(e) = state.store.insert_live_video(&record).await {
+        state.media.delete(&key).await.ok();
+        return Err(e.into());
+    }
+    Ok((StatusCode::CREATED, Json(record.to_api())))
+}
+
+/// Opens the upload with FFmpeg: it must hold a decodable video stream no longer than the
+/// limit. Returns the container duration in milliseconds.
+async fn probe_video(state: &AppState, received: &Received) -> Result<Option<i64>, ApiError> {
+    let path = received.file.path().to_path_buf();
+    let info = blocking(state, move || {
+        MediaDecoder::open(&path, DecodeConfig::default()).map(|d| d.info().clone())
+    })
+    .await?
+    .map_err(|e| ApiError::media(format!("video does not decode: {e}")))?;
+    if !info.has_video {
+        return Err(ApiError::media("the file has no video stream"));
+    }
+    let limit = state.config.max_video_seconds;
+    if let Some(d) = info.duration_seconds.filter(|d| *d > limit) {
+        return Err(ApiError::media(format!(
+            "video is {d:.1} s long; the limit is {limit:.0} s"
+        )));
+    }
+    Ok(info.duration_seconds.map(|d| (d * 1000.0).round() as i64))
+}
+
+/// Get one Live Video.
+#[utoipa::path(get, path = "/v1/liveVideos/{id}", tag = "Live Videos",
+    params(("id" = String, Path, description = "Live Video id")),
+    responses(
+        (status = 200, description = "The Live Video", body = LiveVideoResource),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Video in this account", body = ErrorBody),
+    ))]
+pub async fn get_live_video(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Json<LiveVideoResource>, ApiError> {
+    let v = state
+        .store
+        .live_video(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Video"))?;
+    Ok(Json(v.to_api()))
+}
+
+/// List Live Videos, newest first.
+#[utoipa::path(get, path = "/v1/liveVideos", tag = "Live Videos", params(ListParams),
+    responses(
+        (status = 200, description = "A page", body = LiveVideoList),
+        (status = 400, description = "Bad filter or page", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+    ))]
+pub async fn list_live_videos(
+    State(state): State<AppState>,
+    account: Account,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<LiveVideoList>, ApiError> {
+    let q = list_query(&raw)?;
+    let page = state.store.list_live_videos(&account.id, &q).await?;
+    let items = page.items.iter().map(LiveVideoRecord::to_api).collect();
+    Ok(Json(LiveVideoList::new(&q, page.total, items)))
+}
+
+/// Download a Live Video's bytes.
+#[utoipa::path(get, path = "/v1/liveVideos/{id}/download", tag = "Live Videos",
+    params(("id" = String, Path, description = "Live Video id")),
+    responses(
+        (status = 200, description = "The video bytes", content_type = "application/octet-stream"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Video in this account", body = ErrorBody),
+        (status = 410, description = "The media was redacted", body = ErrorBody),
+    ))]
+pub async fn download_live_video(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let v = state
+        .store
+        .live_video(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Video"))?;
+    download(&state, &v.id, v.media_key.as_deref(), &v.content_type).await
+}
+
+async fn download(
+    state: &AppState,
+    id: &str,
+    key: Option<&str>,
+    content_type: &str,
+) -> Result<Response, ApiError> {
+    let key = key.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::GONE,
+            "resource_redacted",
+            "the media was redacted",
+        )
+    })?;
+    let stream = state.media.stream(key).await?;
+    let disposition = format!(
+        "attachment; filename=\"{id}.{}\"",
+        upload::extension(content_type)
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// Redact a Live Video: its media bytes and the recital transcripts in its checks are erased;
+/// the record stays, marked `redacted`.
+#[utoipa::path(post, path = "/v1/liveVideos/{id}/redact", tag = "Live Videos",
+    params(("id" = String, Path, description = "Live Video id")),
+    responses(
+        (status = 200, description = "Redacted", body = LiveVideoResource),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Video in this account", body = ErrorBody),
+    ))]
+pub async fn redact_live_video(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Json<LiveVideoResource>, ApiError> {
+    let key = state
+        .store
+        .redact_live_video(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Video"))?;
+    if let Some(key) = key {
+        state.media.delete(&key).await?;
+    }
+    get_live_video(State(state), account, Path(id)).await
+}
+
+/// Delete a Live Video and its media.
+#[utoipa::path(delete, path = "/v1/liveVideos/{id}", tag = "Live Videos",
+    params(("id" = String, Path, description = "Live Video id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Video in this account", body = ErrorBody),
+    ))]
+pub async fn delete_live_video(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let key = state
+        .store
+        .delete_live_video(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Video"))?;
+    if let Some(key) = key {
+        state.media.delete(&key).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Upload a Live Photo; the four inspections run on it at once.
+#[utoipa::path(post, path = "/v1/livePhotos", tag = "Live Photos",
+    request_body(content = LivePhotoUpload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Stored and inspected", body = LivePhotoResource),
+        (status = 400, description = "Invalid form", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 413, description = "Image over the size limit", body = ErrorBody),
+        (status = 422, description = "Not a JPEG or PNG we can read", body = ErrorBody),
+    ))]
+pub async fn create_live_photo(
+    State(state): State<AppState>,
+    account: Account,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<LivePhotoResource>), ApiError> {
+    let form = upload::receive(
+        multipart,
+        "photo",
+        state.config.max_photo_bytes,
+        &state.config.tmp_dir,
+    )
+    .await?;
+    let client_id = client_id_of(form.required("clientId")?)?;
+    let perform = parse_bool(
+        "performLivenessCheck",
+        form.fields.get("performLivenessCheck"),
+        true,
+    )?;
+    let received = form
+        .file
+        .ok_or_else(|| ApiError::invalid("photo", "photo is required"))?;
+    let content_type = upload::sniff_image(&received.head)
+        .ok_or_else(|| ApiError::media("photo is not a JPEG or PNG image"))?;
+    let inspections = inspect(&state, &received, perform).await?;
+    let id = new_id();
+    let key = format!("{}/live-photos/{}", account.id, id);
+    state.media.put_file(&key, received.file.path()).await?;
+    let now = now_text();
+    let record = LivePhotoRecord {
+        id,
+        account_id: account.id,
+        client_id,
+        perform_liveness_check: perform,
+        media_key: Some(key.clone()),
+        content_type: content_type.into(),
+        size: received.size as i64,
+        sha256: received.sha256.clone(),
+        inspections,
+        redacted: false,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    if let Err(e) = state.store.insert_live_photo(&record).await {
+        state.media.delete(&key).await.ok();
+        return Err(e.into());
+    }
+    Ok((StatusCode::CREATED, Json(record.to_api())))
+}
+
+/// Runs the photo inspections (vision models loaded on first use); an undecodable image is a
+/// 422; models that cannot load leave `inspections` absent (the photo check will say why).
+async fn inspect(
+    state: &AppState,
+    received: &Received,
+    perform_liveness: bool,
+) -> Result<Option<serde_json::Value>, ApiError> {
+    let path = received.file.path().to_path_buf();
+    let engine = state.engine.clone();
+    let outcome = blocking(state, move || engine.inspect_photo(&path, perform_liveness)).await?;
+    match outcome {
+        Ok(report) => Ok(Some(report)),
+        Err(super::engine::EngineError::Input(message)) => Err(ApiError::media(message)),
+        Err(e) => {
+            eprintln!("liveness serve: photo inspection skipped: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// Get one Live Photo.
+#[utoipa::path(get, path = "/v1/livePhotos/{id}", tag = "Live Photos",
+    params(("id" = String, Path, description = "Live Photo id")),
+    responses(
+        (status = 200, description = "The Live Photo", body = LivePhotoResource),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Photo in this account", body = ErrorBody),
+    ))]
+pub async fn get_live_photo(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Json<LivePhotoResource>, ApiError> {
+    let p = state
+        .store
+        .live_photo(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
+    Ok(Json(p.to_api()))
+}
+
+/// List Live Photos, newest first.
+#[utoipa::path(get, path = "/v1/livePhotos", tag = "Live Photos", params(ListParams),
+    responses(
+        (status = 200, description = "A page", body = LivePhotoList),
+        (status = 400, description = "Bad filter or page", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+    ))]
+pub async fn list_live_photos(
+    State(state): State<AppState>,
+    account: Account,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<LivePhotoList>, ApiError> {
+    let q = list_query(&raw)?;
+    let page = state.store.list_live_photos(&account.id, &q).await?;
+    let items = page.items.iter().map(LivePhotoRecord::to_api).collect();
+    Ok(Json(LivePhotoList::new(&q, page.total, items)))
+}
+
+/// Download a Live Photo's bytes.
+#[utoipa::path(get, path = "/v1/livePhotos/{id}/download", tag = "Live Photos",
+    params(("id" = String, Path, description = "Live Photo id")),
+    responses(
+        (status = 200, description = "The image bytes", content_type = "application/octet-stream"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Photo in this account", body = ErrorBody),
+        (status = 410, description = "The media was redacted", body = ErrorBody),
+    ))]
+pub async fn download_live_photo(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let p = state
+        .store
+        .live_photo(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
+    download(&state, &p.id, p.media_key.as_deref(), &p.content_type).await
+}
+
+/// Redact a Live Photo: its image bytes are erased, the record stays, marked `redacted`.
+#[utoipa::path(post, path = "/v1/livePhotos/{id}/redact", tag = "Live Photos",
+    params(("id" = String, Path, description = "Live Photo id")),
+    responses(
+        (status = 200, description = "Redacted", body = LivePhotoResource),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Photo in this account", body = ErrorBody),
+    ))]
+pub async fn redact_live_photo(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Json<LivePhotoResource>, ApiError> {
+    let key = state
+        .store
+        .redact_live_photo(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
+    if let Some(key) = key {
+        state.media.delete(&key).await?;
+    }
+    get_live_photo(State(state), account, Path(id)).await
+}
+
+/// Delete a Live Photo and its image.
+#[utoipa::path(delete, path = "/v1/livePhotos/{id}", tag = "Live Photos",
+    params(("id" = String, Path, description = "Live Photo id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such Live Photo in this account", body = ErrorBody),
+    ))]
+pub async fn delete_live_photo(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let key = state
+        .store
+        .delete_live_photo(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
+    if let Some(key) = key {
+        state.media.delete(&key).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Create a check; it is queued (`pending`) and a worker runs it.
+#[utoipa::path(post, path = "/v1/checks", tag = "Checks", request_body = CreateCheck,
+    responses(
+        (status = 201, description = "Queued", body = CheckResource),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "The Live Video or Photo is not in this account", body = ErrorBody),
+    ))]
+pub async fn create_check(
+    State(state): State<AppState>,
+    account: Account,
+    body: Bytes,
+) -> Result<(StatusCode, Json<CheckResource>), ApiError> {
+    let req: CreateCheck = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("body is not a check request: {e}"),
+        )
+    })?;
+    let client_id = client_id_of(&req.client_id)?;
+    let (live_video_id, live_photo_id) = match req.kind.as_str() {
+        "liveness_video_check" => {
+            let id = req.live_video_id.ok_or_else(|| {
+                ApiError::invalid("liveVideoId", "liveVideoId is required for this type")
+            })?;
+            let v = state
+                .store
+                .live_video(&account.id, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Live Video"))?;
+            owned_by(&v.client_id, &client_id, v.redacted)?;
+            (Some(id), None)
+        }
+        "liveness_photo_check" => {
+            let id = req.live_photo_id.ok_or_else(|| {
+                ApiError::invalid("livePhotoId", "livePhotoId is required for this type")
+            })?;
+            let p = state
+                .store
+                .live_photo(&account.id, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Live Photo"))?;
+            owned_by(&p.client_id, &client_id, p.redacted)?;
+            (None, Some(id))
+        }
+        other => {
+            return Err(ApiError::invalid(
+                "type",
+                format!(
+                    "unknown check type {other:?} (liveness_video_check, liveness_photo_check)"
+                ),
+            ))
+        }
+    };
+    let now = now_text();
+    let check = CheckRecord {
+        id: new_id(),
+        account_id: account.id,
+        client_id,
+        kind: req.kind,
+        live_video_id,
+        live_photo_id,
+        status: "pending".into(),
+        result: None,
+        error: None,
+        attempts: 0,
+        max_attempts: state.config.max_attempts,
+        worker: None,
+        created_at: now.clone(),
+        updated_at: now,
+        completed_at: None,
+    };
+    state.store.insert_check(&check).await?;
+    state.wake.notify_one();
+    Ok((StatusCode::CREATED, Json(check.to_api())))
+}
+
+fn owned_by(owner: &str, client_id: &str, redacted: bool) -> Result<(), ApiError> {
+    if owner != client_id {
+        return Err(ApiError::invalid(
+            "clientId",
+            "the media belongs to another client",
+        ));
+    }
+    if redacted {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "resource_redacted",
+            "the media was redacted",
+        ));
+    }
+    Ok(())
+}
+
+/// Get one check (poll until `status` is `complete` or `failed`).
+#[utoipa::path(get, path = "/v1/checks/{id}", tag = "Checks",
+    params(("id" = String, Path, description = "Check id")),
+    responses(
+        (status = 200, description = "The check", body = CheckResource),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such check in this account", body = ErrorBody),
+    ))]
+pub async fn get_check(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Json<CheckResource>, ApiError> {
+    let c = state
+        .store
+        .check(&account.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("check"))?;
+    Ok(Json(c.to_api()))
+}
+
+/// List checks, newest first.
+#[utoipa::path(get, path = "/v1/checks", tag = "Checks", params(ListParams),
+    responses(
+        (status = 200, description = "A page", body = CheckList),
+        (status = 400, description = "Bad filter or page", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+    ))]
+pub async fn list_checks(
+    State(state): State<AppState>,
+    account: Account,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<CheckList>, ApiError> {
+    let q = list_query(&raw)?;
+    let page = state.store.list_checks(&account.id, &q).await?;
+    let items = page.items.iter().map(CheckRecord::to_api).collect();
+    Ok(Json(CheckList::new(&q, page.total, items)))
+}
+
+/// Liveness of the service itself (no key needed).
+#[utoipa::path(get, path = "/health", tag = "Service",
+    responses((status = 200, description = "Up", body = Object)))]
+pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    state.store.setting("media_url").await?;
+    Ok(Json(serde_json::json!({"status": "ok"})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn list_parameters_are_checked() {
+        let q = list_query(&raw(&[])).unwrap();
+        assert_eq!((q.page, q.page_size), (1, DEFAULT_PAGE_SIZE));
+        let e = list_query(&raw(&[("pageSize", "1001")])).unwrap_err();
+        assert_eq!(e.body.param.as_deref(), Some("pageSize"));
+        assert!(list_query(&raw(&[("page", "0")])).is_err());
+        assert!(list_query(&raw(&[("createdAfter", "yesterday")])).is_err());
+        let q = list_query(&raw(&[("createdAfter", "2026-11-23T01:00:00+01:00")])).unwrap();
+        assert_eq!(q.created_after.as_deref(), Some("2026-11-23T00:00:00.000Z"));
+        assert!(list_query(&raw(&[("status", "running")])).is_err());
+    }
+}

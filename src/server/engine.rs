@@ -1,0 +1,172 @@
+//! The inference side of the service: the verifier (whisper, and the vision models on first
+//! need) loaded once per process and shared by every job, and the two jobs it runs — verify a
+//! Live Video, inspect a Live Photo — answering check results as JSON. Blocking; callers run
+//! it on a blocking thread.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use crate::cli::classify;
+use crate::live_photo::{inspect_photo, PhotoError};
+use crate::live_video::Outcome;
+use crate::models::ModelsDir;
+use crate::pipeline::{Cancel, Verifier, VerifierConfig, VerifyError};
+use crate::store::{JobFailure, LiveVideoRecord};
+
+/// Why a job produced no result.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The input itself is unusable (undecodable media, invalid challenges): retrying will
+    /// not help.
+    #[error("{0}")]
+    Input(String),
+    /// Models missing or failing to load: another attempt (on another machine) may work.
+    #[error("models unavailable: {0}")]
+    Unavailable(String),
+    /// The job ran past its time limit or was called off.
+    #[error("stopped: {0}")]
+    Stopped(String),
+    /// Anything else (a bug, an inference failure).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    /// The stored failure of a job.
+    pub fn to_failure(&self) -> JobFailure {
+        let (kind, retryable) = match self {
+            Self::Input(_) => ("invalid_media", false),
+            Self::Unavailable(_) => ("model_unavailable", true),
+            Self::Stopped(_) => ("timeout", false),
+            Self::Internal(_) => ("internal_error", true),
+        };
+        JobFailure {
+            kind: kind.into(),
+            message: self.to_string(),
+            retryable,
+        }
+    }
+}
+
+impl From<&VerifyError> for EngineError {
+    fn from(e: &VerifyError) -> Self {
+        let (_, object) = classify(e);
+        match object.kind.as_str() {
+            "invalid_request" | "invalid_media" | "resource_not_found" => {
+                Self::Input(object.message)
+            }
+            "model_unavailable" => Self::Unavailable(object.message),
+            "timeout" => Self::Stopped(object.message),
+            _ => Self::Internal(object.message),
+        }
+    }
+}
+
+/// Models and configuration, loaded on first use and shared.
+#[derive(Debug)]
+pub struct Engine {
+    models: ModelsDir,
+    config: VerifierConfig,
+    verifier: OnceLock<Result<Verifier, String>>,
+}
+
+impl Engine {
+    /// An engine reading models from `models` (nothing is loaded yet).
+    pub fn new(models: ModelsDir, config: VerifierConfig) -> Self {
+        Self {
+            models,
+            config,
+            verifier: OnceLock::new(),
+        }
+    }
+
+    /// The verifier, loading it the first time.
+    pub fn verifier(&self) -> Result<&Verifier, EngineError> {
+        self.verifier
+            .get_or_init(|| {
+                Verifier::new(&self.models, self.config.clone()).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| EngineError::Unavailable(e.clone()))
+    }
+
+    /// Verifies a stored Live Video's media file. The result is the check's
+    /// `{outcome, breakdown}`: ComplyCube's `clear`/`attention` and the full report.
+    pub fn verify_video(
+        &self,
+        record: &LiveVideoRecord,
+        media: &Path,
+        cancel: &Cancel,
+    ) -> Result<serde_json::Value, EngineError> {
+        let verifier = self.verifier()?;
+        let object = serde_json::json!({
+            "id": record.id,
+            "clientId": record.client_id,
+            "language": record.language,
+            "challenges": record.challenges,
+            "createdAt": record.created_at,
+            "updatedAt": record.updated_at,
+            "mirrored": record.mirrored,
+        });
+        let live_video = verifier
+            .parse_live_video(&object.to_string())
+            .map_err(|e| EngineError::from(&e))?;
+        let report = verifier
+            .verify_cancellable(media, &live_video, cancel)
+            .map_err(|e| EngineError::from(&e))?;
+        Ok(serde_json::json!({
+            "outcome": report.outcome.complycube(),
+            "breakdown": report,
+        }))
+    }
+
+    /// Inspects a photo: the report as `liveness photo` prints it; without
+    /// `perform_liveness` the liveness inspection is left out of the breakdown and the outcome.
+    pub fn inspect_photo(
+        &self,
+        path: &Path,
+        perform_liveness: bool,
+    ) -> Result<serde_json::Value, EngineError> {
+        let vision = self
+            .verifier()?
+            .vision_models()
+            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let report = inspect_photo(&vision, path).map_err(|e| match e {
+            PhotoError::Decode(_) | PhotoError::NoPicture(_) => EngineError::Input(e.to_string()),
+            PhotoError::Vision(_) => EngineError::Internal(e.to_string()),
+        })?;
+        let b = &report.breakdown;
+        let outcome = if perform_liveness {
+            report.outcome
+        } else {
+            [
+                &b.face_analysis,
+                &b.facial_obstruction,
+                &b.facial_orientation,
+            ]
+            .iter()
+            .fold(Outcome::Clear, |o, i| o.worst(i.outcome))
+        };
+        let mut value =
+            serde_json::to_value(&report).map_err(|e| EngineError::Internal(e.to_string()))?;
+        if !perform_liveness {
+            if let Some(breakdown) = value["breakdown"].as_object_mut() {
+                breakdown.remove("liveness");
+            }
+        }
+        value["outcome"] = serde_json::json!(outcome);
+        Ok(value)
+    }
+
+    /// A photo check's result: `{outcome, breakdown}` with ComplyCube's outcome.
+    pub fn photo_check(
+        &self,
+        path: &Path,
+        perform_liveness: bool,
+    ) -> Result<serde_json::Value, EngineError> {
+        let report = self.inspect_photo(path, perform_liveness)?;
+        let outcome: Outcome = serde_json::from_value(report["outcome"].clone())
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+        Ok(serde_json::json!({"outcome": outcome.complycube(), "breakdown": report}))
+    }
+}

@@ -1,0 +1,381 @@
+//! The HTTP service (`liveness serve`) and the job worker (`liveness worker`): ComplyCube-style
+//! Live Videos, Live Photos and Checks over a [`Store`] (SQLite by default, PostgreSQL to scale
+//! out) and a [`MediaStore`]. Inference never runs on the async threads: jobs go to
+//! [`worker::JobRunner`]s, which run the [`engine::Engine`] on blocking threads.
+
+pub mod api;
+pub mod auth;
+pub mod engine;
+pub mod error;
+pub mod openapi;
+pub mod upload;
+pub mod webhooks;
+pub mod worker;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{watch, Notify, Semaphore};
+
+use crate::actions::ActionVocabulary;
+use crate::models::ModelsDir;
+use crate::pipeline::VerifierConfig;
+use crate::speech::normalize::LanguagePacks;
+use crate::store::media::{MediaError, MediaStore};
+use crate::store::{Store, StoreError};
+use engine::Engine;
+use error::ApiError;
+use webhooks::WebhookConfig;
+use worker::{JobRunner, WorkerConfig};
+
+/// Why the service could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The media location.
+    #[error(transparent)]
+    Media(#[from] MediaError),
+    /// Files, sockets.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Built-in data (language packs, action vocabulary) failed to load.
+    #[error("built-in data: {0}")]
+    Data(String),
+    /// Options that do not fit together.
+    #[error("{0}")]
+    Config(String),
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServiceError {
+    let context = context.into();
+    move |source| ServiceError::Io { context, source }
+}
+
+/// Limits and behaviour of the API.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Largest video upload in bytes.
+    pub max_video_bytes: u64,
+    /// Largest photo upload in bytes.
+    pub max_photo_bytes: u64,
+    /// Longest video accepted, seconds (container duration).
+    pub max_video_seconds: f64,
+    /// Attempts a check gets before it is `failed`.
+    pub max_attempts: i64,
+    /// Where uploads are spooled before they are checked and stored.
+    pub tmp_dir: PathBuf,
+}
+
+impl ApiConfig {
+    /// Defaults: 100 MB videos up to 120 s, 10 MB photos, 3 attempts.
+    pub fn new(tmp_dir: PathBuf) -> Self {
+        Self {
+            max_video_bytes: 100 << 20,
+            max_photo_bytes: 10 << 20,
+            max_video_seconds: 120.0,
+            max_attempts: 3,
+            tmp_dir,
+        }
+    }
+}
+
+/// What every handler sees.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Records.
+    pub store: Store,
+    /// Media bytes.
+    pub media: MediaStore,
+    /// Models (photo inspections at upload).
+    pub engine: Arc<Engine>,
+    /// Limits.
+    pub config: Arc<ApiConfig>,
+    /// Recital languages (validating uploads).
+    pub packs: Arc<LanguagePacks>,
+    /// Action names (validating uploads).
+    pub vocabulary: Arc<ActionVocabulary>,
+    /// Wakes this process's workers when a check is queued.
+    pub wake: Arc<Notify>,
+    /// Bounds blocking work started by requests (probing, photo inspection).
+    pub blocking: Arc<Semaphore>,
+}
+
+/// The router: `/v1/...`, `/v1/openapi.json`, `/health`; unknown routes and methods answer
+/// in the API's error shape.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state
+        .config
+        .max_video_bytes
+        .max(state.config.max_photo_bytes)
+        + (1 << 20);
+    Router::new()
+        .route(
+            "/v1/liveVideos",
+            post(api::create_live_video).get(api::list_live_videos),
+        )
+        .route(
+            "/v1/liveVideos/{id}",
+            get(api::get_live_video).delete(api::delete_live_video),
+        )
+        .route(
+            "/v1/liveVideos/{id}/download",
+            get(api::download_live_video),
+        )
+        .route("/v1/liveVideos/{id}/redact", post(api::redact_live_video))
+        .route(
+            "/v1/livePhotos",
+            post(api::create_live_photo).get(api::list_live_photos),
+        )
+        .route(
+            "/v1/livePhotos/{id}",
+            get(api::get_live_photo).delete(api::delete_live_photo),
+        )
+        .route(
+            "/v1/livePhotos/{id}/download",
+            get(api::download_live_photo),
+        )
+        .route("/v1/livePhotos/{id}/redact", post(api::redact_live_photo))
+        .route("/v1/checks", post(api::create_check).get(api::list_checks))
+        .route("/v1/checks/{id}", get(api::get_check))
+        .route("/v1/openapi.json", get(openapi::openapi_json))
+        .route("/health", get(api::health))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(DefaultBodyLimit::max(upload_limit as usize))
+        .with_state(state)
+}
+
+/// Where the service keeps things.
+#[derive(Debug, Clone)]
+pub struct Locations {
+    /// Database URL (`sqlite://...` or `postgres://...`).
+    pub database: String,
+    /// Media URL (`file:///...` or `s3://...`), or None to use the one the database names.
+    pub media: Option<String>,
+    /// Folder for temporary files.
+    pub tmp_dir: PathBuf,
+}
+
+impl Locations {
+    /// The defaults under a data folder: `DIR/liveness.db`, `DIR/media`, `DIR/tmp`; a given
+    /// database or media URL replaces the default.
+    pub fn in_data_dir(
+        dir: &Path,
+        database: Option<String>,
+        media: Option<String>,
+    ) -> Result<Self, ServiceError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(io(format!("resolving {}", dir.display())))?;
+        let tmp_dir = dir.join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(io("creating the tmp folder"))?;
+        let database =
+            database.unwrap_or_else(|| format!("sqlite://{}", dir.join("liveness.db").display()));
+        let media = media.or_else(|| {
+            // A shared server database names its media place; an embedded one defaults here.
+            (!database.starts_with("postgres"))
+                .then(|| url::Url::from_directory_path(dir.join("media")).ok())
+                .flatten()
+                .map(|u| u.to_string())
+        });
+        Ok(Self {
+            database,
+            media,
+            tmp_dir,
+        })
+    }
+}
+
+/// Opens the store and the media place: a given media URL is recorded in the database (so
+/// that `liveness worker --database URL` finds it); otherwise the recorded one is used.
+pub async fn open_storage(loc: &Locations) -> Result<(Store, MediaStore), ServiceError> {
+    let store = Store::open(&loc.database).await?;
+    let url = match &loc.media {
+        Some(url) => {
+            store.set_setting("media_url", url).await?;
+            url.clone()
+        }
+        None => store.setting("media_url").await?.ok_or_else(|| {
+            ServiceError::Config(
+                "no media location: pass --media URL (or start `liveness serve` once with it)"
+                    .into(),
+            )
+        })?,
+    };
+    Ok((store, MediaStore::open(&url)?))
+}
+
+/// Options of `liveness serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Storage.
+    pub locations: Locations,
+    /// Models folder.
+    pub models: ModelsDir,
+    /// In-process workers (0: leave jobs to `liveness worker` processes).
+    pub workers: usize,
+    /// Verifier settings (threads).
+    pub verifier: VerifierConfig,
+    /// API limits.
+    pub api: ApiConfig,
+    /// Worker timings.
+    pub worker: WorkerConfig,
+    /// Webhook retries.
+    pub webhooks: WebhookConfig,
+}
+
+/// A shutdown signal: Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Runs the service until Ctrl-C or SIGTERM: the API, `workers` in-process job workers and a
+/// webhook sender. Prints `listening on ADDR` once the socket is bound.
+pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
+    let (store, media) = open_storage(&options.locations).await?;
+    let engine = Arc::new(Engine::new(
+        options.models.clone(),
+        options.verifier.clone(),
+    ));
+    let wake = Arc::new(Notify::new());
+    let state = AppState {
+        store: store.clone(),
+        media: media.clone(),
+        engine: engine.clone(),
+        config: Arc::new(options.api.clone()),
+        packs: Arc::new(LanguagePacks::builtin().map_err(|e| ServiceError::Data(e.to_string()))?),
+        vocabulary: Arc::new(
+            ActionVocabulary::builtin().map_err(|e| ServiceError::Data(e.to_string()))?,
+        ),
+        wake: wake.clone(),
+        blocking: Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
+    };
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let runner = Arc::new(JobRunner::new(
+        store.clone(),
+        media,
+        engine,
+        options.worker.clone(),
+    ));
+    let mut workers = runner.spawn(options.workers, wake, stop_rx.clone());
+    let hooks = tokio::spawn(webhooks::deliver_loop(
+        store,
+        options.webhooks.clone(),
+        stop_rx,
+    ));
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(io(format!("binding {}", options.listen)))?;
+    let addr = listener.local_addr().map_err(io("local address"))?;
+    eprintln!(
+        "liveness serve: listening on {addr} ({} in-process workers)",
+        options.workers
+    );
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(io("serving"))?;
+    stop_tx.send(true).ok();
+    // Jobs in hand get a grace period; an unfinished one is picked up again after its lease.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
+    hooks.abort();
+    Ok(())
+}
+
+/// Options of `liveness worker`.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Storage.
+    pub locations: Locations,
+    /// Models folder.
+    pub models: ModelsDir,
+    /// Concurrent jobs in this process.
+    pub concurrency: usize,
+    /// Verifier settings.
+    pub verifier: VerifierConfig,
+    /// Worker timings.
+    pub worker: WorkerConfig,
+    /// Webhook retries.
+    pub webhooks: WebhookConfig,
+}
+
+/// Runs job workers (and a webhook sender) until Ctrl-C or SIGTERM.
+pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
+    let (store, media) = open_storage(&options.locations).await?;
+    let engine = Arc::new(Engine::new(
+        options.models.clone(),
+        options.verifier.clone(),
+    ));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let runner = Arc::new(JobRunner::new(
+        store.clone(),
+        media,
+        engine,
+        options.worker.clone(),
+    ));
+    let mut workers = runner.spawn(
+        options.concurrency.max(1),
+        Arc::new(Notify::new()),
+        stop_rx.clone(),
+    );
+    let hooks = tokio::spawn(webhooks::deliver_loop(
+        store,
+        options.webhooks.clone(),
+        stop_rx,
+    ));
+    eprintln!(
+        "liveness worker {}: running {} job(s) at a time",
+        options.worker.name, options.concurrency
+    );
+    shutdown_signal().await;
+    stop_tx.send(true).ok();
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await;
+    hooks.abort();
+    Ok(())
+}

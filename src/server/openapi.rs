@@ -1,0 +1,57 @@
+//! The OpenAPI document, generated from the handlers' annotations and the resource types.
+
+use axum::Json;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::api;
+use super::error::ErrorBody;
+use crate::store::{CheckResource, LivePhotoResource, LiveVideoResource};
+
+/// Adds the `Authorization` API key scheme.
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "The API key as printed by `liveness keys create` (optionally `Bearer KEY`)",
+            ))),
+        );
+    }
+}
+
+/// The service's API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "liveness",
+        description = "Video liveness challenge verification with ComplyCube-style Live Videos, \
+            Live Photos and Checks."
+    ),
+    paths(
+        api::create_live_video, api::list_live_videos, api::get_live_video,
+        api::download_live_video, api::redact_live_video, api::delete_live_video,
+        api::create_live_photo, api::list_live_photos, api::get_live_photo,
+        api::download_live_photo, api::redact_live_photo, api::delete_live_photo,
+        api::create_check, api::list_checks, api::get_check, openapi_json, api::health,
+    ),
+    components(schemas(
+        ErrorBody, LiveVideoResource, LivePhotoResource, CheckResource, api::LiveVideoList,
+        api::LivePhotoList, api::CheckList, api::CreateCheck, api::LiveVideoUpload,
+        api::LivePhotoUpload,
+    )),
+    modifiers(&ApiKeyScheme),
+    security(("apiKey" = [])),
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "Service",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

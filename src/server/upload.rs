@@ -1,0 +1,212 @@
+//! Receiving an upload: a multipart form streamed to a temporary file (size limit enforced as
+//! the bytes arrive, sha256 computed on the way), its text fields, and content sniffing from
+//! the first bytes — the file name and the declared content type are never trusted.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use axum::extract::multipart::{Field, Multipart};
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+
+use super::error::ApiError;
+
+/// Longest text field accepted.
+const MAX_FIELD_BYTES: usize = 64 << 10;
+
+/// A received file.
+#[derive(Debug)]
+pub struct Received {
+    /// The bytes, in a temporary file removed on drop.
+    pub file: NamedTempFile,
+    /// Byte count.
+    pub size: u64,
+    /// sha256 of the bytes (hex).
+    pub sha256: String,
+    /// The first bytes (for sniffing).
+    pub head: Vec<u8>,
+}
+
+/// A received form: text fields and at most one file.
+#[derive(Debug, Default)]
+pub struct Form {
+    /// Text fields by name.
+    pub fields: HashMap<String, String>,
+    /// The file field, if sent.
+    pub file: Option<Received>,
+}
+
+impl Form {
+    /// A required, non-empty text field.
+    pub fn required(&self, name: &str) -> Result<&str, ApiError> {
+        match self.fields.get(name).map(|s| s.trim()) {
+            Some(v) if !v.is_empty() => Ok(v),
+            _ => Err(ApiError::invalid(name, format!("{name} is required"))),
+        }
+    }
+}
+
+/// Reads a multipart form whose file field is `file_field`, at most `max_bytes` long, into a
+/// temporary file under `tmp_dir`.
+pub async fn receive(
+    mut multipart: Multipart,
+    file_field: &str,
+    max_bytes: u64,
+    tmp_dir: &Path,
+) -> Result<Form, ApiError> {
+    let mut form = Form::default();
+    loop {
+        let field = multipart.next_field().await.map_err(multipart_error)?;
+        let Some(field) = field else { break };
+        let name = field.name().unwrap_or_default().to_string();
+        if name == file_field {
+            if form.file.is_some() {
+                return Err(ApiError::invalid(file_field, "only one file may be sent"));
+            }
+            form.file = Some(receive_file(field, file_field, max_bytes, tmp_dir).await?);
+        } else {
+            let text = receive_text(field, &name).await?;
+            form.fields.insert(name, text);
+        }
+    }
+    Ok(form)
+}
+
+async fn receive_file(
+    mut field: Field<'_>,
+    name: &str,
+    max_bytes: u64,
+    tmp_dir: &Path,
+) -> Result<Received, ApiError> {
+    let mut file = NamedTempFile::new_in(tmp_dir).map_err(|e| ApiError::internal("upload", e))?;
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(64);
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        size += chunk.len() as u64;
+        if size > max_bytes {
+            return Err(ApiError::too_large(format!(
+                "{name} is larger than the {max_bytes}-byte limit"
+            )));
+        }
+        if head.len() < 64 {
+            let take = (64 - head.len()).min(chunk.len());
+            head.extend_from_slice(&chunk[..take]);
+        }
+        hasher.update(&chunk);
+        // Small synchronous writes to a local temporary file; the chunks are at most a few
+        // hundred kilobytes.
+        file.write_all(&chunk)
+            .map_err(|e| ApiError::internal("upload", e))?;
+    }
+    file.flush().map_err(|e| ApiError::internal("upload", e))?;
+    if size == 0 {
+        return Err(ApiError::media(format!("{name} is empty")));
+    }
+    Ok(Received {
+        file,
+        size,
+        sha256: hex::encode(hasher.finalize()),
+        head,
+    })
+}
+
+async fn receive_text(mut field: Field<'_>, name: &str) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_FIELD_BYTES {
+            return Err(ApiError::invalid(name, "field too long"));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| ApiError::invalid(name, "field is not UTF-8 text"))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(e.body_text())
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("malformed multipart body: {}", e.body_text()),
+        )
+    }
+}
+
+/// The content type of a video from its first bytes, if it is a container we read.
+pub fn sniff_video(head: &[u8]) -> Option<&'static str> {
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        return Some(if &head[8..10] == b"qt" {
+            "video/quicktime"
+        } else {
+            "video/mp4"
+        });
+    }
+    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
+        let webm = head.windows(4).any(|w| w == b"webm");
+        return Some(if webm {
+            "video/webm"
+        } else {
+            "video/x-matroska"
+        });
+    }
+    if head.starts_with(&[0x00, 0x00, 0x01, 0xBA]) {
+        return Some("video/mpeg");
+    }
+    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..11] == b"AVI" {
+        return Some("video/x-msvideo");
+    }
+    None
+}
+
+/// The content type of a photo from its first bytes (JPEG or PNG).
+pub fn sniff_image(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
+/// File extension for a sniffed content type (download names).
+pub fn extension(content_type: &str) -> &'static str {
+    match content_type {
+        "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        "video/webm" => "webm",
+        "video/x-matroska" => "mkv",
+        "video/x-msvideo" => "avi",
+        "video/mpeg" => "mpg",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        _ => "bin",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing_reads_magic_not_names() {
+        let mut mp4 = vec![0, 0, 0, 0x20];
+        mp4.extend_from_slice(b"ftypisom\0\0\0\0");
+        assert_eq!(sniff_video(&mp4), Some("video/mp4"));
+        let mut mov = vec![0, 0, 0, 0x14];
+        mov.extend_from_slice(b"ftypqt  \0\0\0\0");
+        assert_eq!(sniff_video(&mov), Some("video/quicktime"));
+        assert_eq!(
+            sniff_video(&[0x1A, 0x45, 0xDF, 0xA3, 0, b'w', b'e', b'b', b'm']),
+            Some("video/webm")
+        );
+        assert_eq!(sniff_video(&[0, 0, 1, 0xBA, 0x44]), Some("video/mpeg"));
+        assert_eq!(sniff_video(b"hello, this is text, not a video"), None);
+        assert_eq!(sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
+        assert_eq!(sniff_image(b"GIF89a"), None);
+        assert_eq!(extension("video/webm"), "webm");
+    }
+}

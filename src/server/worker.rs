@@ -1,0 +1,250 @@
+//! Job workers: claim a pending check from the store, fetch its media into a temporary file,
+//! run the engine on a blocking thread while renewing the lease, store the result (and queue
+//! its webhook) — once. A worker that dies leaves its lease to run out; another worker then
+//! claims the check again, up to its attempt limit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Notify};
+
+use super::engine::{Engine, EngineError};
+use crate::pipeline::Cancel;
+use crate::store::media::{MediaError, MediaStore};
+use crate::store::{now_ms, ClaimedCheck, JobFailure, Store};
+
+/// How workers behave.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// A claimed job's lease; renewed every third of it while the job runs.
+    pub lease: Duration,
+    /// Wait between polls when the queue is empty (a new check in this process wakes the
+    /// workers at once).
+    pub poll: Duration,
+    /// Longest one job may run before it is stopped (and failed as `timeout`).
+    pub job_timeout: Duration,
+    /// Where media is copied for decoding.
+    pub tmp_dir: PathBuf,
+    /// This process's name in the `worker` column and the log.
+    pub name: String,
+}
+
+impl WorkerConfig {
+    /// Defaults: 60 s lease, 1 s poll, 10 min job limit, the system temporary folder.
+    pub fn new(name: String) -> Self {
+        Self {
+            lease: Duration::from_secs(60),
+            poll: Duration::from_secs(1),
+            job_timeout: Duration::from_secs(600),
+            tmp_dir: std::env::temp_dir(),
+            name,
+        }
+    }
+}
+
+/// A process-unique worker name: host, pid and a random suffix.
+pub fn worker_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into());
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &crate::store::new_id()[..6]
+    )
+}
+
+/// Runs jobs.
+#[derive(Debug)]
+pub struct JobRunner {
+    store: Store,
+    media: MediaStore,
+    engine: Arc<Engine>,
+    config: WorkerConfig,
+}
+
+impl JobRunner {
+    /// A runner over a store, a media store and an engine.
+    pub fn new(store: Store, media: MediaStore, engine: Arc<Engine>, config: WorkerConfig) -> Self {
+        Self {
+            store,
+            media,
+            engine,
+            config,
+        }
+    }
+
+    /// Starts `count` worker loops; they stop when `stop` turns true (finishing the job in
+    /// hand).
+    pub fn spawn(
+        self: &Arc<Self>,
+        count: usize,
+        wake: Arc<Notify>,
+        stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinSet<()> {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..count {
+            let runner = self.clone();
+            let wake = wake.clone();
+            let stop = stop.clone();
+            let id = format!("{}/{i}", self.config.name);
+            set.spawn(async move { runner.work(id, wake, stop).await });
+        }
+        set
+    }
+
+    async fn work(&self, id: String, wake: Arc<Notify>, mut stop: watch::Receiver<bool>) {
+        let mut last_sweep = Instant::now();
+        while !*stop.borrow() {
+            if last_sweep.elapsed() > self.config.lease {
+                last_sweep = Instant::now();
+                if let Err(e) = self.store.fail_exhausted(now_ms()).await {
+                    eprintln!("worker {id}: sweep: {e}");
+                }
+            }
+            let lease_ms = self.config.lease.as_millis() as i64;
+            match self.store.claim_check(&id, now_ms(), lease_ms).await {
+                Ok(Some(job)) => self.run(&id, job).await,
+                Ok(None) => {
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(self.config.poll) => {}
+                        _ = stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    eprintln!("worker {id}: claim: {e}");
+                    tokio::time::sleep(self.config.poll.max(Duration::from_secs(1))).await;
+                }
+            }
+        }
+    }
+
+    async fn run(&self, worker: &str, job: ClaimedCheck) {
+        let started = Instant::now();
+        let outcome = self.execute(worker, &job).await;
+        let status = match &outcome {
+            Ok(r) => format!("complete {}", r["outcome"].as_str().unwrap_or("?")),
+            Err(f) => format!("{} ({})", f.kind, f.message),
+        };
+        match self.store.complete_check(&job, worker, outcome).await {
+            Ok(true) => eprintln!(
+                "worker {worker}: check {} attempt {} -> {status} in {:.2} s",
+                job.id,
+                job.attempts,
+                started.elapsed().as_secs_f64()
+            ),
+            Ok(false) => eprintln!(
+                "worker {worker}: check {}: lease lost, result dropped (another worker has it)",
+                job.id
+            ),
+            Err(e) => eprintln!(
+                "worker {worker}: check {}: result not stored ({e}); the lease will expire and it runs again",
+                job.id
+            ),
+        }
+    }
+
+    async fn execute(
+        &self,
+        worker: &str,
+        job: &ClaimedCheck,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let gone = |what: &str| JobFailure {
+            kind: "resource_not_found".into(),
+            message: format!("the {what} was deleted or redacted before the check ran"),
+            retryable: false,
+        };
+        let store_failure = |e: &dyn std::fmt::Display| JobFailure {
+            kind: "internal_error".into(),
+            message: format!("store: {e}"),
+            retryable: true,
+        };
+        let tmp =
+            tempfile::NamedTempFile::new_in(&self.config.tmp_dir).map_err(|e| store_failure(&e))?;
+        let path = tmp.path().to_path_buf();
+        let engine = self.engine.clone();
+        let cancel = Cancel::new();
+        let work: Box<dyn FnOnce() -> Result<serde_json::Value, EngineError> + Send> =
+            match job.kind.as_str() {
+                "liveness_video_check" => {
+                    let record = self
+                        .store
+                        .live_video_for_job(job)
+                        .await
+                        .map_err(|e| store_failure(&e))?
+                        .ok_or_else(|| gone("Live Video"))?;
+                    let key = record.media_key.clone().ok_or_else(|| gone("Live Video"))?;
+                    self.fetch(&key, &path).await.map_err(|e| match e {
+                        MediaError::NotFound(_) => gone("Live Video"),
+                        e => store_failure(&e),
+                    })?;
+                    let cancel = cancel.clone();
+                    Box::new(move || engine.verify_video(&record, &path, &cancel))
+                }
+                "liveness_photo_check" => {
+                    let record = self
+                        .store
+                        .live_photo_for_job(job)
+                        .await
+                        .map_err(|e| store_failure(&e))?
+                        .ok_or_else(|| gone("Live Photo"))?;
+                    let key = record.media_key.clone().ok_or_else(|| gone("Live Photo"))?;
+                    self.fetch(&key, &path).await.map_err(|e| match e {
+                        MediaError::NotFound(_) => gone("Live Photo"),
+                        e => store_failure(&e),
+                    })?;
+                    let perform = record.perform_liveness_check;
+                    Box::new(move || engine.photo_check(&path, perform))
+                }
+                other => {
+                    return Err(JobFailure {
+                        kind: "invalid_request".into(),
+                        message: format!("unknown check type {other:?}"),
+                        retryable: false,
+                    })
+                }
+            };
+        let result = self.supervise(worker, job, work, &cancel).await;
+        drop(tmp);
+        result.map_err(|e| e.to_failure())
+    }
+
+    async fn fetch(&self, key: &str, path: &std::path::Path) -> Result<(), MediaError> {
+        self.media.get_to_file(key, path).await
+    }
+
+    /// Runs the blocking work while renewing the lease; stops it when the lease is lost or the
+    /// time limit passes.
+    async fn supervise(
+        &self,
+        worker: &str,
+        job: &ClaimedCheck,
+        work: Box<dyn FnOnce() -> Result<serde_json::Value, EngineError> + Send>,
+        cancel: &Cancel,
+    ) -> Result<serde_json::Value, EngineError> {
+        let deadline = Instant::now() + self.config.job_timeout;
+        let mut handle = tokio::task::spawn_blocking(work);
+        let mut tick = tokio::time::interval(self.config.lease / 3);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                joined = &mut handle => {
+                    return joined.unwrap_or_else(|e| Err(EngineError::Internal(format!("job panicked: {e}"))));
+                }
+                _ = tick.tick() => {
+                    if Instant::now() > deadline {
+                        cancel.cancel();
+                    }
+                    let until = now_ms() + self.config.lease.as_millis() as i64;
+                    match self.store.renew_lease(&job.id, worker, until).await {
+                        Ok(true) => {}
+                        Ok(false) => cancel.cancel(),
+                        Err(e) => eprintln!("worker {worker}: lease renewal: {e}"),
+                    }
+                }
+            }
+        }
+    }
+}
