@@ -53,7 +53,7 @@ fetch_pkg() { # kind name==version file sha256
 # model converter, chromium to test the audit's HTML report in a real headless browser).
 DEB_PACKAGES="pkg-config clang libclang-dev cmake libavcodec-dev libavformat-dev libavutil-dev \
 libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip bc time python3-pip \
-python3-venv npm chromium"
+python3-venv npm chromium postgresql"
 
 install_system_packages() {
   local missing=()

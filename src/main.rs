@@ -112,14 +112,14 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         workers: usize,
         /// Largest video upload, MB.
-        #[arg(long, default_value_t = 100)]
-        max_video_mb: u64,
+        #[arg(long, default_value_t = 100.0)]
+        max_video_mb: f64,
         /// Longest video accepted, seconds.
         #[arg(long, default_value_t = 120.0)]
         max_video_seconds: f64,
         /// Largest photo upload, MB.
-        #[arg(long, default_value_t = 10)]
-        max_photo_mb: u64,
+        #[arg(long, default_value_t = 10.0)]
+        max_photo_mb: f64,
         /// Attempts a check gets before it is failed.
         #[arg(long, default_value_t = 3)]
         max_attempts: i64,
@@ -651,8 +651,8 @@ fn service_command(command: Command) -> ExitCode {
             } => {
                 let locations = storage_locations(&storage)?;
                 let mut api = ApiConfig::new(locations.tmp_dir.clone());
-                api.max_video_bytes = max_video_mb << 20;
-                api.max_photo_bytes = max_photo_mb << 20;
+                api.max_video_bytes = (max_video_mb.max(0.0) * 1048576.0) as u64;
+                api.max_photo_bytes = (max_photo_mb.max(0.0) * 1048576.0) as u64;
                 api.max_video_seconds = max_video_seconds;
                 api.max_attempts = max_attempts.max(1);
                 liveness::server::serve(ServeOptions {

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use axum::body::{Body, Bytes};
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -185,6 +186,14 @@ pub struct CreateCheck {
     pub live_photo_id: Option<String>,
 }
 
+fn not_multipart(e: MultipartRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        format!("expected a multipart/form-data body: {}", e.body_text()),
+    )
+}
+
 fn client_id_of(form_value: &str) -> Result<String, ApiError> {
     if form_value.len() > 128 || form_value.chars().any(char::is_control) {
         return Err(ApiError::invalid(
@@ -235,10 +244,10 @@ async fn blocking<T: Send + 'static>(
 pub async fn create_live_video(
     State(state): State<AppState>,
     account: Account,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<LiveVideoResource>), ApiError> {
     let form = upload::receive(
-        multipart,
+        multipart.map_err(not_multipart)?,
         "video",
         state.config.max_video_bytes,
         &state.config.tmp_dir,
@@ -468,10 +477,10 @@ pub async fn delete_live_video(
 pub async fn create_live_photo(
     State(state): State<AppState>,
     account: Account,
-    multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<LivePhotoResource>), ApiError> {
     let form = upload::receive(
-        multipart,
+        multipart.map_err(not_multipart)?,
         "photo",
         state.config.max_photo_bytes,
         &state.config.tmp_dir,

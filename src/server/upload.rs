@@ -83,12 +83,15 @@ async fn receive_file(
     let mut hasher = Sha256::new();
     let mut size = 0u64;
     let mut head = Vec::with_capacity(64);
+    let too_large =
+        || ApiError::too_large(format!("{name} is larger than the {max_bytes}-byte limit"));
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         size += chunk.len() as u64;
         if size > max_bytes {
-            return Err(ApiError::too_large(format!(
-                "{name} is larger than the {max_bytes}-byte limit"
-            )));
+            // Read the rest without keeping it (the request body limit bounds this), so the
+            // client gets the 413 instead of a connection closed mid-upload.
+            while let Ok(Some(_)) = field.chunk().await {}
+            return Err(too_large());
         }
         if head.len() < 64 {
             let take = (64 - head.len()).min(chunk.len());

@@ -123,6 +123,10 @@ impl JobRunner {
 
     async fn run(&self, worker: &str, job: ClaimedCheck) {
         let started = Instant::now();
+        eprintln!(
+            "worker {worker}: check {} attempt {} started",
+            job.id, job.attempts
+        );
         let outcome = self.execute(worker, &job).await;
         let status = match &outcome {
             Ok(r) => format!("complete {}", r["outcome"].as_str().unwrap_or("?")),

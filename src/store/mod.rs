@@ -941,7 +941,8 @@ fn failure_json(f: &JobFailure) -> String {
 }
 
 /// Replaces the evidence of every voice challenge in a stored check result with a redaction
-/// mark (the transcript, heard tokens and likelihoods are what the person said).
+/// mark (the transcript, heard tokens and likelihoods are what the person said), and any other
+/// text that quotes a transcript (reason messages) with `[redacted]`.
 pub fn redact_voice_evidence(result: &mut serde_json::Value) {
     let Some(challenges) = result
         .pointer_mut("/breakdown/challenges")
@@ -949,12 +950,30 @@ pub fn redact_voice_evidence(result: &mut serde_json::Value) {
     else {
         return;
     };
+    let mut heard = Vec::new();
     for c in challenges {
         if c.get("type").and_then(|t| t.as_str()) == Some("voice") {
+            if let Some(t) = c.pointer("/evidence/transcript").and_then(|t| t.as_str()) {
+                if !t.trim().is_empty() {
+                    heard.push(t.to_string());
+                }
+            }
             if let Some(obj) = c.as_object_mut() {
                 obj.insert("evidence".into(), serde_json::json!({"redacted": true}));
             }
         }
+    }
+    scrub_strings(result, &heard);
+}
+
+fn scrub_strings(value: &mut serde_json::Value, heard: &[String]) {
+    match value {
+        serde_json::Value::String(s) if heard.iter().any(|h| s.contains(h.as_str())) => {
+            *s = "[redacted]".into();
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| scrub_strings(v, heard)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| scrub_strings(v, heard)),
+        _ => {}
     }
 }
 
@@ -1069,10 +1088,15 @@ mod tests {
     #[test]
     fn redaction_blanks_voice_evidence_only() {
         let mut v = serde_json::json!({"breakdown": {"challenges": [
-            {"type": "voice", "evidence": {"transcript": "seven nine"}},
+            {"type": "voice", "evidence": {"transcript": "seven nine"},
+             "reasons": [{"code": "x", "message": "transcript \"seven nine\" differs"}]},
             {"type": "actions", "evidence": {"performed": []}}
         ]}});
         redact_voice_evidence(&mut v);
+        assert_eq!(
+            v["breakdown"]["challenges"][0]["reasons"][0]["message"],
+            "[redacted]"
+        );
         assert_eq!(
             v["breakdown"]["challenges"][0]["evidence"]["redacted"],
             true

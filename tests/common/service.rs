@@ -1,0 +1,434 @@
+//! Helpers for the service tests: run `liveness serve` / `liveness worker` as real processes
+//! (their stderr collected), a private PostgreSQL cluster on loopback, and a small blocking
+//! API client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{multipart, Client};
+use serde_json::Value;
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_liveness")
+}
+
+/// The checkout's models folder.
+pub fn models() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models")
+}
+
+/// A running `liveness` process whose stderr is kept.
+pub struct Proc {
+    child: Child,
+    /// Everything it wrote to stderr so far.
+    pub log: Arc<Mutex<String>>,
+    /// `http://ADDR` for a server.
+    pub base: String,
+}
+
+impl Proc {
+    /// Starts `liveness ARGS`; for `serve`, waits until it listens.
+    pub fn start(args: &[&str]) -> Proc {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start liveness");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let mut p = Proc {
+            child,
+            log,
+            base: String::new(),
+        };
+        if args.first() == Some(&"serve") {
+            assert!(
+                p.wait_log("listening on", Duration::from_secs(30)),
+                "serve did not start: {}",
+                p.log()
+            );
+            let log = p.log();
+            let addr = log
+                .split("listening on ")
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .unwrap()
+                .to_string();
+            p.base = format!("http://{addr}");
+        }
+        p
+    }
+
+    /// The stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `pattern`.
+    pub fn wait_log(&mut self, pattern: &str, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.log().contains(pattern) {
+                return true;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                eprintln!("process exited with {status}: {}", self.log());
+                return self.log().contains(pattern);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill9(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+
+    /// SIGTERM and wait for a graceful exit.
+    pub fn stop(&mut self) {
+        unsafe_sigterm(self.child.id());
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(40) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .ok();
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Creates an API key with `liveness keys create ARGS` and returns (key, full stdout).
+pub fn create_key(args: &[&str]) -> (String, String) {
+    let out = Command::new(bin())
+        .args(["keys", "create"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keys create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let key = text.lines().last().unwrap().trim().to_string();
+    (key, text)
+}
+
+/// A blocking client for one API key.
+#[derive(Clone)]
+pub struct Api {
+    /// `http://ADDR`.
+    pub base: String,
+    /// The key sent.
+    pub key: String,
+    client: Client,
+}
+
+/// A response: status and JSON body (Null when none or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body as JSON.
+    pub json: Value,
+    /// Raw body.
+    pub bytes: Vec<u8>,
+    /// Content type.
+    pub content_type: String,
+}
+
+impl Api {
+    /// A client for `base` with `key`.
+    pub fn new(base: &str, key: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            key: key.to_string(),
+            client: Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    fn answer(r: reqwest::Result<reqwest::blocking::Response>) -> Answer {
+        let r = r.expect("request sent");
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = r.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Answer {
+            status,
+            json,
+            bytes,
+            content_type,
+        }
+    }
+
+    /// Any method on a path, with an optional JSON body.
+    pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Answer {
+        let url = format!("{}{}", self.base, path);
+        let mut req = self
+            .client
+            .request(method.parse().unwrap(), url)
+            .header("Authorization", &self.key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        Self::answer(req.send())
+    }
+
+    /// GET.
+    pub fn get(&self, path: &str) -> Answer {
+        self.call("GET", path, None)
+    }
+
+    /// Uploads a Live Video.
+    pub fn upload_video(
+        &self,
+        file: &Path,
+        client_id: &str,
+        language: &str,
+        challenges: &Value,
+    ) -> Answer {
+        let form = multipart::Form::new()
+            .text("clientId", client_id.to_string())
+            .text("language", language.to_string())
+            .text("challenges", challenges.to_string())
+            .file("video", file)
+            .unwrap();
+        Self::answer(
+            self.client
+                .post(format!("{}/v1/liveVideos", self.base))
+                .header("Authorization", &self.key)
+                .multipart(form)
+                .send(),
+        )
+    }
+
+    /// Uploads a Live Photo.
+    pub fn upload_photo(&self, file: &Path, client_id: &str) -> Answer {
+        let form = multipart::Form::new()
+            .text("clientId", client_id.to_string())
+            .file("photo", file)
+            .unwrap();
+        Self::answer(
+            self.client
+                .post(format!("{}/v1/livePhotos", self.base))
+                .header("Authorization", &self.key)
+                .multipart(form)
+                .send(),
+        )
+    }
+
+    /// Creates a video check.
+    pub fn video_check(&self, client_id: &str, live_video_id: &str) -> Answer {
+        self.call(
+            "POST",
+            "/v1/checks",
+            Some(&serde_json::json!({"clientId": client_id,
+                "type": "liveness_video_check", "liveVideoId": live_video_id})),
+        )
+    }
+
+    /// Polls a check until it is complete or failed.
+    pub fn wait_check(&self, id: &str, limit: Duration) -> Value {
+        let start = Instant::now();
+        loop {
+            let a = self.get(&format!("/v1/checks/{id}"));
+            if a.status == 200 {
+                let s = a.json["status"].as_str().unwrap_or("").to_string();
+                if s == "complete" || s == "failed" {
+                    return a.json;
+                }
+            }
+            assert!(start.elapsed() < limit, "check {id} not done: {:?}", a.json);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A private PostgreSQL cluster on a loopback port, removed on drop.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bindir: PathBuf,
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub url: String,
+    port: u16,
+}
+
+/// The PostgreSQL server programs, if installed.
+fn pg_bindir() -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").is_file())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Postgres {
+    /// Starts a fresh cluster, or None (with a message) where PostgreSQL is not installed —
+    /// which fails under CI, where the test command installs it.
+    pub fn start() -> Option<Postgres> {
+        let Some(bindir) = pg_bindir() else {
+            assert!(
+                std::env::var("CI").is_err(),
+                "PostgreSQL server not installed (scripts/test.sh installs the Debian package)"
+            );
+            eprintln!("SKIPPED: PostgreSQL server not installed");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = unsafe_geteuid_is_root();
+        if root {
+            Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let port = free_port();
+        let pg = Postgres {
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            bindir,
+            port,
+        };
+        let data = pg.dir.path().join("data");
+        let ok = pg
+            .as_postgres(&pg.bindir.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "initdb failed");
+        pg.ctl("start");
+        Some(pg)
+    }
+
+    fn as_postgres(&self, program: &Path) -> Command {
+        if unsafe_geteuid_is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            Command::new(program)
+        }
+    }
+
+    fn ctl(&self, action: &str) {
+        let data = self.dir.path().join("data");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let mut c = self.as_postgres(&self.bindir.join("pg_ctl"));
+        c.arg("-D").arg(&data).args(["-w", "-m", "fast"]);
+        if action != "stop" {
+            c.args(["-o", &options])
+                .arg("-l")
+                .arg(self.dir.path().join("log"));
+        }
+        let ok = c.arg(action).stdout(Stdio::null()).status().unwrap();
+        assert!(ok.success(), "pg_ctl {action} failed");
+    }
+
+    /// Stops and starts the server (clients lose their connections).
+    pub fn restart(&self) {
+        self.ctl("restart");
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        self.as_postgres(&self.bindir.join("pg_ctl"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok();
+    }
+}
+
+fn unsafe_geteuid_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// The GRID clips with their true sentences as voice challenges: (file, challenges).
+pub fn grid_jobs(media: &Path) -> Vec<(PathBuf, Value)> {
+    crate::common::grid_truth(media)
+        .into_iter()
+        .map(|(name, sentence)| {
+            let words: Vec<&str> = sentence.split_whitespace().collect();
+            (
+                media.join(&name),
+                serde_json::json!([{"type": "voice", "value": words}]),
+            )
+        })
+        .collect()
+}
+
+/// Percentile (0..=100) of a list of durations in milliseconds.
+pub fn percentile(values: &mut [f64], p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    if values.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    values[rank]
+}
