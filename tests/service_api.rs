@@ -18,7 +18,10 @@ use service::{create_key, Api, Proc};
 
 /// A webhook receiver on loopback: answers 500 to the first request, 200 afterwards, and
 /// keeps every request's signature header and body.
-fn webhook_receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+/// Requests a webhook receiver got: (signature header, body).
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+fn webhook_receiver() -> (String, Received) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let got = Arc::new(Mutex::new(Vec::new()));
