@@ -345,6 +345,12 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
         "pageSize"
     );
     assert_eq!(a.get("/v1/nothing").json["type"], "route_not_found");
+    // Ids are looked up, never joined into a path: traversal attempts find nothing.
+    for probe in ["..%2F..%2Fliveness.db", "..%2Fmedia", "%2Fetc%2Fpasswd"] {
+        let r = a.get(&format!("/v1/liveVideos/{probe}/download"));
+        assert_eq!(r.status, 404, "{probe}: {:?}", r.json);
+        assert_eq!(r.json["type"], "resource_not_found");
+    }
     assert_eq!(a.call("PUT", "/v1/checks", None).status, 405);
 
     // Paging and filters.
