@@ -127,9 +127,8 @@ fn two_hundred_checks_from_sixteen_clients() {
         CHECKS as f64 / seconds * 60.0
     );
     let mut all = latencies.lock().unwrap().clone();
-    let mut names: Vec<&&str> = all.keys().collect::<Vec<_>>();
+    let mut names: Vec<&'static str> = all.keys().copied().collect();
     names.sort();
-    let names: Vec<&'static str> = names.into_iter().map(|n| *n).collect();
     for name in names {
         let v = all.get_mut(name).unwrap();
         let n = v.len();
