@@ -714,20 +714,28 @@ impl Store {
     /// Marks as failed the checks whose lease ran out on their last attempt (their worker died
     /// every time). Returns how many.
     pub async fn fail_exhausted(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+        let stamp = now_text();
+        let mut tx = self.pool.begin().await?;
+        let failed = sqlx::query(
             "UPDATE checks SET status = 'failed', updated_at = $2, completed_at = $2, \
-             error = $3 WHERE status = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+             error = $3 WHERE status = 'running' AND lease_until < $1 AND attempts >= max_attempts \
+             RETURNING id, account_id",
         )
         .bind(now)
-        .bind(now_text())
+        .bind(&stamp)
         .bind(
             serde_json::json!({"type": "worker_lost",
                 "message": "the worker running this check stopped on every attempt"})
             .to_string(),
         )
-        .execute(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
-        Ok(done.rows_affected())
+        for row in &failed {
+            let (id, account): (String, String) = (row.get("id"), row.get("account_id"));
+            enqueue_webhooks(&mut tx, &account, &id, &stamp).await?;
+        }
+        tx.commit().await?;
+        Ok(failed.len() as u64)
     }
 
     /// Extends a lease the worker still holds; false when it lost it.
@@ -787,40 +795,7 @@ impl Store {
             return Ok(false);
         }
         if finished {
-            let hook = sqlx::query(
-                "SELECT webhook_url, webhook_secret FROM api_keys WHERE account_id = $1 \
-                 AND webhook_url IS NOT NULL",
-            )
-            .bind(&claimed.account_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let check_sql = format!("SELECT {} FROM checks WHERE id = $1", Self::CHECK_COLUMNS);
-            let check_row = sqlx::query(audited(&check_sql))
-                .bind(&claimed.id)
-                .fetch_one(&mut *tx)
-                .await?;
-            let check = check_from_row(&check_row)?;
-            let payload = serde_json::json!({
-                "type": format!("check.{}", check.status),
-                "data": check.to_api(),
-            })
-            .to_string();
-            for h in hook {
-                sqlx::query(
-                    "INSERT INTO webhook_deliveries (id, account_id, check_id, url, secret, payload, \
-                     status, attempts, next_attempt_at, lease_until, last_error, created_at, \
-                     delivered_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, 0, 0, NULL, $7, NULL)",
-                )
-                .bind(new_id())
-                .bind(&claimed.account_id)
-                .bind(&claimed.id)
-                .bind(h.get::<String, _>("webhook_url"))
-                .bind(h.get::<Option<String>, _>("webhook_secret").unwrap_or_default())
-                .bind(&payload)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?;
-            }
+            enqueue_webhooks(&mut tx, &claimed.account_id, &claimed.id, &now).await?;
         }
         tx.commit().await?;
         Ok(true)
@@ -928,6 +903,57 @@ impl Store {
             .map(|r| (r.get("status"), r.get("attempts"), r.get("last_error")))
             .collect())
     }
+}
+
+/// Queues a finished check's webhook for every hook of its account, inside the transaction
+/// that finished it (so a result is never stored without its notification).
+async fn enqueue_webhooks(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    account_id: &str,
+    check_id: &str,
+    now: &str,
+) -> Result<(), StoreError> {
+    let hooks = sqlx::query(
+        "SELECT webhook_url, webhook_secret FROM api_keys WHERE account_id = $1 \
+         AND webhook_url IS NOT NULL",
+    )
+    .bind(account_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    if hooks.is_empty() {
+        return Ok(());
+    }
+    let check_sql = format!("SELECT {} FROM checks WHERE id = $1", Store::CHECK_COLUMNS);
+    let check_row = sqlx::query(audited(&check_sql))
+        .bind(check_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let check = check_from_row(&check_row)?;
+    let payload = serde_json::json!({
+        "type": format!("check.{}", check.status),
+        "data": check.to_api(),
+    })
+    .to_string();
+    for h in hooks {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, account_id, check_id, url, secret, payload, \
+             status, attempts, next_attempt_at, lease_until, last_error, created_at, \
+             delivered_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, 0, 0, NULL, $7, NULL)",
+        )
+        .bind(new_id())
+        .bind(account_id)
+        .bind(check_id)
+        .bind(h.get::<String, _>("webhook_url"))
+        .bind(
+            h.get::<Option<String>, _>("webhook_secret")
+                .unwrap_or_default(),
+        )
+        .bind(&payload)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Marks SQL assembled in this module as safe: only constant column lists, table names and
@@ -1158,5 +1184,54 @@ mod tests {
         assert_eq!(done.result.unwrap()["x"], 2);
         // Another account sees nothing.
         assert!(store.check("other", &check.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_check_whose_worker_dies_every_time_fails_and_notifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = Store::open(&url).await.unwrap();
+        let (_, key) = store
+            .create_key(None, Some("http://127.0.0.1:9/hook"))
+            .await
+            .unwrap();
+        let now = now_text();
+        let check = CheckRecord {
+            id: new_id(),
+            account_id: key.account_id.clone(),
+            client_id: "client".into(),
+            kind: "liveness_video_check".into(),
+            live_video_id: Some("v".into()),
+            live_photo_id: None,
+            status: "pending".into(),
+            result: None,
+            error: None,
+            attempts: 0,
+            max_attempts: 1,
+            worker: None,
+            created_at: now.clone(),
+            updated_at: now,
+            completed_at: None,
+        };
+        store.insert_check(&check).await.unwrap();
+        let t = now_ms();
+        store.claim_check("a", t, 1000).await.unwrap().unwrap();
+        // Lease out, no attempts left: nobody may claim it, the sweep fails it.
+        assert!(store
+            .claim_check("b", t + 5000, 1000)
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(store.fail_exhausted(t + 5000).await.unwrap(), 1);
+        let failed = store
+            .check(&key.account_id, &check.id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.to_api().error.unwrap()["type"], "worker_lost");
+        let deliveries = store.deliveries_of(&check.id).await.unwrap();
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!(deliveries[0].0, "pending");
     }
 }
