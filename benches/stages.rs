@@ -139,7 +139,14 @@ fn vision_bench(c: &mut Criterion) {
     g.bench_function("analyze_frame_480_with_eyes", |b| {
         b.iter(|| with_eyes.analyze(&img, 0.0).unwrap())
     });
-    // The vision stage over a whole portrait 720x1280 phone clip, frames decoded beforehand.
+    // The same with the identity descriptor taken on every frame (the stage takes one every
+    // second): the difference is the descriptor's cost.
+    let mut with_identity = FrameAnalyzer::new(&models, false).with_identity(0.0);
+    g.bench_function("analyze_frame_480_with_identity", |b| {
+        b.iter(|| with_identity.analyze(&img, 0.0).unwrap())
+    });
+    // The vision stage over a whole portrait 720x1280 phone clip, frames decoded beforehand
+    // (an identity descriptor every second included).
     let clip = frames_of(&media.join("video/faces/lp-d13.mp4"));
     eprintln!(
         "vision/stage_720p_clip: {} frames per iteration",

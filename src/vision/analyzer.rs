@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::detector::{Detection, FaceDetector};
+use super::embedder::FaceEmbedder;
 use super::eyes::EyeModel;
 use super::image::{RgbView, Roi};
 use super::mesh::{roi_for, FaceMesh, Mesh};
@@ -21,6 +22,7 @@ pub struct VisionModels {
     detector: FaceDetector,
     mesh: FaceMesh,
     eyes: EyeModel,
+    embedder: FaceEmbedder,
 }
 
 /// File names inside the models folder.
@@ -31,6 +33,8 @@ pub const DETECTOR_FILE: &str = "face_detection_short_range.onnx";
 pub const MESH_FILE: &str = "face_landmark.onnx";
 /// Eye contour (iris) model file.
 pub const EYES_FILE: &str = "iris_landmark.onnx";
+/// Face embedding (identity) model file.
+pub const EMBEDDER_FILE: &str = "face_embedder.onnx";
 
 impl VisionModels {
     /// Loads ONNX Runtime and the models from a models folder. `ORT_DYLIB_PATH` overrides the
@@ -44,6 +48,7 @@ impl VisionModels {
             detector: FaceDetector::load(&runtime, &models.join(DETECTOR_FILE))?,
             mesh: FaceMesh::load(&runtime, &models.join(MESH_FILE))?,
             eyes: EyeModel::load(&runtime, &models.join(EYES_FILE))?,
+            embedder: FaceEmbedder::load(&runtime, &models.join(EMBEDDER_FILE))?,
         })
     }
 }
@@ -55,6 +60,7 @@ impl VisionModels {
             ("face-detector", self.detector.fingerprint()?),
             ("face-mesh", self.mesh.fingerprint()?),
             ("iris", self.eyes.fingerprint()?),
+            ("face-embedder", self.embedder.fingerprint()?),
         ])
     }
 }
@@ -111,6 +117,9 @@ pub struct FrameObservation {
     pub main_presence: Option<f32>,
     /// The main face's mesh (None without a face).
     pub mesh: Option<Mesh>,
+    /// The main face's identity embedding, on the frames where it was taken (see
+    /// `FrameAnalyzer::with_identity`).
+    pub embedding: Option<Vec<f32>>,
 }
 
 /// Share of the recent open level at which one open eye settles the frame.
@@ -164,6 +173,10 @@ pub struct FrameAnalyzer<'m> {
     since_detect: usize,
     /// A slowly decaying high-water mark of eye openness in this video.
     eye_level: f32,
+    /// Seconds between identity embeddings (None: no embeddings).
+    identity_every: Option<f64>,
+    /// Media time of the next embedding.
+    next_identity: f64,
 }
 
 impl<'m> FrameAnalyzer<'m> {
@@ -178,7 +191,16 @@ impl<'m> FrameAnalyzer<'m> {
             track: None,
             since_detect: 0,
             eye_level: 0.0,
+            identity_every: None,
+            next_identity: f64::MIN,
         }
+    }
+
+    /// Also takes the main face's identity embedding every `seconds` of media time (on the
+    /// first trusted mesh from then on), so a change of person can be seen.
+    pub fn with_identity(mut self, seconds: f64) -> Self {
+        self.identity_every = Some(seconds.max(0.0));
+        self
     }
 
     /// Runs the detector: every face, and the crop around the largest.
@@ -245,6 +267,13 @@ impl<'m> FrameAnalyzer<'m> {
             }
             None => None,
         };
+        let embedding = match (self.identity_every, trusted) {
+            (Some(every), Some(m)) if t >= self.next_identity => {
+                self.next_identity = t + every;
+                Some(self.models.embedder.embed(img, m, &mut self.scratch)?)
+            }
+            _ => None,
+        };
         Ok(FrameObservation {
             t,
             size: (img.width, img.height),
@@ -253,6 +282,7 @@ impl<'m> FrameAnalyzer<'m> {
             main,
             main_presence: mesh.as_ref().map(|m| m.presence),
             mesh,
+            embedding,
         })
     }
 }

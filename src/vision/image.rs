@@ -25,7 +25,7 @@ impl<'a> RgbView<'a> {
     /// Bilinear sample of the three channels at (x, y) in pixel coordinates (pixel centres at
     /// +0.5); outside the image reads as black.
     #[inline]
-    fn sample(&self, x: f32, y: f32) -> [f32; 3] {
+    pub(crate) fn sample(&self, x: f32, y: f32) -> [f32; 3] {
         let fx = x - 0.5;
         let fy = y - 0.5;
         let x0 = fx.floor();

@@ -5,6 +5,7 @@
 
 pub mod analyzer;
 pub mod detector;
+pub mod embedder;
 pub mod eyes;
 pub mod image;
 pub mod mesh;
