@@ -19,7 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use super::upload::{self, Received};
 use super::AppState;
 use crate::decode::{DecodeConfig, MediaDecoder};
-use crate::live_video::LiveVideo;
+use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::store::{
     new_id, now_text, CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource,
     LiveVideoRecord, LiveVideoResource,
@@ -264,10 +264,9 @@ pub async fn create_live_video(
     });
     let live_video = LiveVideo::parse(&object.to_string(), &state.packs, &state.vocabulary)
         .map_err(|e| {
-            let param = if e.to_string().contains("language") {
-                "language"
-            } else {
-                "challenges"
+            let param = match e {
+                LiveVideoError::Language(_) => "language",
+                _ => "challenges",
             };
             ApiError::invalid(param, e.to_string())
         })?;
