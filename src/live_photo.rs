@@ -28,6 +28,13 @@ const COVERED: f32 = 0.5;
 /// Luminance spread (0..255) under which the mouth region is flat: covered (a real closed
 /// mouth measured 17.7 here, a skin-coloured patch over it 0.0).
 const MIN_MOUTH_TEXTURE: f32 = 8.0;
+/// Luminance spread (0..255) of the more textured eye region under which the eyes are covered
+/// (a plain band across them). Measured here on stills of 12 real faces: 17.2 to 64.6 (eyes
+/// shut 27.8); a skin-coloured band over the eyes 5.1. A black band is not caught this way:
+/// the mesh then places the eyes at the band's edge, whose contrast reads as texture (40-63).
+const MIN_EYE_TEXTURE: f32 = 8.0;
+/// Each eye's corners in the mesh.
+const EYE_CORNERS: [(usize, usize); 2] = [(33, 133), (362, 263)];
 /// Mouth corners in the mesh.
 const MOUTH_CORNERS: (usize, usize) = (61, 291);
 /// Openness of the more open eye under which the eyes are shut (eye-contour model: about 0.35
@@ -105,6 +112,8 @@ pub struct PhotoMeasurements {
     pub face_visibility: Option<f64>,
     /// Luminance spread of the mouth region (0..255; a covered mouth is flat).
     pub mouth_texture: Option<f64>,
+    /// Luminance spread of the more textured eye region (0..255; covered eyes are flat).
+    pub eye_texture: Option<f64>,
     /// Head yaw, pitch and roll in degrees (pitch is not judged on a single still: its
     /// neutral value depends on the face and the camera height).
     pub yaw: Option<f64>,
@@ -219,6 +228,25 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             );
         }
     }
+    // Likewise the eyes: the models place eyes under a band across them.
+    let eye_texture = o.mesh.as_ref().map(|mesh| {
+        EYE_CORNERS
+            .iter()
+            .map(|&(a, b)| {
+                let roi = Roi::spanning(mesh.points[a], mesh.points[b], 1.0, 2.0);
+                luminance_spread(&img, &roi, 16)
+            })
+            .fold(0.0f32, f32::max)
+    });
+    if let (Some(t), Some(p)) = (eye_texture, o.main_presence) {
+        if t < MIN_EYE_TEXTURE && p >= COVERED {
+            obstruction.flag(
+                Outcome::Rejected,
+                "face_obstructed",
+                format!("the eyes look covered (no texture: {t:.1})"),
+            );
+        }
+    }
     if let Some(s) = o.main {
         if s.eyes < EYES_SHUT {
             obstruction.flag(
@@ -295,6 +323,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
                 .main_presence
                 .map(|p| (f64::from(p) * 1000.0).round() / 1000.0),
             mouth_texture: mouth_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
+            eye_texture: eye_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
             yaw: signals.map(|s| r1(s.yaw)),
             pitch: signals.map(|s| r1(s.pitch)),
             roll: signals.map(|s| r1(s.roll)),

@@ -109,6 +109,20 @@ fn the_four_inspections_on_real_stills() {
     let (_, r) = photo(&p("patch.jpg"));
     assert_eq!(outcome(&r, "facialObstruction"), "rejected", "{r}");
 
+    // A skin-coloured band across the eyes: the models still place eyes under it; the region
+    // has no texture.
+    still(
+        &faces.join("lp-d7.mp4"),
+        "1",
+        Some("drawbox=x=iw*0.2:y=ih*0.38:w=iw*0.6:h=ih*0.12:color=0xc08060:t=fill"),
+        &p("eye-band.jpg"),
+    );
+    let (_, r) = photo(&p("eye-band.jpg"));
+    assert_eq!(outcome(&r, "facialObstruction"), "rejected", "{r}");
+    assert!(r["breakdown"]["facialObstruction"]["reasons"]
+        .to_string()
+        .contains("eyes look covered"));
+
     // Eyes shut (lp-d7 blinks at 2.0-2.6 s).
     still(&faces.join("lp-d7.mp4"), "2.5", None, &p("shut.jpg"));
     let (_, r) = photo(&p("shut.jpg"));
