@@ -110,6 +110,31 @@ const SCHEMA: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS webhook_queue ON webhook_deliveries (status, next_attempt_at)",
 ];
 
+/// A table an account owns rows of, with the columns its records are read from.
+struct Table {
+    name: &'static str,
+    columns: &'static str,
+}
+
+const LIVE_VIDEOS: Table = Table {
+    name: "live_videos",
+    columns: "id, account_id, client_id, language, challenges, \
+        mirrored, media_key, content_type, size, sha256, duration_ms, redacted, created_at, updated_at",
+};
+
+const LIVE_PHOTOS: Table = Table {
+    name: "live_photos",
+    columns: "id, account_id, client_id, perform_liveness_check, \
+        media_key, content_type, size, sha256, inspections, redacted, created_at, updated_at",
+};
+
+const CHECKS: Table = Table {
+    name: "checks",
+    columns: "id, account_id, client_id, kind, live_video_id, \
+        live_photo_id, status, result, error, attempts, max_attempts, worker, created_at, \
+        updated_at, completed_at",
+};
+
 /// A filter and page for list endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -345,25 +370,14 @@ impl Store {
         Ok(())
     }
 
-    const LIVE_VIDEO_COLUMNS: &'static str = "id, account_id, client_id, language, challenges, \
-        mirrored, media_key, content_type, size, sha256, duration_ms, redacted, created_at, updated_at";
-
     /// One of the account's Live Videos.
     pub async fn live_video(
         &self,
         account_id: &str,
         id: &str,
     ) -> Result<Option<LiveVideoRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM live_videos WHERE account_id = $1 AND id = $2",
-            Self::LIVE_VIDEO_COLUMNS
-        );
-        let row = sqlx::query(audited(&sql))
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| live_video_from_row(&r)).transpose()
+        self.fetch_owned(&LIVE_VIDEOS, account_id, id, live_video_from_row)
+            .await
     }
 
     /// A page of the account's Live Videos, newest first.
@@ -372,23 +386,8 @@ impl Store {
         account_id: &str,
         q: &ListQuery,
     ) -> Result<Page<LiveVideoRecord>, StoreError> {
-        let rows = self
-            .list_rows(
-                "live_videos",
-                Self::LIVE_VIDEO_COLUMNS,
-                account_id,
-                q,
-                false,
-            )
-            .await?;
-        Ok(Page {
-            items: rows
-                .0
-                .iter()
-                .map(live_video_from_row)
-                .collect::<Result<_, _>>()?,
-            total: rows.1,
-        })
+        self.page_of(&LIVE_VIDEOS, account_id, q, live_video_from_row)
+            .await
     }
 
     /// Erases a Live Video's media reference and marks it redacted; the transcripts of its
@@ -400,25 +399,9 @@ impl Store {
         id: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row =
-            sqlx::query("SELECT media_key FROM live_videos WHERE account_id = $1 AND id = $2")
-                .bind(account_id)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(row) = row else {
+        let Some(media_key) = erase_media(&mut tx, "live_videos", account_id, id).await? else {
             return Ok(None);
         };
-        let media_key: Option<String> = row.get("media_key");
-        sqlx::query(
-            "UPDATE live_videos SET media_key = NULL, redacted = 1, updated_at = $3 \
-             WHERE account_id = $1 AND id = $2",
-        )
-        .bind(account_id)
-        .bind(id)
-        .bind(now_text())
-        .execute(&mut *tx)
-        .await?;
         let checks = sqlx::query(
             "SELECT id, result FROM checks WHERE account_id = $1 AND live_video_id = $2 \
              AND result IS NOT NULL",
@@ -452,14 +435,7 @@ impl Store {
         account_id: &str,
         id: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let row = sqlx::query(
-            "DELETE FROM live_videos WHERE account_id = $1 AND id = $2 RETURNING media_key",
-        )
-        .bind(account_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.get("media_key")))
+        self.delete_owned("live_videos", account_id, id).await
     }
 
     // ---------------------------------------------------------------- Live Photos
@@ -488,25 +464,14 @@ impl Store {
         Ok(())
     }
 
-    const LIVE_PHOTO_COLUMNS: &'static str = "id, account_id, client_id, perform_liveness_check, \
-        media_key, content_type, size, sha256, inspections, redacted, created_at, updated_at";
-
     /// One of the account's Live Photos.
     pub async fn live_photo(
         &self,
         account_id: &str,
         id: &str,
     ) -> Result<Option<LivePhotoRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM live_photos WHERE account_id = $1 AND id = $2",
-            Self::LIVE_PHOTO_COLUMNS
-        );
-        let row = sqlx::query(audited(&sql))
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| live_photo_from_row(&r)).transpose()
+        self.fetch_owned(&LIVE_PHOTOS, account_id, id, live_photo_from_row)
+            .await
     }
 
     /// A page of the account's Live Photos, newest first.
@@ -515,47 +480,22 @@ impl Store {
         account_id: &str,
         q: &ListQuery,
     ) -> Result<Page<LivePhotoRecord>, StoreError> {
-        let rows = self
-            .list_rows(
-                "live_photos",
-                Self::LIVE_PHOTO_COLUMNS,
-                account_id,
-                q,
-                false,
-            )
-            .await?;
-        Ok(Page {
-            items: rows
-                .0
-                .iter()
-                .map(live_photo_from_row)
-                .collect::<Result<_, _>>()?,
-            total: rows.1,
-        })
+        self.page_of(&LIVE_PHOTOS, account_id, q, live_photo_from_row)
+            .await
     }
 
-    /// Erases a Live Photo's media and inspections' measurements and marks it redacted.
+    /// Erases a Live Photo's media reference and marks it redacted (its inspections, which
+    /// hold measurements and no picture, stay). Returns the media key to delete, or `None`
+    /// when the photo does not exist in this account.
     pub async fn redact_live_photo(
         &self,
         account_id: &str,
         id: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let row = sqlx::query(
-            "UPDATE live_photos SET redacted = 1, updated_at = $3 \
-             WHERE account_id = $1 AND id = $2 RETURNING media_key",
-        )
-        .bind(account_id)
-        .bind(id)
-        .bind(now_text())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        sqlx::query("UPDATE live_photos SET media_key = NULL WHERE account_id = $1 AND id = $2")
-            .bind(account_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(Some(row.get("media_key")))
+        let mut tx = self.pool.begin().await?;
+        let key = erase_media(&mut tx, "live_photos", account_id, id).await?;
+        tx.commit().await?;
+        Ok(key)
     }
 
     /// Deletes a Live Photo record; returns its media key or `None` when absent.
@@ -564,14 +504,7 @@ impl Store {
         account_id: &str,
         id: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let row = sqlx::query(
-            "DELETE FROM live_photos WHERE account_id = $1 AND id = $2 RETURNING media_key",
-        )
-        .bind(account_id)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|r| r.get("media_key")))
+        self.delete_owned("live_photos", account_id, id).await
     }
 
     // ---------------------------------------------------------------- Checks and jobs
@@ -599,26 +532,14 @@ impl Store {
         Ok(())
     }
 
-    const CHECK_COLUMNS: &'static str = "id, account_id, client_id, kind, live_video_id, \
-        live_photo_id, status, result, error, attempts, max_attempts, worker, created_at, \
-        updated_at, completed_at";
-
     /// One of the account's checks.
     pub async fn check(
         &self,
         account_id: &str,
         id: &str,
     ) -> Result<Option<CheckRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {} FROM checks WHERE account_id = $1 AND id = $2",
-            Self::CHECK_COLUMNS
-        );
-        let row = sqlx::query(audited(&sql))
-            .bind(account_id)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| check_from_row(&r)).transpose()
+        self.fetch_owned(&CHECKS, account_id, id, check_from_row)
+            .await
     }
 
     /// A page of the account's checks, newest first.
@@ -627,17 +548,67 @@ impl Store {
         account_id: &str,
         q: &ListQuery,
     ) -> Result<Page<CheckRecord>, StoreError> {
-        let rows = self
-            .list_rows("checks", Self::CHECK_COLUMNS, account_id, q, true)
+        self.page_of(&CHECKS, account_id, q, check_from_row).await
+    }
+
+    /// One row of `table` in an account, decoded.
+    async fn fetch_owned<T>(
+        &self,
+        table: &Table,
+        account_id: &str,
+        id: &str,
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let sql = format!(
+            "SELECT {} FROM {} WHERE account_id = $1 AND id = $2",
+            table.columns, table.name
+        );
+        let row = sqlx::query(audited(&sql))
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    /// A page of `table` in an account, decoded (status and type filters apply to checks).
+    async fn page_of<T>(
+        &self,
+        table: &Table,
+        account_id: &str,
+        q: &ListQuery,
+        decode: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Page<T>, StoreError> {
+        let (rows, total) = self
+            .list_rows(
+                table.name,
+                table.columns,
+                account_id,
+                q,
+                table.name == CHECKS.name,
+            )
             .await?;
         Ok(Page {
-            items: rows
-                .0
-                .iter()
-                .map(check_from_row)
-                .collect::<Result<_, _>>()?,
-            total: rows.1,
+            items: rows.iter().map(decode).collect::<Result<_, _>>()?,
+            total,
         })
+    }
+
+    /// Deletes one row of `table` in an account; returns its media key, or `None` when absent.
+    async fn delete_owned(
+        &self,
+        table: &str,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let sql =
+            format!("DELETE FROM {table} WHERE account_id = $1 AND id = $2 RETURNING media_key");
+        let row = sqlx::query(audited(&sql))
+            .bind(account_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.get("media_key")))
     }
 
     async fn list_rows(
@@ -905,6 +876,36 @@ impl Store {
     }
 }
 
+/// Takes a row's media key and marks the row redacted, inside `tx`; None when the row is not
+/// in the account.
+async fn erase_media(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    table: &str,
+    account_id: &str,
+    id: &str,
+) -> Result<Option<Option<String>>, StoreError> {
+    let select = format!("SELECT media_key FROM {table} WHERE account_id = $1 AND id = $2");
+    let Some(row) = sqlx::query(audited(&select))
+        .bind(account_id)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let update = format!(
+        "UPDATE {table} SET media_key = NULL, redacted = 1, updated_at = $3 \
+         WHERE account_id = $1 AND id = $2"
+    );
+    sqlx::query(audited(&update))
+        .bind(account_id)
+        .bind(id)
+        .bind(now_text())
+        .execute(&mut **tx)
+        .await?;
+    Ok(Some(row.get("media_key")))
+}
+
 /// Queues a finished check's webhook for every hook of its account, inside the transaction
 /// that finished it (so a result is never stored without its notification).
 async fn enqueue_webhooks(
@@ -923,7 +924,7 @@ async fn enqueue_webhooks(
     if hooks.is_empty() {
         return Ok(());
     }
-    let check_sql = format!("SELECT {} FROM checks WHERE id = $1", Store::CHECK_COLUMNS);
+    let check_sql = format!("SELECT {} FROM checks WHERE id = $1", CHECKS.columns);
     let check_row = sqlx::query(audited(&check_sql))
         .bind(check_id)
         .fetch_one(&mut **tx)
