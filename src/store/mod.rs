@@ -809,7 +809,7 @@ impl Store {
         let sql = format!(
             "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-             AND next_attempt_at <= $2 AND lease_until < $2 ORDER BY next_attempt_at, id LIMIT 1 {lock}) \
+             AND next_attempt_at <= $2 AND lease_until < $2 ORDER BY next_attempt_at, created_at, id LIMIT 1 {lock}) \
              RETURNING id, check_id, url, secret, payload, attempts"
         );
         let row = sqlx::query(audited(&sql))
