@@ -267,6 +267,39 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// What `serve` and `worker` run beside their main task: job workers and a webhook sender.
+struct Background {
+    stop: watch::Sender<bool>,
+    workers: tokio::task::JoinSet<()>,
+    hooks: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    /// Starts `count` workers over `runner` and the webhook sender.
+    fn start(runner: JobRunner, count: usize, wake: Arc<Notify>, hooks: &WebhookConfig) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let store = runner.store().clone();
+        let workers = Arc::new(runner).spawn(count, wake, stop_rx.clone());
+        let hooks = tokio::spawn(webhooks::deliver_loop(store, hooks.clone(), stop_rx));
+        Self {
+            stop,
+            workers,
+            hooks,
+        }
+    }
+
+    /// Stops claiming jobs; jobs in hand get a grace period (an unfinished one is picked up
+    /// again after its lease).
+    async fn stop(mut self) {
+        self.stop.send(true).ok();
+        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+            while self.workers.join_next().await.is_some() {}
+        })
+        .await;
+        self.hooks.abort();
+    }
+}
+
 /// Runs the service until Ctrl-C or SIGTERM: the API, `workers` in-process job workers and a
 /// webhook sender. Prints `listening on ADDR` once the socket is bound.
 pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
@@ -290,19 +323,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         )),
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let runner = Arc::new(JobRunner::new(
-        store.clone(),
-        media,
-        engine,
-        options.worker.clone(),
-    ));
-    let mut workers = runner.spawn(options.workers, wake, stop_rx.clone());
-    let hooks = tokio::spawn(webhooks::deliver_loop(
-        store,
-        options.webhooks.clone(),
-        stop_rx,
-    ));
+    let background = Background::start(
+        JobRunner::new(store.clone(), media, engine, options.worker.clone()),
+        options.workers,
+        wake,
+        &options.webhooks,
+    );
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(io(format!("binding {}", options.listen)))?;
@@ -315,13 +341,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(io("serving"))?;
-    stop_tx.send(true).ok();
-    // Jobs in hand get a grace period; an unfinished one is picked up again after its lease.
-    let _ = tokio::time::timeout(Duration::from_secs(30), async {
-        while workers.join_next().await.is_some() {}
-    })
-    .await;
-    hooks.abort();
+    background.stop().await;
     Ok(())
 }
 
@@ -349,33 +369,17 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
         options.models.clone(),
         options.verifier.clone(),
     ));
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let runner = Arc::new(JobRunner::new(
-        store.clone(),
-        media,
-        engine,
-        options.worker.clone(),
-    ));
-    let mut workers = runner.spawn(
+    let background = Background::start(
+        JobRunner::new(store, media, engine, options.worker.clone()),
         options.concurrency.max(1),
         Arc::new(Notify::new()),
-        stop_rx.clone(),
+        &options.webhooks,
     );
-    let hooks = tokio::spawn(webhooks::deliver_loop(
-        store,
-        options.webhooks.clone(),
-        stop_rx,
-    ));
     eprintln!(
         "liveness worker {}: running {} job(s) at a time",
         options.worker.name, options.concurrency
     );
     shutdown_signal().await;
-    stop_tx.send(true).ok();
-    let _ = tokio::time::timeout(Duration::from_secs(30), async {
-        while workers.join_next().await.is_some() {}
-    })
-    .await;
-    hooks.abort();
+    background.stop().await;
     Ok(())
 }

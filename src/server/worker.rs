@@ -75,6 +75,11 @@ impl JobRunner {
         }
     }
 
+    /// The store jobs are claimed from.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Starts `count` worker loops; they stop when `stop` turns true (finishing the job in
     /// hand).
     pub fn spawn(
