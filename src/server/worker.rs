@@ -43,6 +43,24 @@ impl WorkerConfig {
     }
 }
 
+/// The failure of a job whose record or media is gone (deleted or redacted): not retried.
+fn gone(what: &str) -> JobFailure {
+    JobFailure {
+        kind: "resource_not_found".into(),
+        message: format!("the {what} was deleted or redacted before the check ran"),
+        retryable: false,
+    }
+}
+
+/// The failure of a job the store or media store let down: retried.
+fn store_failure(e: &dyn std::fmt::Display) -> JobFailure {
+    JobFailure {
+        kind: "internal_error".into(),
+        message: format!("store: {e}"),
+        retryable: true,
+    }
+}
+
 /// A process-unique worker name: host, pid and a random suffix.
 pub fn worker_name() -> String {
     let host = std::fs::read_to_string("/etc/hostname")
@@ -160,16 +178,6 @@ impl JobRunner {
         worker: &str,
         job: &ClaimedCheck,
     ) -> Result<serde_json::Value, JobFailure> {
-        let gone = |what: &str| JobFailure {
-            kind: "resource_not_found".into(),
-            message: format!("the {what} was deleted or redacted before the check ran"),
-            retryable: false,
-        };
-        let store_failure = |e: &dyn std::fmt::Display| JobFailure {
-            kind: "internal_error".into(),
-            message: format!("store: {e}"),
-            retryable: true,
-        };
         let tmp =
             tempfile::NamedTempFile::new_in(&self.config.tmp_dir).map_err(|e| store_failure(&e))?;
         let path = tmp.path().to_path_buf();
@@ -184,11 +192,8 @@ impl JobRunner {
                         .await
                         .map_err(|e| store_failure(&e))?
                         .ok_or_else(|| gone("Live Video"))?;
-                    let key = record.media_key.clone().ok_or_else(|| gone("Live Video"))?;
-                    self.fetch(&key, &path).await.map_err(|e| match e {
-                        MediaError::NotFound(_) => gone("Live Video"),
-                        e => store_failure(&e),
-                    })?;
+                    self.fetch(record.media_key.as_deref(), "Live Video", &path)
+                        .await?;
                     let cancel = cancel.clone();
                     Box::new(move || engine.verify_video(&record, &path, &cancel))
                 }
@@ -199,11 +204,8 @@ impl JobRunner {
                         .await
                         .map_err(|e| store_failure(&e))?
                         .ok_or_else(|| gone("Live Photo"))?;
-                    let key = record.media_key.clone().ok_or_else(|| gone("Live Photo"))?;
-                    self.fetch(&key, &path).await.map_err(|e| match e {
-                        MediaError::NotFound(_) => gone("Live Photo"),
-                        e => store_failure(&e),
-                    })?;
+                    self.fetch(record.media_key.as_deref(), "Live Photo", &path)
+                        .await?;
                     let perform = record.perform_liveness_check;
                     Box::new(move || engine.photo_check(&path, perform))
                 }
@@ -220,8 +222,22 @@ impl JobRunner {
         result.map_err(|e| e.to_failure())
     }
 
-    async fn fetch(&self, key: &str, path: &std::path::Path) -> Result<(), MediaError> {
-        self.media.get_to_file(key, path).await
+    /// Copies a record's media into `path`; a redacted record or a missing object fails the
+    /// job for good, a store error is retried.
+    async fn fetch(
+        &self,
+        key: Option<&str>,
+        what: &str,
+        path: &std::path::Path,
+    ) -> Result<(), JobFailure> {
+        let key = key.ok_or_else(|| gone(what))?;
+        self.media
+            .get_to_file(key, path)
+            .await
+            .map_err(|e| match e {
+                MediaError::NotFound(_) => gone(what),
+                e => store_failure(&e),
+            })
     }
 
     /// Runs the blocking work while renewing the lease; stops it when the lease is lost or the
