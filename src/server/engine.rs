@@ -127,6 +127,26 @@ impl Engine {
         path: &Path,
         perform_liveness: bool,
     ) -> Result<serde_json::Value, EngineError> {
+        self.photo_report(path, perform_liveness)
+            .map(|(_, report)| report)
+    }
+
+    /// A photo check's result: `{outcome, breakdown}` with ComplyCube's outcome.
+    pub fn photo_check(
+        &self,
+        path: &Path,
+        perform_liveness: bool,
+    ) -> Result<serde_json::Value, EngineError> {
+        let (outcome, report) = self.photo_report(path, perform_liveness)?;
+        Ok(serde_json::json!({"outcome": outcome.complycube(), "breakdown": report}))
+    }
+
+    /// The photo's outcome and report (see `inspect_photo`).
+    fn photo_report(
+        &self,
+        path: &Path,
+        perform_liveness: bool,
+    ) -> Result<(Outcome, serde_json::Value), EngineError> {
         let vision = self
             .verifier()?
             .vision_models()
@@ -155,18 +175,6 @@ impl Engine {
             }
         }
         value["outcome"] = serde_json::json!(outcome);
-        Ok(value)
-    }
-
-    /// A photo check's result: `{outcome, breakdown}` with ComplyCube's outcome.
-    pub fn photo_check(
-        &self,
-        path: &Path,
-        perform_liveness: bool,
-    ) -> Result<serde_json::Value, EngineError> {
-        let report = self.inspect_photo(path, perform_liveness)?;
-        let outcome: Outcome = serde_json::from_value(report["outcome"].clone())
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        Ok(serde_json::json!({"outcome": outcome.complycube(), "breakdown": report}))
+        Ok((outcome, value))
     }
 }
