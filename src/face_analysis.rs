@@ -54,31 +54,18 @@ const OTHER_PERSON_MAX: f32 = 0.45;
 const CHANGE_SAMPLES: usize = 2;
 
 /// Follows the main face's identity through a video: the first near-frontal embedding is the
-/// reference; later ones are compared with it and with the one before.
+/// reference; later ones are compared with it.
 #[derive(Debug, Default)]
 struct IdentityTracker {
     reference: Option<Vec<f32>>,
-    previous: Option<Vec<f32>>,
 }
 
 impl IdentityTracker {
     fn observe(&mut self, t: f64, embedding: Vec<f32>) -> IdentitySample {
-        let to_reference = self
-            .reference
-            .as_ref()
-            .map_or(1.0, |r| cosine(r, &embedding));
-        let to_previous = self
-            .previous
-            .as_ref()
-            .map_or(1.0, |p| cosine(p, &embedding));
-        if self.reference.is_none() {
-            self.reference = Some(embedding.clone());
-        }
-        self.previous = Some(embedding);
+        let reference = self.reference.get_or_insert(embedding.clone());
         IdentitySample {
             t,
-            to_reference,
-            to_previous,
+            to_reference: cosine(reference, &embedding),
         }
     }
 }
@@ -368,7 +355,6 @@ mod tests {
             .map(|(i, s)| IdentitySample {
                 t: i as f64 * 0.5,
                 to_reference: *s,
-                to_previous: 1.0,
             })
             .collect()
     }

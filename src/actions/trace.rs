@@ -101,8 +101,6 @@ pub struct IdentitySample {
     /// Cosine similarity of this face's embedding to the first near-frontal one (1 for that
     /// first one).
     pub to_reference: f32,
-    /// Cosine similarity to the previous identity sample (1 for the first).
-    pub to_previous: f32,
 }
 
 impl SignalTrace {
