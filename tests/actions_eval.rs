@@ -1,6 +1,8 @@
-//! Action recognition on the real face clips of `../shared/media/video/` against `truth.json`:
-//! per action, how many annotated events are found (recall, within 0.5 s) and how many
-//! detections match nothing annotated (false detections). Printed as a table for the README.
+//! Action recognition on the real face clips of `../shared/media/video/` against `truth.json`
+//! and the frame-by-frame review in `tests/data/reviewed_events.json`: per action, how many
+//! annotated events are found (recall, within 0.5 s), how many detections only the review
+//! lists (real events that `truth.json` leaves out) and how many match nothing (false
+//! detections). Printed as a table for the README.
 
 mod common;
 
@@ -64,14 +66,75 @@ fn excused(e: &ActionEvent, unsure: &[String]) -> bool {
     })
 }
 
+/// An event someone saw in the clip: action, from, to (seconds).
+type Seen = (String, f64, f64);
+
+fn events_of(list: &serde_json::Value) -> Vec<Seen> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["action"].as_str().unwrap().to_string(),
+                p["from"].as_f64().unwrap(),
+                p["to"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn hit(e: &ActionEvent, (action, from, to): &Seen) -> bool {
+    &e.action == action && e.end >= from - TOLERANCE && e.start <= to + TOLERANCE
+}
+
+/// Matches detections that are not weak to seen events one to one, closest pairs first: for
+/// each detection, the index of the event it covers. Dense blinks within the tolerance of one
+/// another must each be found, and two detections of one event count one of them as false.
+fn assign(events: &[ActionEvent], seen: &[Seen]) -> Vec<Option<usize>> {
+    let gap = |e: &ActionEvent, s: &Seen| ((e.start + e.end) / 2.0 - (s.1 + s.2) / 2.0).abs();
+    let mut pairs: Vec<(f64, usize, usize)> = seen
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            events
+                .iter()
+                .enumerate()
+                .filter(move |(_, e)| e.confidence >= WEAK_CONFIDENCE && hit(e, s))
+                .map(move |(j, e)| (gap(e, s), i, j))
+        })
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut covers = vec![None; events.len()];
+    let mut taken = vec![false; seen.len()];
+    for (_, i, j) in pairs {
+        if !taken[i] && covers[j].is_none() {
+            taken[i] = true;
+            covers[j] = Some(i);
+        }
+    }
+    covers
+}
+
+/// For each seen event, whether a detection covers it (see `assign`).
+fn found_each(events: &[ActionEvent], seen: &[Seen]) -> Vec<bool> {
+    let covers = assign(events, seen);
+    (0..seen.len()).map(|i| covers.contains(&Some(i))).collect()
+}
+
 #[derive(Default)]
 struct Tally {
+    /// Events in truth.json.
     truth: usize,
-    found: usize,
+    truth_found: usize,
+    /// Events of the actions reviewed over whole clips (every occurrence listed).
+    reviewed: usize,
+    reviewed_found: usize,
     detections: usize,
+    /// Detections of events that only the review lists.
+    only_reviewed: usize,
     false_detections: usize,
     weak: usize,
-    weak_false: usize,
+    weak_unmatched: usize,
 }
 
 #[test]
@@ -80,24 +143,25 @@ fn action_recall_and_false_detections_on_real_clips() {
     let models = VisionModels::load(common::models_dir().root()).expect("vision models installed");
     let truth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(media.join("truth.json")).unwrap()).unwrap();
+    let review_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/reviewed_events.json");
+    let review: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(review_path).unwrap()).unwrap();
     let mut per_action: BTreeMap<String, Tally> = BTreeMap::new();
     let mut problems = Vec::new();
+    let mut misses = Vec::new();
     for (file, t) in truth["videos"].as_object().unwrap() {
         if t.get("spoof").is_some() {
             continue;
         }
         let (events, faces) = detect(&models, &media.join(file));
-        let present: Vec<(String, f64, f64)> = t["present"]
+        let present = events_of(&t["present"]);
+        let reviewed_clip = &review["videos"][file];
+        let reviewed = events_of(&reviewed_clip["present"]);
+        let complete: Vec<&str> = reviewed_clip["complete"]
             .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| {
-                (
-                    p["action"].as_str().unwrap().to_string(),
-                    p["from"].as_f64().unwrap(),
-                    p["to"].as_f64().unwrap(),
-                )
-            })
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
             .collect();
         let unsure: Vec<String> = t
             .get("unsure")
@@ -108,43 +172,82 @@ fn action_recall_and_false_detections_on_real_clips() {
                     .collect()
             })
             .unwrap_or_default();
-        let hit = |e: &ActionEvent, (a, from, to): &(String, f64, f64)| {
-            &e.action == a && e.end >= from - TOLERANCE && e.start <= to + TOLERANCE
-        };
         println!(
             "{file}: faces {:?} {:?}",
             faces.outcome,
             faces.reasons.iter().map(|r| &r.code).collect::<Vec<_>>()
         );
-        for p in &present {
+        for (p, ok) in present.iter().zip(found_each(&events, &present)) {
             let tally = per_action.entry(p.0.clone()).or_default();
             tally.truth += 1;
-            let found = events
-                .iter()
-                .any(|e| e.confidence >= WEAK_CONFIDENCE && hit(e, p));
-            tally.found += usize::from(found);
+            tally.truth_found += usize::from(ok);
             println!(
                 "  truth {} {:.1}-{:.1}: {}",
                 p.0,
                 p.1,
                 p.2,
-                if found { "found" } else { "MISSED" }
+                if ok { "found" } else { "MISSED" }
             );
-            if !found {
+            if !ok {
                 problems.push(format!("{file}: missed {} at {:.1}-{:.1}", p.0, p.1, p.2));
             }
         }
-        for e in &events {
+        let whole: Vec<Seen> = reviewed
+            .iter()
+            .filter(|r| complete.contains(&r.0.as_str()))
+            .cloned()
+            .collect();
+        for (r, ok) in whole.iter().zip(found_each(&events, &whole)) {
+            let tally = per_action.entry(r.0.clone()).or_default();
+            tally.reviewed += 1;
+            tally.reviewed_found += usize::from(ok);
+            println!(
+                "  reviewed {} {:.2}-{:.2}: {}",
+                r.0,
+                r.1,
+                r.2,
+                if ok { "found" } else { "MISSED" }
+            );
+            if !ok {
+                misses.push(format!("{file}: missed {} at {:.2}-{:.2}", r.0, r.1, r.2));
+            }
+        }
+        // Everything seen in the clip, a reviewed event dropped where it is an annotated one
+        // again; each detection that is not weak must cover one of these on its own.
+        let mut everything = present.clone();
+        everything.extend(
+            reviewed
+                .iter()
+                .filter(|r| {
+                    !present
+                        .iter()
+                        .any(|p| p.0 == r.0 && r.2 >= p.1 && r.1 <= p.2)
+                })
+                .cloned(),
+        );
+        let covers = assign(&events, &everything);
+        for (e, covered) in events.iter().zip(covers) {
             let tally = per_action.entry(e.action.clone()).or_default();
             let weak = e.confidence < WEAK_CONFIDENCE;
-            let matched = present.iter().any(|p| hit(e, p));
-            let ok = matched || excused(e, &unsure);
+            let (annotated, seen) = if weak {
+                // Weak events (`attention` at most) are matched loosely and counted apart.
+                (
+                    present.iter().any(|p| hit(e, p)),
+                    reviewed.iter().any(|r| hit(e, r)),
+                )
+            } else {
+                (
+                    covered.is_some_and(|i| i < present.len()),
+                    covered.is_some_and(|i| i >= present.len()),
+                )
+            };
+            let ok = annotated || seen || excused(e, &unsure);
             if weak {
-                // Weak events can only ever earn `attention`: counted apart.
                 tally.weak += 1;
-                tally.weak_false += usize::from(!ok);
+                tally.weak_unmatched += usize::from(!ok);
             } else {
                 tally.detections += 1;
+                tally.only_reviewed += usize::from(seen);
                 if !ok {
                     tally.false_detections += 1;
                     problems.push(format!(
@@ -161,8 +264,10 @@ fn action_recall_and_false_detections_on_real_clips() {
                 e.peak,
                 e.amplitude,
                 e.confidence,
-                if matched {
+                if annotated {
                     ""
+                } else if seen {
+                    " (reviewed)"
                 } else if ok {
                     " (unsure)"
                 } else {
@@ -171,33 +276,38 @@ fn action_recall_and_false_detections_on_real_clips() {
             );
         }
     }
-    println!("| action | annotated | found (recall) | detections | not annotated | weak (attention only) | weak, not annotated |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| action | annotated | found | reviewed whole clips | found | detections | real, not annotated (reviewed) | false | weak (attention only) | weak, unmatched |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (action, t) in &per_action {
         println!(
-            "| {action} | {} | {} | {} | {} | {} | {} |",
-            t.truth, t.found, t.detections, t.false_detections, t.weak, t.weak_false
+            "| {action} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            t.truth,
+            t.truth_found,
+            t.reviewed,
+            t.reviewed_found,
+            t.detections,
+            t.only_reviewed,
+            t.false_detections,
+            t.weak,
+            t.weak_unmatched
         );
+    }
+    for m in &misses {
+        println!("  reviewed, {m}");
     }
     for p in &problems {
         println!("  {p}");
     }
-    // Recall: at least 90% of the annotated events found (all of them is the target).
-    let (truth_n, found_n): (usize, usize) = per_action
+    // The targets: every event truth.json lists is found, and no detection (weak ones aside,
+    // which only ever earn `attention`) is of something neither truth.json nor the review saw.
+    assert!(problems.is_empty(), "{problems:#?}");
+    // Events of the whole-clip review (real, unprompted blinks in talking heads): at least
+    // three in four found (13 of 17 when written; the misses are in the README).
+    let (reviewed_n, reviewed_found): (usize, usize) = per_action
         .values()
-        .fold((0, 0), |(t, f), x| (t + x.truth, f + x.found));
-    assert!(found_n * 10 >= truth_n * 9, "recall {found_n}/{truth_n}");
-    // No clip shows a head turn, shake, nod or look down that is not annotated: none may be
-    // detected. (Blinks, smiles, mouth openings and look-ups also happen unprompted in the
-    // talking-head clips, where they are not annotated; those are printed, not failed.)
-    for action in [
-        "turnHeadLeft",
-        "turnHeadRight",
-        "shakeHead",
-        "nod",
-        "lookDown",
-    ] {
-        let f = per_action.get(action).map_or(0, |t| t.false_detections);
-        assert_eq!(f, 0, "{action}: {f} detections not annotated");
-    }
+        .fold((0, 0), |(n, f), x| (n + x.reviewed, f + x.reviewed_found));
+    assert!(
+        reviewed_found * 4 >= reviewed_n * 3,
+        "reviewed events found {reviewed_found}/{reviewed_n}"
+    );
 }
