@@ -31,8 +31,29 @@ const MIN_MOUTH_TEXTURE: f32 = 8.0;
 /// Luminance spread (0..255) of the more textured eye region under which the eyes are covered
 /// (a plain band across them). Measured here on stills of 12 real faces: 17.2 to 64.6 (eyes
 /// shut 27.8); a skin-coloured band over the eyes 5.1. A black band is not caught this way:
-/// the mesh then places the eyes at the band's edge, whose contrast reads as texture (40-63).
+/// the mesh then places the eyes at the band's edge, whose contrast reads as texture (40-63);
+/// `eye_band` catches it.
 const MIN_EYE_TEXTURE: f32 = 8.0;
+/// The eyes' outer corners in the mesh: the eye strip spans them.
+const OUTER_EYE_CORNERS: (usize, usize) = (33, 263);
+/// The eye strip is sampled in rows from this far above to this far below the line through the
+/// outer eye corners, in shares of the corners' distance (brows to cheekbones).
+const EYE_STRIP_HALF_HEIGHT: f32 = 0.3;
+/// Rows and samples per row across the strip (from corner to corner, 5% in from each).
+const EYE_STRIP_ROWS: usize = 48;
+const EYE_STRIP_COLUMNS: usize = 32;
+/// Luminance range (0..255, 10th to 90th percentile) under which a row across the strip is
+/// flat. Measured here on stills of 12 real faces: the flattest row anywhere in the strip 8
+/// (a smooth forehead or cheek), rows through the eyes 25 and more; rows crossing a plain band
+/// drawn over the eyes 0 to 3. On 200 frames of all the real clips no row within reach of the
+/// eye line was under 9.
+const FLAT_ROW: f32 = 5.0;
+/// A run of flat rows at least this tall (share of the corners' distance), reaching to within
+/// `EYE_BAND_REACH` of the eye line, is a band over the eyes. Real faces here: no flat row at
+/// all; bands of 0.4 of the distance, black, grey, white or skin-coloured, on or 0.12 above or
+/// below the eyes: 0.25 to 0.40.
+const MIN_EYE_BAND: f32 = 0.12;
+const EYE_BAND_REACH: f32 = 0.1;
 /// Each eye's corners in the mesh.
 const EYE_CORNERS: [(usize, usize); 2] = [(33, 133), (362, 263)];
 /// Mouth corners in the mesh.
@@ -114,6 +135,9 @@ pub struct PhotoMeasurements {
     pub mouth_texture: Option<f64>,
     /// Luminance spread of the more textured eye region (0..255; covered eyes are flat).
     pub eye_texture: Option<f64>,
+    /// Height of the plain band found across the eyes, as a share of the distance between the
+    /// outer eye corners (0 for none; real eyes, brows and the nose bridge are never flat).
+    pub eye_band: Option<f64>,
     /// Head yaw, pitch and roll in degrees (pitch is not judged on a single still: its
     /// neutral value depends on the face and the camera height).
     pub yaw: Option<f64>,
@@ -162,6 +186,45 @@ fn first_picture(path: &Path) -> Result<Frame, PhotoError> {
         (None, Err(e)) => Err(e.into()),
         (None, Ok(())) => Err(PhotoError::NoPicture(path.display().to_string())),
     }
+}
+
+/// The tallest run of flat rows across the eye strip (between the outer eye corners `a` and
+/// `b`) that reaches to within `EYE_BAND_REACH` of the eye line, as a share of the corners'
+/// distance; 0 when there is none.
+fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3]) -> f32 {
+    let roi = Roi::spanning(a, b, 1.0, 2.0);
+    let row_height = 2.0 * EYE_STRIP_HALF_HEIGHT / EYE_STRIP_ROWS as f32;
+    let mut row = Vec::with_capacity(EYE_STRIP_COLUMNS);
+    let mut best = 0.0f32;
+    let mut run: Option<(f32, f32)> = None;
+    for j in 0..=EYE_STRIP_ROWS {
+        // Offset of the row from the eye line, in shares of the corners' distance.
+        let offset = -EYE_STRIP_HALF_HEIGHT + (j as f32 + 0.5) * row_height;
+        let flat = j < EYE_STRIP_ROWS && {
+            row.clear();
+            row.extend((0..EYE_STRIP_COLUMNS).map(|i| {
+                let u = 0.05 + 0.9 * (i as f32 + 0.5) / EYE_STRIP_COLUMNS as f32;
+                let (x, y) = roi.to_image(u, 0.5 + offset);
+                let [r, g, b] = img.sample(x, y);
+                0.299 * r + 0.587 * g + 0.114 * b
+            }));
+            row.sort_by(f32::total_cmp);
+            row[EYE_STRIP_COLUMNS * 9 / 10] - row[EYE_STRIP_COLUMNS / 10] < FLAT_ROW
+        };
+        match (flat, run) {
+            (true, None) => run = Some((offset, offset)),
+            (true, Some((first, _))) => run = Some((first, offset)),
+            (false, Some((first, last))) => {
+                let reaches = first <= EYE_BAND_REACH && last >= -EYE_BAND_REACH;
+                if reaches {
+                    best = best.max(last - first + row_height);
+                }
+                run = None;
+            }
+            (false, None) => {}
+        }
+    }
+    best
 }
 
 /// Inspects one photo.
@@ -247,6 +310,27 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             );
         }
     }
+    // The mesh may also put the eyes beside a band (on a black band's edge, where the
+    // contrast reads as texture): rows across the whole eye strip that are flat are a band.
+    let eye_band = o.mesh.as_ref().map(|mesh| {
+        eye_band(
+            &img,
+            mesh.points[OUTER_EYE_CORNERS.0],
+            mesh.points[OUTER_EYE_CORNERS.1],
+        )
+    });
+    if let (Some(b), Some(p)) = (eye_band, o.main_presence) {
+        if b >= MIN_EYE_BAND && p >= COVERED {
+            obstruction.flag(
+                Outcome::Rejected,
+                "face_obstructed",
+                format!(
+                    "a plain band covers the eyes ({:.0}% of the eye strip is flat)",
+                    b / (2.0 * EYE_STRIP_HALF_HEIGHT) * 100.0
+                ),
+            );
+        }
+    }
     if let Some(s) = o.main {
         if s.eyes < EYES_SHUT {
             obstruction.flag(
@@ -324,10 +408,57 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
                 .map(|p| (f64::from(p) * 1000.0).round() / 1000.0),
             mouth_texture: mouth_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
             eye_texture: eye_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
+            eye_band: eye_band.map(|b| (f64::from(b) * 100.0).round() / 100.0),
             yaw: signals.map(|s| r1(s.yaw)),
             pitch: signals.map(|s| r1(s.pitch)),
             roll: signals.map(|s| r1(s.roll)),
             eyes: signals.map(|s| (f64::from(s.eyes) * 1000.0).round() / 1000.0),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 200 x 200 picture with texture everywhere (a checker of 3-pixel cells), optionally
+    /// with rows `band` painted one grey.
+    fn picture(band: Option<std::ops::Range<usize>>) -> Vec<u8> {
+        let mut data = Vec::with_capacity(200 * 200 * 3);
+        for y in 0..200 {
+            for x in 0..200 {
+                let v = if band.as_ref().is_some_and(|b| b.contains(&y)) {
+                    90
+                } else if (x / 3 + y / 3) % 2 == 0 {
+                    60
+                } else {
+                    180
+                };
+                data.extend([v, v, v]);
+            }
+        }
+        data
+    }
+
+    #[test]
+    fn a_flat_band_across_the_eye_line_is_measured_and_texture_is_not() {
+        // Outer eye corners 100 px apart on row 100: the strip spans rows 70 to 130.
+        let (a, b) = ([50.0, 100.0, 0.0], [150.0, 100.0, 0.0]);
+        let textured = picture(None);
+        let img = RgbView::new(200, 200, &textured).unwrap();
+        assert_eq!(eye_band(&img, a, b), 0.0);
+        // A band over rows 85..115 (0.3 of the corners' distance) on the eye line.
+        let banded = picture(Some(85..115));
+        let img = RgbView::new(200, 200, &banded).unwrap();
+        let h = eye_band(&img, a, b);
+        assert!((0.25..=0.35).contains(&h), "{h}");
+        // A band resting just above the eye line still reaches it.
+        let above = picture(Some(70..96));
+        let img = RgbView::new(200, 200, &above).unwrap();
+        assert!(eye_band(&img, a, b) >= MIN_EYE_BAND);
+        // A flat stretch high on the forehead, far from the eyes, is not a band over them.
+        let forehead = picture(Some(60..82));
+        let img = RgbView::new(200, 200, &forehead).unwrap();
+        assert_eq!(eye_band(&img, a, b), 0.0);
+    }
 }

@@ -178,6 +178,62 @@ fn the_four_inspections_on_real_stills() {
     assert_ne!(r["outcome"], "clear", "{r}");
 }
 
+/// Plain bands drawn across the eyes of real faces, in several colours and placements, are
+/// obstructions (`eyeBand`); the same stills without the band have no flat row across the eyes.
+#[test]
+fn plain_bands_across_the_eyes_are_obstructions() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    // Clip, time, and the band's box (x, y, w, h as shares of the frame) over its eyes.
+    let faces = [
+        (
+            "video/faces/lp-d7.mp4",
+            "1",
+            "iw*0.24:y=ih*0.40:w=iw*0.5:h=ih*0.12",
+        ),
+        (
+            "video/faces/lp-d13.mp4",
+            "1",
+            "iw*0.23:y=ih*0.37:w=iw*0.56:h=ih*0.08",
+        ),
+        (
+            "video/faces/WDA_AlexandriaOcasioCortez_000.mp4",
+            "2",
+            "iw*0.32:y=ih*0.375:w=iw*0.55:h=ih*0.14",
+        ),
+        (
+            "video/grid/bbaf2n.mpg",
+            "1",
+            "iw*0.27:y=ih*0.485:w=iw*0.32:h=ih*0.1",
+        ),
+    ];
+    for (n, (clip, at, band)) in faces.iter().enumerate() {
+        let plain = dir.path().join(format!("{n}.jpg"));
+        still(&media.join(clip), at, None, &plain);
+        let (_, r) = photo(&plain);
+        assert_eq!(r["measurements"]["eyeBand"], 0.0, "{clip}: {r}");
+        assert!(
+            !codes(&r, "facialObstruction").contains(&"face_obstructed".to_string()),
+            "{clip}: {r}"
+        );
+        for colour in ["black", "white", "0x808080"] {
+            let banded = dir.path().join(format!("{n}-{colour}.jpg"));
+            let filter = format!("drawbox=x={band}:color={colour}:t=fill");
+            still(&media.join(clip), at, Some(&filter), &banded);
+            let (_, r) = photo(&banded);
+            assert_eq!(
+                outcome(&r, "facialObstruction"),
+                "rejected",
+                "{clip} {colour}: {r}"
+            );
+            assert!(
+                r["measurements"]["eyeBand"].as_f64().unwrap() >= 0.12,
+                "{clip} {colour}: {r}"
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_photo_files_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
