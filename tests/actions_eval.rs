@@ -121,6 +121,25 @@ fn found_each(events: &[ActionEvent], seen: &[Seen]) -> Vec<bool> {
     (0..seen.len()).map(|i| covers.contains(&Some(i))).collect()
 }
 
+/// `found_each`, printed one line an event; each miss also goes into `misses`.
+fn report_found(
+    file: &str,
+    kind: &str,
+    events: &[ActionEvent],
+    seen: &[Seen],
+    misses: &mut Vec<String>,
+) -> Vec<bool> {
+    let found = found_each(events, seen);
+    for (s, &ok) in seen.iter().zip(&found) {
+        let verdict = if ok { "found" } else { "MISSED" };
+        println!("  {kind} {} {:.2}-{:.2}: {verdict}", s.0, s.1, s.2);
+        if !ok {
+            misses.push(format!("{file}: missed {} at {:.2}-{:.2}", s.0, s.1, s.2));
+        }
+    }
+    found
+}
+
 #[derive(Default)]
 struct Tally {
     /// Events in truth.json.
@@ -177,40 +196,30 @@ fn action_recall_and_false_detections_on_real_clips() {
             faces.outcome,
             faces.reasons.iter().map(|r| &r.code).collect::<Vec<_>>()
         );
-        for (p, ok) in present.iter().zip(found_each(&events, &present)) {
+        for (p, ok) in present.iter().zip(report_found(
+            file,
+            "truth",
+            &events,
+            &present,
+            &mut problems,
+        )) {
             let tally = per_action.entry(p.0.clone()).or_default();
             tally.truth += 1;
             tally.truth_found += usize::from(ok);
-            println!(
-                "  truth {} {:.1}-{:.1}: {}",
-                p.0,
-                p.1,
-                p.2,
-                if ok { "found" } else { "MISSED" }
-            );
-            if !ok {
-                problems.push(format!("{file}: missed {} at {:.1}-{:.1}", p.0, p.1, p.2));
-            }
         }
         let whole: Vec<Seen> = reviewed
             .iter()
             .filter(|r| complete.contains(&r.0.as_str()))
             .cloned()
             .collect();
-        for (r, ok) in whole.iter().zip(found_each(&events, &whole)) {
+        for (r, ok) in
+            whole
+                .iter()
+                .zip(report_found(file, "reviewed", &events, &whole, &mut misses))
+        {
             let tally = per_action.entry(r.0.clone()).or_default();
             tally.reviewed += 1;
             tally.reviewed_found += usize::from(ok);
-            println!(
-                "  reviewed {} {:.2}-{:.2}: {}",
-                r.0,
-                r.1,
-                r.2,
-                if ok { "found" } else { "MISSED" }
-            );
-            if !ok {
-                misses.push(format!("{file}: missed {} at {:.2}-{:.2}", r.0, r.1, r.2));
-            }
         }
         // Everything seen in the clip, a reviewed event dropped where it is an annotated one
         // again; each detection that is not weak must cover one of these on its own.
