@@ -2,6 +2,7 @@
 //! frame's faces go into a signal trace, and the trace is checked for exactly one face
 //! throughout, large enough, the same track (no cut to another person), and not a still image.
 
+use crate::rounding::round3;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::trace::{IdentitySample, Sample, SignalTrace};
@@ -185,8 +186,8 @@ fn identity_report(samples: &[IdentitySample]) -> Option<IdentityReport> {
         .find(|w| w.iter().all(|s| s.to_reference < SAME_PERSON_MIN));
     Some(IdentityReport {
         samples: samples.len(),
-        min_similarity: (f64::from(min) * 1000.0).round() / 1000.0,
-        changed_at: run.map(|w| (w[0].t * 1000.0).round() / 1000.0),
+        min_similarity: round3(f64::from(min)),
+        changed_at: run.map(|w| round3(w[0].t)),
         clearly_other: run.is_some_and(|w| w.iter().all(|s| s.to_reference < OTHER_PERSON_MAX)),
     })
 }
@@ -221,7 +222,7 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
             / a.w.max(1.0);
         let scale = (b.w / a.w.max(1.0)).max(a.w / b.w.max(1.0));
         if jump > TRACK_JUMP || scale > TRACK_SCALE {
-            track_breaks.push((pair[1].t * 1000.0).round() / 1000.0);
+            track_breaks.push(round3(pair[1].t));
         }
     }
     let share = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
@@ -318,10 +319,10 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
         frames_with_one_face: one,
         frames_without_face: without,
         frames_with_several_faces: several,
-        face_size: (face_size * 1000.0).round() / 1000.0,
+        face_size: round3(face_size),
         track_breaks,
         identity,
-        motion: median_motion(trace).map(|m| (f64::from(m) * 1000.0).round() / 1000.0),
+        motion: median_motion(trace).map(|m| round3(f64::from(m))),
     }
 }
 

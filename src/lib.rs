@@ -13,6 +13,7 @@ pub mod live_photo;
 pub mod live_video;
 pub mod models;
 pub mod pipeline;
+pub mod rounding;
 pub mod server;
 pub mod speech;
 pub mod store;

@@ -6,6 +6,7 @@
 //! anti-spoofing model ships in a registry package this project can use, so liveness is always
 //! `attention` ("passive liveness model not installed"), and a photo is never `clear` overall.
 
+use crate::rounding::{round3, round_to};
 use std::path::Path;
 
 use crossbeam_channel::bounded;
@@ -380,7 +381,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
     );
 
     let signals = o.main;
-    let r1 = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
+    let r1 = |v: f32| round_to(f64::from(v), 1);
     let breakdown = PhotoBreakdown {
         face_analysis: faces,
         facial_obstruction: obstruction,
@@ -402,17 +403,15 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             width: img.width,
             height: img.height,
             faces: detected.len(),
-            face_size: face_size.map(|v| (v * 1000.0).round() / 1000.0),
-            face_visibility: o
-                .main_presence
-                .map(|p| (f64::from(p) * 1000.0).round() / 1000.0),
-            mouth_texture: mouth_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
-            eye_texture: eye_texture.map(|t| (f64::from(t) * 10.0).round() / 10.0),
-            eye_band: eye_band.map(|b| (f64::from(b) * 100.0).round() / 100.0),
+            face_size: face_size.map(round3),
+            face_visibility: o.main_presence.map(|p| round3(f64::from(p))),
+            mouth_texture: mouth_texture.map(r1),
+            eye_texture: eye_texture.map(r1),
+            eye_band: eye_band.map(|b| round_to(f64::from(b), 2)),
             yaw: signals.map(|s| r1(s.yaw)),
             pitch: signals.map(|s| r1(s.pitch)),
             roll: signals.map(|s| r1(s.roll)),
-            eyes: signals.map(|s| (f64::from(s.eyes) * 1000.0).round() / 1000.0),
+            eyes: signals.map(|s| round3(f64::from(s.eyes))),
         },
     })
 }

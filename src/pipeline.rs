@@ -1,6 +1,7 @@
 //! Wires decode, speech and verdicts: one video flows once through bounded channels, the
 //! decoder on its own thread, frames and audio consumed by their own threads.
 
+use crate::rounding::round3;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -27,9 +28,8 @@ use crate::speech::matcher::is_digit_challenge;
 use crate::speech::normalize::{LanguageError, LanguagePacks};
 use crate::speech::whisper_ffi::Scoring;
 use crate::verdict::{
-    actions_verdict, digit_likelihood, phrase_likelihood, reconcile_digit_readings, round3,
-    texts_to_score, unverified, voice_report, wants_digit_reading, weigh_digit_likelihood,
-    weigh_phrase_likelihood,
+    actions_verdict, digit_likelihood, phrase_likelihood, reconcile_digit_readings, texts_to_score,
+    unverified, voice_report, wants_digit_reading, weigh_digit_likelihood, weigh_phrase_likelihood,
 };
 use crate::vision::analyzer::VisionModels;
 use crate::vision::VisionError;

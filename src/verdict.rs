@@ -6,6 +6,7 @@ use crate::live_video::{
     ActionsEvidence, Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, PerformedAction,
     Reason, VoiceEvidence,
 };
+use crate::rounding::round3;
 use crate::speech::asr::Transcript;
 use crate::speech::likelihood::{
     best_rendering, digit_places, digit_rendering, digit_support, renderings, DigitLikelihood,
@@ -391,11 +392,6 @@ pub fn unverified(challenge: &Challenge, outcome: Outcome, reason: Reason) -> Ch
         reasons: vec![reason],
         evidence: Evidence::None {},
     }
-}
-
-/// Rounds to three decimals for stable, readable reports.
-pub fn round3(v: f64) -> f64 {
-    (v * 1000.0).round() / 1000.0
 }
 
 #[cfg(test)]

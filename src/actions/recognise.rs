@@ -3,6 +3,7 @@
 //! minimum amplitude and duration, and, where the action implies it, a return towards neutral
 //! within a maximum duration.
 
+use crate::rounding::round3;
 use serde::{Deserialize, Serialize};
 
 use super::trace::{deviation, Baseline, Signal, SignalTrace};
@@ -187,7 +188,6 @@ fn runs(series: &[Point], sign: f32, enter: f32, exit: f32) -> Vec<Run> {
 /// for the action asked is always weak.
 fn event(spec: &ActionSpec, start: f64, end: f64, peak: f64, amplitude: f32) -> ActionEvent {
     let r = &spec.recogniser;
-    let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
     let held = if end - start < r.min_duration {
         0.5 * (end - start) / r.min_duration
     } else {
@@ -195,11 +195,11 @@ fn event(spec: &ActionSpec, start: f64, end: f64, peak: f64, amplitude: f32) -> 
     };
     ActionEvent {
         action: spec.name.clone(),
-        start: r3(start),
-        end: r3(end),
-        peak: r3(peak),
-        amplitude: r3(f64::from(amplitude)),
-        confidence: r3(f64::from(amplitude / r.strong).min(1.0) * held),
+        start: round3(start),
+        end: round3(end),
+        peak: round3(peak),
+        amplitude: round3(f64::from(amplitude)),
+        confidence: round3(f64::from(amplitude / r.strong).min(1.0) * held),
     }
 }
 

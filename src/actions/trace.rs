@@ -2,6 +2,7 @@
 //! signals; the person's neutral baseline; deviations from it per recogniser signal; and a
 //! compact pose trace for reviewers. A trace holds a few numbers per frame, never pixels.
 
+use crate::rounding::round3;
 use serde::{Deserialize, Serialize};
 
 use crate::vision::analyzer::FaceBox;
@@ -196,7 +197,7 @@ pub fn pose_trace(trace: &SignalTrace, base: &Baseline, mirrored: bool, hz: f64)
         }
         last_slot = Some(slot);
         out.push(PosePoint {
-            t: (t * 1000.0).round() / 1000.0,
+            t: round3(t),
             yaw: r1(deviation(Signal::Yaw, f, base, mirrored)),
             pitch: r1(deviation(Signal::Pitch, f, base, mirrored)),
             eyes: r2(deviation(Signal::Eyes, f, base, mirrored)),

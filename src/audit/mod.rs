@@ -9,6 +9,7 @@ pub mod results;
 pub mod summary;
 pub mod thumbs;
 
+use crate::rounding::round3;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -206,7 +207,7 @@ fn run_job(
             }),
         ),
     };
-    let seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let seconds = round3(started.elapsed().as_secs_f64());
     let thumbnails = report
         .as_ref()
         .map(|r| write_thumbnails(thumbs_dir, job, r))

@@ -2,6 +2,7 @@
 //! timing percentiles, computed from the results file (so a resumed audit sums every run)
 //! through small per-video records, never holding the reports themselves.
 
+use crate::rounding::round3;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -49,7 +50,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
         return 0.0;
     }
     let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    (sorted[i] * 1000.0).round() / 1000.0
+    round3(sorted[i])
 }
 
 /// What the summary and the report's table need of one video: a few words, not the report.

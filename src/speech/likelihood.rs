@@ -7,6 +7,7 @@
 //! partial text match to `clear` only when every expected word is well supported, or soften a
 //! mismatch to `attention` when the phrase explains the audio as well as the free reading does.
 
+use crate::rounding::round_to;
 use serde::{Deserialize, Serialize};
 
 use super::normalize::LanguagePack;
@@ -234,7 +235,7 @@ pub fn best_rendering(reference: &TextScore, scores: &[TextScore]) -> Option<Phr
 }
 
 fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+    round_to(v, 2)
 }
 
 #[cfg(test)]
