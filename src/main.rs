@@ -240,8 +240,20 @@ fn wants_json(format: Option<Format>) -> bool {
     }
 }
 
-/// Prints a rendered verdict and turns its outcome into the exit status (`--fail-on`).
-fn emit_verdict(rendered: &str, outcome: Outcome, fail_on: Option<FailOn>) -> ExitCode {
+/// Prints a report (pretty JSON, or the text `render` makes of it) and turns its outcome into
+/// the exit status (`--fail-on`).
+fn emit_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    render: impl FnOnce(&T) -> String,
+    outcome: Outcome,
+    fail_on: Option<FailOn>,
+) -> ExitCode {
+    let rendered = if json {
+        serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
+    } else {
+        render(report)
+    };
     if std::io::stdout().write_all(rendered.as_bytes()).is_err() {
         return ExitCode::from(cli::EXIT_IO as u8);
     }
@@ -318,14 +330,7 @@ fn main() -> ExitCode {
                 verifier.verify(&video, &lv)
             })();
             match result {
-                Ok(report) => {
-                    let out = if json {
-                        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
-                    } else {
-                        cli::render_text(&report)
-                    };
-                    emit_verdict(&out, report.outcome, fail_on)
-                }
+                Ok(report) => emit_report(json, &report, cli::render_text, report.outcome, fail_on),
                 Err(e) => {
                     let (code, obj) = cli::classify(&e);
                     emit_error(json, code, &obj)
@@ -354,14 +359,13 @@ fn main() -> ExitCode {
                 }
             };
             match inspect_photo(&models, &image) {
-                Ok(report) => {
-                    let out = if json {
-                        serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
-                    } else {
-                        cli::render_photo_text(&report)
-                    };
-                    emit_verdict(&out, report.outcome, fail_on)
-                }
+                Ok(report) => emit_report(
+                    json,
+                    &report,
+                    cli::render_photo_text,
+                    report.outcome,
+                    fail_on,
+                ),
                 Err(e) => {
                     let (code, obj) = cli::classify_photo(&e);
                     emit_error(json, code, &obj)
