@@ -2,12 +2,12 @@
 //! frame's faces go into a signal trace, and the trace is checked for exactly one face
 //! throughout, large enough, the same track (no cut to another person), and not a still image.
 
-use crate::rounding::round3;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::trace::{IdentitySample, Sample, SignalTrace};
 use crate::decode::Frame;
 use crate::live_video::{Outcome, Reason};
+use crate::rounding::round3;
 use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
 use crate::vision::embedder::cosine;
 use crate::vision::image::{thumbnail, RgbView};

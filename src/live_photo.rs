@@ -6,7 +6,6 @@
 //! anti-spoofing model ships in a registry package this project can use, so liveness is always
 //! `attention` ("passive liveness model not installed"), and a photo is never `clear` overall.
 
-use crate::rounding::{round3, round_to};
 use std::path::Path;
 
 use crossbeam_channel::bounded;
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::{DecodeConfig, DecodeError, Frame, MediaDecoder};
 use crate::live_video::{Outcome, Reason};
+use crate::rounding::{round3, round_to};
 use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
 use crate::vision::image::{luminance_spread, RgbView, Roi};
 use crate::vision::VisionError;
@@ -26,15 +26,23 @@ const MIN_FACE_SHARE: f64 = 0.12;
 const VISIBLE: f32 = 0.9;
 /// ... below which it is covered or cut off.
 const COVERED: f32 = 0.5;
-/// Luminance spread (0..255) under which the mouth region is flat: covered (a real closed
-/// mouth measured 17.7 here, a skin-coloured patch over it 0.0).
-const MIN_MOUTH_TEXTURE: f32 = 8.0;
-/// Luminance spread (0..255) of the more textured eye region under which the eyes are covered
-/// (a plain band across them). Measured here on stills of 12 real faces: 17.2 to 64.6 (eyes
-/// shut 27.8); a skin-coloured band over the eyes 5.1. A black band is not caught this way:
-/// the mesh then places the eyes at the band's edge, whose contrast reads as texture (40-63);
-/// `eye_band` catches it.
-const MIN_EYE_TEXTURE: f32 = 8.0;
+/// Lit-skin luminance (0..255: the upper quartile over the middle of the face) under which the
+/// face is too dark to judge what covers it (`attention`). Measured here: 200 frames of the
+/// real clips 95 and up; the same faces darkened to a quarter 37-48, to an eighth 19-24.
+const MIN_FACE_LUMINANCE: f32 = 30.0;
+/// The texture measures below are luminance spreads (0..255) divided by the lit-skin
+/// luminance, so that a dim photo does not read as a covered one (a spread scales with the
+/// exposure; at a quarter of its brightness a real mouth measured 4.2 against a limit of 8).
+///
+/// Mouth contrast under which the mouth region is flat: covered. 200 real frames: 0.077 and
+/// up (a closed mouth); a skin-coloured patch over it: 0.
+const MIN_MOUTH_CONTRAST: f32 = 0.03;
+/// Contrast of the more textured eye region under which the eyes are covered (a plain band
+/// across them). 200 real frames: 0.125 and up (eyes shut too); skin-coloured bands over the
+/// eyes of 12 faces: 0.001-0.054 for 10 of them, the 2 others 0.08 and 0.11 (the mesh put the
+/// eyes beside the band). A band of another colour can make the mesh put the eyes on its edge,
+/// whose contrast reads as texture: `eye_band` catches those.
+const MIN_EYE_CONTRAST: f32 = 0.06;
 /// The eyes' outer corners in the mesh: the eye strip spans them.
 const OUTER_EYE_CORNERS: (usize, usize) = (33, 263);
 /// The eye strip is sampled in rows from this far above to this far below the line through the
@@ -43,12 +51,14 @@ const EYE_STRIP_HALF_HEIGHT: f32 = 0.3;
 /// Rows and samples per row across the strip (from corner to corner, 5% in from each).
 const EYE_STRIP_ROWS: usize = 48;
 const EYE_STRIP_COLUMNS: usize = 32;
-/// Luminance range (0..255, 10th to 90th percentile) under which a row across the strip is
-/// flat. Measured here on stills of 12 real faces: the flattest row anywhere in the strip 8
-/// (a smooth forehead or cheek), rows through the eyes 25 and more; rows crossing a plain band
-/// drawn over the eyes 0 to 3. On 200 frames of all the real clips no row within reach of the
-/// eye line was under 9.
-const FLAT_ROW: f32 = 5.0;
+/// Luminance range (10th to 90th percentile) across the strip, as a share of the lit-skin
+/// luminance, under which a row is flat (never less than `FLAT_ROW_FLOOR` luminance levels,
+/// for dark faces). Measured here on 12 real faces: the flattest row anywhere in the strip 8
+/// levels (0.05; a smooth forehead or cheek), rows through the eyes 25 and more; rows crossing
+/// a plain band drawn over the eyes 0 to 3 levels. On 200 frames of all the real clips no row
+/// within reach of the eye line was flat even at twice this share.
+const FLAT_ROW: f32 = 0.033;
+const FLAT_ROW_FLOOR: f32 = 2.0;
 /// A run of flat rows at least this tall (share of the corners' distance), reaching to within
 /// `EYE_BAND_REACH` of the eye line, is a band over the eyes. Real faces here: no flat row at
 /// all; bands of 0.4 of the distance, black, grey, white or skin-coloured, on or 0.12 above or
@@ -132,6 +142,9 @@ pub struct PhotoMeasurements {
     pub face_size: Option<f64>,
     /// The face mesh's probability that the whole face is visible.
     pub face_visibility: Option<f64>,
+    /// Lit-skin luminance of the face (0..255: upper quartile over its middle); the texture
+    /// measures are judged relative to it.
+    pub face_luminance: Option<f64>,
     /// Luminance spread of the mouth region (0..255; a covered mouth is flat).
     pub mouth_texture: Option<f64>,
     /// Luminance spread of the more textured eye region (0..255; covered eyes are flat).
@@ -189,10 +202,11 @@ fn first_picture(path: &Path) -> Result<Frame, PhotoError> {
     }
 }
 
-/// The tallest run of flat rows across the eye strip (between the outer eye corners `a` and
-/// `b`) that reaches to within `EYE_BAND_REACH` of the eye line, as a share of the corners'
+/// The tallest run of flat rows (see `FLAT_ROW`; `lit` is the lit-skin luminance) across the
+/// eye strip (between the outer eye corners `a` and `b`) that reaches to within `EYE_BAND_REACH` of the eye line, as a share of the corners'
 /// distance; 0 when there is none.
-fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3]) -> f32 {
+fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3], lit: f32) -> f32 {
+    let flat_range = (FLAT_ROW * lit).max(FLAT_ROW_FLOOR);
     let roi = Roi::spanning(a, b, 1.0, 2.0);
     let row_height = 2.0 * EYE_STRIP_HALF_HEIGHT / EYE_STRIP_ROWS as f32;
     let mut row = Vec::with_capacity(EYE_STRIP_COLUMNS);
@@ -210,7 +224,7 @@ fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3]) -> f32 {
                 0.299 * r + 0.587 * g + 0.114 * b
             }));
             row.sort_by(f32::total_cmp);
-            row[EYE_STRIP_COLUMNS * 9 / 10] - row[EYE_STRIP_COLUMNS / 10] < FLAT_ROW
+            row[EYE_STRIP_COLUMNS * 9 / 10] - row[EYE_STRIP_COLUMNS / 10] < flat_range
         };
         match (flat, run) {
             (true, None) => run = Some((offset, offset)),
@@ -226,6 +240,26 @@ fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3]) -> f32 {
         }
     }
     best
+}
+
+/// Upper-quartile luminance (0..255) over the middle half of the face mesh's extent, both ways:
+/// the lit skin, whatever covers part of it.
+fn lit_skin_luminance(img: &RgbView, points: &[[f32; 3]]) -> f32 {
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in points {
+        (x0, y0, x1, y1) = (x0.min(p[0]), y0.min(p[1]), x1.max(p[0]), y1.max(p[1]));
+    }
+    let n = 16;
+    let mut values: Vec<f32> = (0..n * n)
+        .map(|k| {
+            let u = 0.25 + 0.5 * ((k % n) as f32 + 0.5) / n as f32;
+            let v = 0.25 + 0.5 * ((k / n) as f32 + 0.5) / n as f32;
+            let [r, g, b] = img.sample(x0 + u * (x1 - x0), y0 + v * (y1 - y0));
+            0.299 * r + 0.587 * g + 0.114 * b
+        })
+        .collect();
+    values.sort_by(f32::total_cmp);
+    values[values.len() * 3 / 4]
 }
 
 /// Inspects one photo.
@@ -277,18 +311,39 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         ),
         Some(_) => {}
     }
+    // What covers part of a face the mesh still sees whole: plain regions where the mouth and
+    // eyes should be. Judged relative to how lit the face is, and not at all on a face too dark
+    // to tell (`attention`).
+    let face_luminance = o
+        .mesh
+        .as_ref()
+        .map(|mesh| lit_skin_luminance(&img, &mesh.points));
+    if let Some(l) = face_luminance.filter(|&l| l < MIN_FACE_LUMINANCE) {
+        obstruction.flag(
+            Outcome::Attention,
+            "face_too_dark",
+            format!("the face is too dark to see whether it is covered (luminance {l:.0})"),
+        );
+    }
+    let judged = match (face_luminance, o.main_presence) {
+        (Some(l), Some(p)) if l >= MIN_FACE_LUMINANCE && p >= COVERED => Some(l),
+        _ => None,
+    };
     // The mesh places a mouth even under a hand: a flat mouth region is a covered one.
     let mouth_texture = o.mesh.as_ref().map(|mesh| {
         let (a, b) = MOUTH_CORNERS;
         let roi = Roi::spanning(mesh.points[a], mesh.points[b], 1.0, 2.0);
         luminance_spread(&img, &roi, 24)
     });
-    if let (Some(t), Some(p)) = (mouth_texture, o.main_presence) {
-        if t < MIN_MOUTH_TEXTURE && p >= COVERED {
+    if let (Some(t), Some(lit)) = (mouth_texture, judged) {
+        if t / lit < MIN_MOUTH_CONTRAST {
             obstruction.flag(
                 Outcome::Rejected,
                 "face_obstructed",
-                format!("the mouth looks covered (no texture: {t:.1})"),
+                format!(
+                    "the mouth looks covered (no texture: contrast {:.3})",
+                    t / lit
+                ),
             );
         }
     }
@@ -302,26 +357,30 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             })
             .fold(0.0f32, f32::max)
     });
-    if let (Some(t), Some(p)) = (eye_texture, o.main_presence) {
-        if t < MIN_EYE_TEXTURE && p >= COVERED {
+    if let (Some(t), Some(lit)) = (eye_texture, judged) {
+        if t / lit < MIN_EYE_CONTRAST {
             obstruction.flag(
                 Outcome::Rejected,
                 "face_obstructed",
-                format!("the eyes look covered (no texture: {t:.1})"),
+                format!(
+                    "the eyes look covered (no texture: contrast {:.3})",
+                    t / lit
+                ),
             );
         }
     }
     // The mesh may also put the eyes beside a band (on a black band's edge, where the
     // contrast reads as texture): rows across the whole eye strip that are flat are a band.
-    let eye_band = o.mesh.as_ref().map(|mesh| {
+    let eye_band = o.mesh.as_ref().zip(face_luminance).map(|(mesh, lit)| {
         eye_band(
             &img,
             mesh.points[OUTER_EYE_CORNERS.0],
             mesh.points[OUTER_EYE_CORNERS.1],
+            lit,
         )
     });
-    if let (Some(b), Some(p)) = (eye_band, o.main_presence) {
-        if b >= MIN_EYE_BAND && p >= COVERED {
+    if let (Some(b), Some(_)) = (eye_band, judged) {
+        if b >= MIN_EYE_BAND {
             obstruction.flag(
                 Outcome::Rejected,
                 "face_obstructed",
@@ -405,6 +464,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             faces: detected.len(),
             face_size: face_size.map(round3),
             face_visibility: o.main_presence.map(|p| round3(f64::from(p))),
+            face_luminance: face_luminance.map(r1),
             mouth_texture: mouth_texture.map(r1),
             eye_texture: eye_texture.map(r1),
             eye_band: eye_band.map(|b| round_to(f64::from(b), 2)),
@@ -445,19 +505,19 @@ mod tests {
         let (a, b) = ([50.0, 100.0, 0.0], [150.0, 100.0, 0.0]);
         let textured = picture(None);
         let img = RgbView::new(200, 200, &textured).unwrap();
-        assert_eq!(eye_band(&img, a, b), 0.0);
+        assert_eq!(eye_band(&img, a, b, 150.0), 0.0);
         // A band over rows 85..115 (0.3 of the corners' distance) on the eye line.
         let banded = picture(Some(85..115));
         let img = RgbView::new(200, 200, &banded).unwrap();
-        let h = eye_band(&img, a, b);
+        let h = eye_band(&img, a, b, 150.0);
         assert!((0.25..=0.35).contains(&h), "{h}");
         // A band resting just above the eye line still reaches it.
         let above = picture(Some(70..96));
         let img = RgbView::new(200, 200, &above).unwrap();
-        assert!(eye_band(&img, a, b) >= MIN_EYE_BAND);
+        assert!(eye_band(&img, a, b, 150.0) >= MIN_EYE_BAND);
         // A flat stretch high on the forehead, far from the eyes, is not a band over them.
         let forehead = picture(Some(60..82));
         let img = RgbView::new(200, 200, &forehead).unwrap();
-        assert_eq!(eye_band(&img, a, b), 0.0);
+        assert_eq!(eye_band(&img, a, b, 150.0), 0.0);
     }
 }

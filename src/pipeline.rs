@@ -1,7 +1,6 @@
 //! Wires decode, speech and verdicts: one video flows once through bounded channels, the
 //! decoder on its own thread, frames and audio consumed by their own threads.
 
-use crate::rounding::round3;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::thread;
@@ -21,6 +20,7 @@ use crate::live_video::{
     Reason, Timings, VerifyReport,
 };
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
+use crate::rounding::round3;
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
 use crate::speech::grammar::digit_grammar;
 use crate::speech::likelihood::digit_rivals;

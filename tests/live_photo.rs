@@ -234,6 +234,32 @@ fn plain_bands_across_the_eyes_are_obstructions() {
     }
 }
 
+/// A dim photo is not a covered one: the texture measures are relative to how lit the face
+/// is, and a face too dark to judge is `attention` (`face_too_dark`), never `rejected` for it.
+#[test]
+fn a_dim_photo_is_not_read_as_covered() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    for clip in ["lp-d7.mp4", "lp-d19.mp4", "WDA_KatieHill_000.mp4"] {
+        let clip = media.join("video/faces").join(clip);
+        // A third of the brightness: judged, and nothing covers the face.
+        let dim = dir.path().join("dim.jpg");
+        still(&clip, "1", Some("lutyuv=y=val*0.3"), &dim);
+        let (_, r) = photo(&dim);
+        assert_eq!(outcome(&r, "faceAnalysis"), "clear", "{r}");
+        assert!(
+            !codes(&r, "facialObstruction").contains(&"face_obstructed".to_string()),
+            "{r}"
+        );
+        // An eighth: too dark to tell, so attention (and the photo never clear).
+        let dark = dir.path().join("dark.jpg");
+        still(&clip, "1", Some("lutyuv=y=val*0.125"), &dark);
+        let (_, r) = photo(&dark);
+        assert_eq!(outcome(&r, "facialObstruction"), "attention", "{r}");
+        assert_eq!(codes(&r, "facialObstruction"), ["face_too_dark"], "{r}");
+    }
+}
+
 #[test]
 fn bad_photo_files_are_typed_errors() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,11 +3,11 @@
 //! minimum amplitude and duration, and, where the action implies it, a return towards neutral
 //! within a maximum duration.
 
-use crate::rounding::round3;
 use serde::{Deserialize, Serialize};
 
 use super::trace::{deviation, Baseline, Signal, SignalTrace};
 use super::{ActionSpec, Recogniser, RecogniserKind};
+use crate::rounding::round3;
 
 /// Longest run of frames without any face that an event may bridge, seconds.
 const MAX_GAP: f64 = 0.5;

@@ -2,9 +2,9 @@
 //! signals; the person's neutral baseline; deviations from it per recogniser signal; and a
 //! compact pose trace for reviewers. A trace holds a few numbers per frame, never pixels.
 
-use crate::rounding::round3;
 use serde::{Deserialize, Serialize};
 
+use crate::rounding::round3;
 use crate::vision::analyzer::FaceBox;
 use crate::vision::signals::FaceSignals;
 

@@ -9,7 +9,6 @@ pub mod results;
 pub mod summary;
 pub mod thumbs;
 
-use crate::rounding::round3;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -23,6 +22,7 @@ use self::summary::{summarise, AuditSummary, VideoRecord};
 use crate::cli::{classify, ErrorObject};
 use crate::live_video::{Evidence, VerifyReport};
 use crate::pipeline::{Cancel, Verifier};
+use crate::rounding::round3;
 
 /// Errors that stop an audit (a single video's failure never does).
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,6 @@
 //! timing percentiles, computed from the results file (so a resumed audit sums every run)
 //! through small per-video records, never holding the reports themselves.
 
-use crate::rounding::round3;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::input::InputError;
 use super::results::ResultLine;
 use crate::live_video::ChallengeType;
+use crate::rounding::round3;
 
 /// Timing percentiles in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -7,11 +7,11 @@
 //! partial text match to `clear` only when every expected word is well supported, or soften a
 //! mismatch to `attention` when the phrase explains the audio as well as the free reading does.
 
-use crate::rounding::round_to;
 use serde::{Deserialize, Serialize};
 
 use super::normalize::LanguagePack;
 use super::whisper_ffi::TextScore;
+use crate::rounding::round_to;
 
 /// Log-probability (natural log) at or above which an expected word counts as supported by the
 /// audio. Calibrated on the GRID clips with their true sentences and with one-word changes of
