@@ -1,10 +1,11 @@
 //! Live Photo inspections on a still image (JPEG, PNG, anything FFmpeg reads as one picture):
 //! faces analysis (exactly one face), facial obstructions (the face mesh's confidence that the
-//! whole face is visible, texture in the mouth region — a hand over it is flat — and eyes
-//! open), facial orientation (near-frontal) and liveness. Known gap: a dark band over the eyes
-//! is not caught (the mesh and eye models place eyes under it). No passive
-//! anti-spoofing model ships in a registry package this project can use, so liveness is always
-//! `attention` ("passive liveness model not installed"), and a photo is never `clear` overall.
+//! whole face is visible; texture in the mouth and eye regions, relative to how lit the face
+//! is — a hand or a band over them is flat —; a plain band across the eye strip; eyes open;
+//! a face too dark to judge is `attention`), facial orientation (near-frontal) and liveness.
+//! No passive anti-spoofing model ships in a registry package this project can use, so
+//! liveness is always `attention` ("passive liveness model not installed"), and a photo is
+//! never `clear` overall.
 
 use std::path::Path;
 
@@ -203,8 +204,8 @@ fn first_picture(path: &Path) -> Result<Frame, PhotoError> {
 }
 
 /// The tallest run of flat rows (see `FLAT_ROW`; `lit` is the lit-skin luminance) across the
-/// eye strip (between the outer eye corners `a` and `b`) that reaches to within `EYE_BAND_REACH` of the eye line, as a share of the corners'
-/// distance; 0 when there is none.
+/// eye strip between the outer eye corners `a` and `b` that reaches to within
+/// `EYE_BAND_REACH` of the eye line, as a share of the corners' distance; 0 when there is none.
 fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3], lit: f32) -> f32 {
     let flat_range = (FLAT_ROW * lit).max(FLAT_ROW_FLOOR);
     let roi = Roi::spanning(a, b, 1.0, 2.0);
