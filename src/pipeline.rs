@@ -2,7 +2,7 @@
 //! decoder on its own thread, frames and audio consumed by their own threads.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use crate::live_video::{
     ChallengeReport, ChallengeType, Evidence, LiveVideo, LiveVideoError, MediaReport, Outcome,
     Reason, Timings, VerifyReport,
 };
+use crate::models::lazy::LazyModel;
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
 use crate::rounding::round3;
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
@@ -145,6 +146,9 @@ impl Default for VerifierConfig {
     }
 }
 
+/// Vision models loaded on first use, shareable between a verifier and other users.
+pub type SharedVision = Arc<LazyModel<Arc<VisionModels>>>;
+
 /// The verifier: models loaded once, then `verify` any number of videos (also concurrently).
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -154,8 +158,8 @@ pub struct Verifier {
     /// The models folder (vision models are loaded from it on first need).
     models_root: std::path::PathBuf,
     /// The vision models, loaded the first time an actions challenge needs them (voice-only
-    /// work never pays for ONNX Runtime), or why they could not be.
-    vision: Arc<OnceLock<Result<Arc<VisionModels>, String>>>,
+    /// work never pays for ONNX Runtime); may be shared with other users of the same models.
+    vision: SharedVision,
     config: VerifierConfig,
 }
 
@@ -195,20 +199,27 @@ impl Verifier {
             packs: Arc::new(LanguagePacks::builtin()?),
             vocabulary: Arc::new(ActionVocabulary::builtin()?),
             models_root: models.root().to_path_buf(),
-            vision: Arc::new(OnceLock::new()),
+            vision: SharedVision::default(),
             config,
         })
     }
 
-    /// The vision models, loaded on first use.
+    /// The same verifier taking its vision models from `vision` (loaded from the same models
+    /// folder), so that one copy serves it and, say, Live Photo inspections.
+    pub fn sharing_vision(mut self, vision: SharedVision) -> Self {
+        self.vision = vision;
+        self
+    }
+
+    /// The vision models, loaded on first use (a failed load is tried again after a pause:
+    /// see `LazyModel`).
     pub fn vision_models(&self) -> Result<Arc<VisionModels>, VerifyError> {
         self.vision
-            .get_or_init(|| {
+            .get_or_load(|| {
                 VisionModels::load(&self.models_root)
                     .map(Arc::new)
                     .map_err(|e| e.to_string())
             })
-            .clone()
             .map_err(VerifyError::VisionUnavailable)
     }
 

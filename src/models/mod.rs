@@ -3,6 +3,7 @@
 //! verifier loads.
 
 pub mod ct2;
+pub mod lazy;
 pub mod mel;
 pub mod whisper_ggml;
 

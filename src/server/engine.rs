@@ -1,17 +1,22 @@
-//! The inference side of the service: the verifier (whisper, and the vision models on first
-//! need) loaded once per process and shared by every job, and the two jobs it runs — verify a
-//! Live Video, inspect a Live Photo — answering check results as JSON. Blocking; callers run
-//! it on a blocking thread.
+//! The inference side of the service: the models loaded once per process, on first need, and
+//! shared by every job — whisper only for Live Videos, the vision models for Live Photos and
+//! actions, one copy of each —, and the two jobs it runs: verify a Live Video, inspect a Live
+//! Photo, answering check results as JSON. A model that fails to load is tried again after a
+//! pause (`LazyModel`), so the process recovers once the models are fixed. Blocking; callers
+//! run it on a blocking thread.
 
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::cli::classify;
 use crate::live_photo::{inspect_photo, PhotoError};
 use crate::live_video::Outcome;
+use crate::models::lazy::{LazyModel, RETRY_AFTER};
 use crate::models::ModelsDir;
-use crate::pipeline::{Cancel, Verifier, VerifierConfig, VerifyError};
+use crate::pipeline::{Cancel, SharedVision, Verifier, VerifierConfig, VerifyError};
 use crate::store::{JobFailure, LiveVideoRecord};
+use crate::vision::analyzer::VisionModels;
 
 /// Why a job produced no result.
 #[derive(Debug, thiserror::Error)]
@@ -67,27 +72,50 @@ impl From<&VerifyError> for EngineError {
 pub struct Engine {
     models: ModelsDir,
     config: VerifierConfig,
-    verifier: OnceLock<Result<Verifier, String>>,
+    verifier: LazyModel<Arc<Verifier>>,
+    vision: SharedVision,
 }
 
 impl Engine {
     /// An engine reading models from `models` (nothing is loaded yet).
     pub fn new(models: ModelsDir, config: VerifierConfig) -> Self {
+        Self::with_retry_after(models, config, RETRY_AFTER)
+    }
+
+    /// The same, trying a model that failed to load again after `retry_after`.
+    pub fn with_retry_after(
+        models: ModelsDir,
+        config: VerifierConfig,
+        retry_after: Duration,
+    ) -> Self {
         Self {
             models,
             config,
-            verifier: OnceLock::new(),
+            verifier: LazyModel::new(retry_after),
+            vision: Arc::new(LazyModel::new(retry_after)),
         }
     }
 
-    /// The verifier, loading it the first time.
-    pub fn verifier(&self) -> Result<&Verifier, EngineError> {
+    /// The verifier (whisper; its vision models are the engine's), loading it the first time.
+    pub fn verifier(&self) -> Result<Arc<Verifier>, EngineError> {
         self.verifier
-            .get_or_init(|| {
-                Verifier::new(&self.models, self.config.clone()).map_err(|e| e.to_string())
+            .get_or_load(|| {
+                Verifier::new(&self.models, self.config.clone())
+                    .map(|v| Arc::new(v.sharing_vision(self.vision.clone())))
+                    .map_err(|e| e.to_string())
             })
-            .as_ref()
-            .map_err(|e| EngineError::Unavailable(e.clone()))
+            .map_err(EngineError::Unavailable)
+    }
+
+    /// The vision models alone (a Live Photo needs no whisper), loading them the first time.
+    pub fn vision_models(&self) -> Result<Arc<VisionModels>, EngineError> {
+        self.vision
+            .get_or_load(|| {
+                VisionModels::load(self.models.root())
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|m| EngineError::Unavailable(format!("vision models unavailable: {m}")))
     }
 
     /// Verifies a stored Live Video's media file. The result is the check's
@@ -147,10 +175,7 @@ impl Engine {
         path: &Path,
         perform_liveness: bool,
     ) -> Result<(Outcome, serde_json::Value), EngineError> {
-        let vision = self
-            .verifier()?
-            .vision_models()
-            .map_err(|e| EngineError::Unavailable(e.to_string()))?;
+        let vision = self.vision_models()?;
         let report = inspect_photo(&vision, path).map_err(|e| match e {
             PhotoError::Decode(_) | PhotoError::NoPicture(_) => EngineError::Input(e.to_string()),
             PhotoError::Vision(_) => EngineError::Internal(e.to_string()),

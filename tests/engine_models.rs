@@ -1,0 +1,85 @@
+//! The service engine's model loading, on the real models: a Live Photo needs the vision
+//! models only (no whisper), one copy of them serves photos and videos alike, and a model that
+//! failed to load is tried again after the pause instead of failing every later job until the
+//! process restarts.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use liveness::models::ModelsDir;
+use liveness::pipeline::VerifierConfig;
+use liveness::server::engine::{Engine, EngineError};
+use liveness::vision::analyzer::{
+    DETECTOR_FILE, EMBEDDER_FILE, EYES_FILE, MESH_FILE, RUNTIME_FILE,
+};
+
+/// Links one installed model file into `dir`.
+fn link(installed: &Path, dir: &Path, file: &str) {
+    std::os::unix::fs::symlink(installed.join(file), dir.join(file)).unwrap();
+}
+
+#[test]
+fn photos_need_no_whisper_and_a_failed_load_is_tried_again() {
+    let Some(media) = common::media() else { return };
+    let installed = common::models_dir().root().to_path_buf();
+    let dir = tempfile::tempdir().unwrap();
+    // Every model but whisper.
+    for file in [
+        "manifest.toml",
+        RUNTIME_FILE,
+        DETECTOR_FILE,
+        MESH_FILE,
+        EYES_FILE,
+        EMBEDDER_FILE,
+    ] {
+        link(&installed, dir.path(), file);
+    }
+    let pause = Duration::from_millis(1500);
+    let engine = Engine::with_retry_after(
+        ModelsDir::locate(Some(dir.path())),
+        VerifierConfig::default(),
+        pause,
+    );
+
+    // A real face still: inspected without whisper.
+    let still = dir.path().join("face.jpg");
+    common::ffmpeg(&[
+        "-y",
+        "-ss",
+        "1",
+        "-i",
+        media.join("video/faces/lp-d7.mp4").to_str().unwrap(),
+        "-frames:v",
+        "1",
+        still.to_str().unwrap(),
+    ]);
+    let check = engine.photo_check(&still, true).expect("photo checked");
+    assert_eq!(check["outcome"], "attention", "{check}");
+    assert_eq!(
+        check["breakdown"]["breakdown"]["faceAnalysis"]["outcome"],
+        "clear"
+    );
+
+    // Whisper is missing: videos cannot be verified, and the failure is answered as such.
+    match engine.verifier() {
+        Err(EngineError::Unavailable(message)) => assert!(message.contains("ggml"), "{message}"),
+        other => panic!("expected the verifier to be unavailable, got {other:?}"),
+    }
+    // Installed meanwhile: within the pause the failure still stands, after it the load is
+    // tried again and succeeds, without a new engine.
+    link(&installed, dir.path(), "ggml-base.bin");
+    assert!(matches!(
+        engine.verifier(),
+        Err(EngineError::Unavailable(_))
+    ));
+    std::thread::sleep(pause + Duration::from_millis(100));
+    let verifier = engine.verifier().expect("loaded once whisper is there");
+
+    // One copy of the vision models serves the photo inspections and the verifier.
+    let for_photos = engine.vision_models().unwrap();
+    let for_videos = verifier.vision_models().unwrap();
+    assert!(Arc::ptr_eq(&for_photos, &for_videos));
+}
