@@ -23,11 +23,12 @@ pub struct LazyModel<T> {
 
 impl<T> std::fmt::Debug for LazyModel<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match self.state.lock().as_deref() {
+        // `try_lock`: printing never waits for (or deadlocks with) a load in progress.
+        let state = match self.state.try_lock().as_deref() {
             Ok(State::Empty) => "empty",
             Ok(State::Loaded(_)) => "loaded",
             Ok(State::Failed { .. }) => "failed",
-            Err(_) => "poisoned",
+            Err(_) => "busy",
         };
         f.debug_struct("LazyModel").field("state", &state).finish()
     }
