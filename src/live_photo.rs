@@ -221,8 +221,7 @@ fn eye_band(img: &RgbView, a: [f32; 3], b: [f32; 3], lit: f32) -> f32 {
             row.extend((0..EYE_STRIP_COLUMNS).map(|i| {
                 let u = 0.05 + 0.9 * (i as f32 + 0.5) / EYE_STRIP_COLUMNS as f32;
                 let (x, y) = roi.to_image(u, 0.5 + offset);
-                let [r, g, b] = img.sample(x, y);
-                0.299 * r + 0.587 * g + 0.114 * b
+                img.luminance(x, y)
             }));
             row.sort_by(f32::total_cmp);
             row[EYE_STRIP_COLUMNS * 9 / 10] - row[EYE_STRIP_COLUMNS / 10] < flat_range
@@ -255,12 +254,31 @@ fn lit_skin_luminance(img: &RgbView, points: &[[f32; 3]]) -> f32 {
         .map(|k| {
             let u = 0.25 + 0.5 * ((k % n) as f32 + 0.5) / n as f32;
             let v = 0.25 + 0.5 * ((k / n) as f32 + 0.5) / n as f32;
-            let [r, g, b] = img.sample(x0 + u * (x1 - x0), y0 + v * (y1 - y0));
-            0.299 * r + 0.587 * g + 0.114 * b
+            img.luminance(x0 + u * (x1 - x0), y0 + v * (y1 - y0))
         })
         .collect();
     values.sort_by(f32::total_cmp);
     values[values.len() * 3 / 4]
+}
+
+/// Flags a region as covered (`covered`: the reason's words) when its texture over the
+/// lit-skin luminance `lit` (None: not judged) is under `min_contrast`.
+fn flag_flat(
+    obstruction: &mut Inspection,
+    texture: Option<f32>,
+    lit: Option<f32>,
+    min_contrast: f32,
+    covered: &str,
+) {
+    if let (Some(t), Some(lit)) = (texture, lit) {
+        if t / lit < min_contrast {
+            obstruction.flag(
+                Outcome::Rejected,
+                "face_obstructed",
+                format!("{covered} (no texture: contrast {:.3})", t / lit),
+            );
+        }
+    }
 }
 
 /// Inspects one photo.
@@ -336,18 +354,13 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         let roi = Roi::spanning(mesh.points[a], mesh.points[b], 1.0, 2.0);
         luminance_spread(&img, &roi, 24)
     });
-    if let (Some(t), Some(lit)) = (mouth_texture, judged) {
-        if t / lit < MIN_MOUTH_CONTRAST {
-            obstruction.flag(
-                Outcome::Rejected,
-                "face_obstructed",
-                format!(
-                    "the mouth looks covered (no texture: contrast {:.3})",
-                    t / lit
-                ),
-            );
-        }
-    }
+    flag_flat(
+        &mut obstruction,
+        mouth_texture,
+        judged,
+        MIN_MOUTH_CONTRAST,
+        "the mouth looks covered",
+    );
     // Likewise the eyes: the models place eyes under a band across them.
     let eye_texture = o.mesh.as_ref().map(|mesh| {
         EYE_CORNERS
@@ -358,18 +371,13 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             })
             .fold(0.0f32, f32::max)
     });
-    if let (Some(t), Some(lit)) = (eye_texture, judged) {
-        if t / lit < MIN_EYE_CONTRAST {
-            obstruction.flag(
-                Outcome::Rejected,
-                "face_obstructed",
-                format!(
-                    "the eyes look covered (no texture: contrast {:.3})",
-                    t / lit
-                ),
-            );
-        }
-    }
+    flag_flat(
+        &mut obstruction,
+        eye_texture,
+        judged,
+        MIN_EYE_CONTRAST,
+        "the eyes look covered",
+    );
     // The mesh may also put the eyes beside a band (on a black band's edge, where the
     // contrast reads as texture): rows across the whole eye strip that are flat are a band.
     let eye_band = o.mesh.as_ref().zip(face_luminance).map(|(mesh, lit)| {

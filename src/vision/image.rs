@@ -53,6 +53,13 @@ impl<'a> RgbView<'a> {
         }
         out
     }
+
+    /// Luminance (Rec. 601, 0..255) of the bilinear sample at (x, y) (see `sample`).
+    #[inline]
+    pub(crate) fn luminance(&self, x: f32, y: f32) -> f32 {
+        let [r, g, b] = self.sample(x, y);
+        0.299 * r + 0.587 * g + 0.114 * b
+    }
 }
 
 /// A square region of the image: centre, side and rotation (radians, counter-clockwise as seen
@@ -139,8 +146,7 @@ pub fn luminance_spread(img: &RgbView, roi: &Roi, n: usize) -> f32 {
     for j in 0..n {
         for i in 0..n {
             let (x, y) = roi.to_image((i as f32 + 0.5) / n as f32, (j as f32 + 0.5) / n as f32);
-            let [r, g, b] = img.sample(x, y);
-            values.push(0.299 * r + 0.587 * g + 0.114 * b);
+            values.push(img.luminance(x, y));
         }
     }
     let mean = values.iter().sum::<f32>() / values.len().max(1) as f32;
@@ -155,8 +161,7 @@ pub fn thumbnail(img: &RgbView, n: usize) -> Vec<f32> {
         for i in 0..n {
             let x = (i as f32 + 0.5) / n as f32 * img.width as f32;
             let y = (j as f32 + 0.5) / n as f32 * img.height as f32;
-            let [r, g, b] = img.sample(x, y);
-            out.push(0.299 * r + 0.587 * g + 0.114 * b);
+            out.push(img.luminance(x, y));
         }
     }
     out
