@@ -149,6 +149,16 @@ impl Default for VerifierConfig {
 /// Vision models loaded on first use, shareable between a verifier and other users.
 pub type SharedVision = Arc<LazyModel<Arc<VisionModels>>>;
 
+/// The vision models of `vision`, loading them from the models folder `root` if needed; the
+/// error is why they could not be loaded.
+pub fn load_vision(vision: &SharedVision, root: &Path) -> Result<Arc<VisionModels>, String> {
+    vision.get_or_load(|| {
+        VisionModels::load(root)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    })
+}
+
 /// The verifier: models loaded once, then `verify` any number of videos (also concurrently).
 #[derive(Debug, Clone)]
 pub struct Verifier {
@@ -214,13 +224,7 @@ impl Verifier {
     /// The vision models, loaded on first use (a failed load is tried again after a pause:
     /// see `LazyModel`).
     pub fn vision_models(&self) -> Result<Arc<VisionModels>, VerifyError> {
-        self.vision
-            .get_or_load(|| {
-                VisionModels::load(&self.models_root)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
-            .map_err(VerifyError::VisionUnavailable)
+        load_vision(&self.vision, &self.models_root).map_err(VerifyError::VisionUnavailable)
     }
 
     /// Whether any requested action is read from the eyes (a blink).

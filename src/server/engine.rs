@@ -14,7 +14,7 @@ use crate::live_photo::{inspect_photo, PhotoError};
 use crate::live_video::Outcome;
 use crate::models::lazy::{LazyModel, RETRY_AFTER};
 use crate::models::ModelsDir;
-use crate::pipeline::{Cancel, SharedVision, Verifier, VerifierConfig, VerifyError};
+use crate::pipeline::{load_vision, Cancel, SharedVision, Verifier, VerifierConfig, VerifyError};
 use crate::store::{JobFailure, LiveVideoRecord};
 use crate::vision::analyzer::VisionModels;
 
@@ -109,12 +109,7 @@ impl Engine {
 
     /// The vision models alone (a Live Photo needs no whisper), loading them the first time.
     pub fn vision_models(&self) -> Result<Arc<VisionModels>, EngineError> {
-        self.vision
-            .get_or_load(|| {
-                VisionModels::load(self.models.root())
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string())
-            })
+        load_vision(&self.vision, self.models.root())
             .map_err(|m| EngineError::Unavailable(format!("vision models unavailable: {m}")))
     }
 
