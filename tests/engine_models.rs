@@ -46,16 +46,7 @@ fn photos_need_no_whisper_and_a_failed_load_is_tried_again() {
 
     // A real face still: inspected without whisper.
     let still = dir.path().join("face.jpg");
-    common::ffmpeg(&[
-        "-y",
-        "-ss",
-        "1",
-        "-i",
-        media.join("video/faces/lp-d7.mp4").to_str().unwrap(),
-        "-frames:v",
-        "1",
-        still.to_str().unwrap(),
-    ]);
+    common::still(&media.join("video/faces/lp-d7.mp4"), "1", None, &still);
     let check = engine.photo_check(&still, true).expect("photo checked");
     assert_eq!(check["outcome"], "attention", "{check}");
     assert_eq!(

@@ -39,24 +39,6 @@ fn codes(r: &serde_json::Value, inspection: &str) -> Vec<String> {
         .collect()
 }
 
-/// Takes the frame at `at` seconds of a clip, through an optional ffmpeg filter.
-fn still(clip: &Path, at: &str, filter: Option<&str>, out: &Path) {
-    let mut args = vec![
-        "-y",
-        "-ss",
-        at,
-        "-i",
-        clip.to_str().unwrap(),
-        "-frames:v",
-        "1",
-    ];
-    if let Some(f) = filter {
-        args.extend(["-vf", f]);
-    }
-    args.push(out.to_str().unwrap());
-    common::ffmpeg(&args);
-}
-
 #[test]
 fn the_four_inspections_on_real_stills() {
     let Some(media) = common::media() else { return };
@@ -66,7 +48,7 @@ fn the_four_inspections_on_real_stills() {
 
     // A frontal, open-eyed face: three inspections clear; liveness attention (no passive
     // anti-spoofing model), so never clear overall.
-    still(&faces.join("lp-d7.mp4"), "1", None, &p("frontal.jpg"));
+    common::still(&faces.join("lp-d7.mp4"), "1", None, &p("frontal.jpg"));
     let (code, r) = photo(&p("frontal.jpg"));
     assert_eq!(code, 0);
     for i in ["faceAnalysis", "facialObstruction", "facialOrientation"] {
@@ -81,7 +63,7 @@ fn the_four_inspections_on_real_stills() {
     assert_eq!(r["measurements"]["faces"], 1);
 
     // Head turned to the right (webcam clip, 7.5 s): not frontal.
-    still(
+    common::still(
         &faces.join("webcam-turns.mov"),
         "7.5",
         None,
@@ -92,7 +74,7 @@ fn the_four_inspections_on_real_stills() {
     assert!(codes(&r, "facialOrientation").contains(&"face_not_frontal".to_string()));
 
     // The lower face under a black box, and the mouth under a skin-coloured patch.
-    still(
+    common::still(
         &faces.join("lp-d7.mp4"),
         "1",
         Some("drawbox=x=iw*0.25:y=ih*0.45:w=iw*0.5:h=ih*0.4:color=black:t=fill"),
@@ -100,7 +82,7 @@ fn the_four_inspections_on_real_stills() {
     );
     let (_, r) = photo(&p("covered.jpg"));
     assert_eq!(outcome(&r, "facialObstruction"), "rejected", "{r}");
-    still(
+    common::still(
         &faces.join("lp-d7.mp4"),
         "1",
         Some("drawbox=x=iw*0.3:y=ih*0.55:w=iw*0.4:h=ih*0.2:color=0xc08060:t=fill"),
@@ -111,7 +93,7 @@ fn the_four_inspections_on_real_stills() {
 
     // A skin-coloured band across the eyes: the models still place eyes under it; the region
     // has no texture.
-    still(
+    common::still(
         &faces.join("lp-d7.mp4"),
         "1",
         Some("drawbox=x=iw*0.2:y=ih*0.38:w=iw*0.6:h=ih*0.12:color=0xc08060:t=fill"),
@@ -124,7 +106,7 @@ fn the_four_inspections_on_real_stills() {
         .contains("eyes look covered"));
 
     // Eyes shut (lp-d7 blinks at 2.0-2.6 s).
-    still(&faces.join("lp-d7.mp4"), "2.5", None, &p("shut.jpg"));
+    common::still(&faces.join("lp-d7.mp4"), "2.5", None, &p("shut.jpg"));
     let (_, r) = photo(&p("shut.jpg"));
     assert!(
         codes(&r, "facialObstruction").contains(&"eyes_closed".to_string()),
@@ -168,7 +150,7 @@ fn the_four_inspections_on_real_stills() {
     assert!(codes(&r, "faceAnalysis").contains(&"no_face".to_string()));
 
     // A frame of the screen-replay spoof is never clear.
-    still(
+    common::still(
         &media.join("video/spoof/phone-replay.mp4"),
         "2",
         None,
@@ -209,7 +191,7 @@ fn plain_bands_across_the_eyes_are_obstructions() {
     ];
     for (n, (clip, at, band)) in faces.iter().enumerate() {
         let plain = dir.path().join(format!("{n}.jpg"));
-        still(&media.join(clip), at, None, &plain);
+        common::still(&media.join(clip), at, None, &plain);
         let (_, r) = photo(&plain);
         assert_eq!(r["measurements"]["eyeBand"], 0.0, "{clip}: {r}");
         assert!(
@@ -219,7 +201,7 @@ fn plain_bands_across_the_eyes_are_obstructions() {
         for colour in ["black", "white", "0x808080"] {
             let banded = dir.path().join(format!("{n}-{colour}.jpg"));
             let filter = format!("drawbox=x={band}:color={colour}:t=fill");
-            still(&media.join(clip), at, Some(&filter), &banded);
+            common::still(&media.join(clip), at, Some(&filter), &banded);
             let (_, r) = photo(&banded);
             assert_eq!(
                 outcome(&r, "facialObstruction"),
@@ -244,7 +226,7 @@ fn a_dim_photo_is_not_read_as_covered() {
         let clip = media.join("video/faces").join(clip);
         // A third of the brightness: judged, and nothing covers the face.
         let dim = dir.path().join("dim.jpg");
-        still(&clip, "1", Some("lutyuv=y=val*0.3"), &dim);
+        common::still(&clip, "1", Some("lutyuv=y=val*0.3"), &dim);
         let (_, r) = photo(&dim);
         assert_eq!(outcome(&r, "faceAnalysis"), "clear", "{r}");
         assert!(
@@ -253,7 +235,7 @@ fn a_dim_photo_is_not_read_as_covered() {
         );
         // An eighth: too dark to tell, so attention (and the photo never clear).
         let dark = dir.path().join("dark.jpg");
-        still(&clip, "1", Some("lutyuv=y=val*0.125"), &dark);
+        common::still(&clip, "1", Some("lutyuv=y=val*0.125"), &dark);
         let (_, r) = photo(&dark);
         assert_eq!(outcome(&r, "facialObstruction"), "attention", "{r}");
         assert_eq!(codes(&r, "facialObstruction"), ["face_too_dark"], "{r}");

@@ -404,15 +404,7 @@ fn live_photos_are_inspected_and_checked() {
     let Some(media) = common::media() else { return };
     let dir = tempfile::tempdir().unwrap();
     let still = dir.path().join("frontal.jpg");
-    common::ffmpeg(&[
-        "-ss",
-        "1",
-        "-i",
-        media.join("video/faces/lp-d7.mp4").to_str().unwrap(),
-        "-frames:v",
-        "1",
-        still.to_str().unwrap(),
-    ]);
+    common::still(&media.join("video/faces/lp-d7.mp4"), "1", None, &still);
     let (key, _) = key_for(dir.path(), &[]);
     let server = serve(dir.path(), &[]);
     let api = Api::new(&server.base, &key);

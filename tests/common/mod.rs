@@ -145,3 +145,21 @@ pub fn grid_truth(media: &Path) -> Vec<(String, String)> {
     v.sort();
     v
 }
+
+/// Takes the frame at `at` seconds of a clip, through an optional ffmpeg filter.
+pub fn still(clip: &Path, at: &str, filter: Option<&str>, out: &Path) {
+    let mut args = vec![
+        "-y",
+        "-ss",
+        at,
+        "-i",
+        clip.to_str().unwrap(),
+        "-frames:v",
+        "1",
+    ];
+    if let Some(f) = filter {
+        args.extend(["-vf", f]);
+    }
+    args.push(out.to_str().unwrap());
+    ffmpeg(&args);
+}
