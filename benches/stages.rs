@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_channel::bounded;
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
-use liveness::face_analysis::analyse_frames;
+use liveness::face_analysis::{analyse_frames, FramePlan};
 use liveness::models::ModelsDir;
 use liveness::pipeline::{Verifier, VerifierConfig};
 use liveness::speech::matcher::match_voice;
@@ -155,10 +155,20 @@ fn vision_bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(clip.len() as u64));
     g.sample_size(10);
     g.bench_function("stage_720p_clip", |b| {
-        b.iter(|| analyse_frames(&models, clip.iter().cloned(), false).unwrap())
+        b.iter(|| analyse_frames(&models, clip.iter().cloned(), &FramePlan::default()).unwrap())
     });
     g.bench_function("stage_720p_clip_with_eyes", |b| {
-        b.iter(|| analyse_frames(&models, clip.iter().cloned(), true).unwrap())
+        b.iter(|| {
+            analyse_frames(
+                &models,
+                clip.iter().cloned(),
+                &FramePlan {
+                    eyes: true,
+                    ..FramePlan::default()
+                },
+            )
+            .unwrap()
+        })
     });
     g.finish();
 }

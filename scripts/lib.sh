@@ -55,10 +55,11 @@ fetch_pkg() { # kind name==version file sha256
 
 # Debian packages needed to build and run (FFmpeg 5.1 dev libraries, clang for bindgen,
 # cmake for whisper.cpp, the ffmpeg CLI used by tests to assemble videos, python3-venv for the
-# model converter, chromium to test the audit's HTML report in a real headless browser).
+# model converter, chromium to test the audit's HTML report in a real headless browser,
+# espeak-ng for the text-to-speech spoofs of the lip sync evaluation).
 DEB_PACKAGES="pkg-config clang libclang-dev cmake libavcodec-dev libavformat-dev libavutil-dev \
 libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip bc time python3-pip \
-python3-venv npm chromium postgresql"
+python3-venv npm chromium postgresql espeak-ng"
 
 install_system_packages() {
   local missing=()

@@ -131,6 +131,28 @@ pub fn render_photo_text(r: &PhotoReport) -> String {
     out
 }
 
+/// One line on how the lips followed the voice.
+fn lip_sync_line(s: &crate::av_sync::AvSync) -> String {
+    let agreement = match (s.agreement, s.strength, s.offset_seconds) {
+        (Some(r), Some(z), Some(o)) => {
+            format!("agreement {r:.2} (strength {z:.1}) at offset {o:+.2} s")
+        }
+        _ => "no agreement measured".into(),
+    };
+    let best = match (s.best_agreement, s.best_offset_seconds) {
+        (Some(b), Some(o)) if Some(o) != s.offset_seconds => {
+            format!("; best {b:.2} at {o:+.2} s")
+        }
+        _ => String::new(),
+    };
+    format!(
+        "lip sync: {agreement}{best}; {:.1} s of speech, one face {:.0}% of it, lips open {:.0}% of it",
+        s.speech_seconds,
+        s.face_share * 100.0,
+        s.mouth_active_share * 100.0
+    )
+}
+
 /// A readable multi-line summary of a report.
 pub fn render_text(r: &VerifyReport) -> String {
     let mut out = format!(
@@ -158,6 +180,9 @@ pub fn render_text(r: &VerifyReport) -> String {
                 _ => String::new(),
             };
             out.push_str(&format!("          heard \"{}\"{when}\n", v.transcript));
+            if let Some(s) = &v.av_sync {
+                out.push_str(&format!("          {}\n", lip_sync_line(s)));
+            }
         }
         if let Evidence::Actions(a) = &c.evidence {
             for p in &a.performed {

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::actions::trace::{IdentitySample, Sample, SignalTrace};
+use crate::actions::trace::{IdentitySample, LipSample, Sample, SignalTrace};
 use crate::decode::Frame;
 use crate::live_video::{Outcome, Reason};
 use crate::rounding::round3;
@@ -71,22 +71,65 @@ impl IdentityTracker {
     }
 }
 
-/// Runs the vision stage over decoded frames (already sub-sampled by the decoder); `eyes`:
-/// read the eyes with the eye-contour model (needed for blinks).
+/// What the vision stage reads in the frames it is sent.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FramePlan {
+    /// Read the eyes with the eye-contour model (needed for blinks).
+    pub eyes: bool,
+    /// Frames fully analysed per second (faces, pose, eyes, identity); 0: every frame sent.
+    /// The actions and the faces analysis read these.
+    pub full_fps: f64,
+    /// Stretches of media time (speech, with a margin) in which the lips of every frame sent
+    /// are read for lip sync; outside them, only the fully analysed frames' lips are.
+    pub lip_spans: Vec<(f64, f64)>,
+}
+
+impl FramePlan {
+    /// Whether lips are read at all.
+    fn reads_lips(&self) -> bool {
+        !self.lip_spans.is_empty()
+    }
+
+    fn in_lip_span(&self, t: f64) -> bool {
+        self.lip_spans.iter().any(|(a, b)| (*a..=*b).contains(&t))
+    }
+}
+
+/// Runs the vision stage over decoded frames (already sub-sampled by the decoder) as `plan`
+/// says.
 pub fn analyse_frames(
     models: &VisionModels,
     frames: impl Iterator<Item = Frame>,
-    eyes: bool,
+    plan: &FramePlan,
 ) -> Result<SignalTrace, VisionError> {
-    let mut analyzer = FrameAnalyzer::new(models, eyes).with_identity(IDENTITY_EVERY);
+    let mut analyzer = FrameAnalyzer::new(models, plan.eyes).with_identity(IDENTITY_EVERY);
+    if plan.reads_lips() {
+        analyzer = analyzer.with_lips();
+    }
     let mut trace = SignalTrace::default();
     let mut identity = IdentityTracker::default();
     let mut previous: Option<Vec<f32>> = None;
+    let mut last_full: Option<f64> = None;
     for frame in frames {
         let Some(img) = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
         else {
             continue;
         };
+        // The same choice of frames as the decoder's own rate limit would make.
+        let full = plan.full_fps <= 0.0
+            || last_full.is_none_or(|l| frame.pts - l >= 1.0 / plan.full_fps - 1e-3);
+        if !full {
+            if plan.in_lip_span(frame.pts) {
+                let reading = analyzer.lips(&img)?;
+                trace.lips.push(LipSample {
+                    t: frame.pts,
+                    reading,
+                    faces: None,
+                });
+            }
+            continue;
+        }
+        last_full = Some(frame.pts);
         let o = analyzer.analyze(&img, frame.pts)?;
         trace.frame_size = o.size;
         let thumb = thumbnail(&img, THUMB);
@@ -102,6 +145,13 @@ pub fn analyse_frames(
             if s.yaw.abs() <= FRONTAL_DEG && s.pitch.abs() <= FRONTAL_DEG {
                 trace.identity.push(identity.observe(o.t, e));
             }
+        }
+        if plan.reads_lips() {
+            trace.lips.push(LipSample {
+                t: o.t,
+                reading: o.lips,
+                faces: o.faces.as_ref().map(Vec::len),
+            });
         }
         trace.push(Sample {
             t: o.t,

@@ -6,6 +6,7 @@
 
 pub mod actions;
 pub mod audit;
+pub mod av_sync;
 pub mod cli;
 pub mod decode;
 pub mod face_analysis;

@@ -3,6 +3,7 @@
 
 use crate::actions::recognise::ActionEvent;
 use crate::actions::trace::{Baseline, PosePoint};
+use crate::av_sync::AvSync;
 use crate::face_analysis::FacesReport;
 use crate::speech::likelihood::{DigitLikelihood, PhraseLikelihood};
 use serde::{Deserialize, Serialize};
@@ -296,6 +297,14 @@ pub struct VoiceEvidence {
     /// the most likely other digit at its place.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub digit_likelihood: Vec<DigitLikelihood>,
+    /// The verdict on the words alone, before lip sync is weighed in (the challenge's own
+    /// outcome is never better than this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speech_outcome: Option<Outcome>,
+    /// Whether the voice comes from the mouth on screen (absent when no frames were compared,
+    /// for example without a video stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub av_sync: Option<AvSync>,
 }
 
 /// One requested action and the event that performed it, if any.
@@ -357,7 +366,8 @@ pub struct ChallengeReport {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timings {
-    /// Opening and decoding the whole file.
+    /// The picture pass: decoding the frames and analysing them (it runs while the speech is
+    /// recognised).
     pub decode_seconds: f64,
     /// Speech recognition (all voice challenges).
     pub asr_seconds: f64,

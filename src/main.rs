@@ -325,7 +325,7 @@ fn main() -> ExitCode {
                 config.asr_threads = t.max(1);
             }
             let result: Result<_, VerifyError> = (|| {
-                let verifier = Verifier::new(&ModelsDir::locate(models.as_deref()), config)?;
+                let verifier = Verifier::load_all(&ModelsDir::locate(models.as_deref()), config)?;
                 let lv = verifier.parse_live_video(&text)?;
                 verifier.verify(&video, &lv)
             })();
@@ -386,7 +386,7 @@ fn main() -> ExitCode {
                 asr_threads: (cores / jobs).max(1),
                 ..VerifierConfig::default()
             };
-            let verifier = match Verifier::new(&ModelsDir::locate(models.as_deref()), config) {
+            let verifier = match Verifier::load_all(&ModelsDir::locate(models.as_deref()), config) {
                 Ok(v) => v,
                 Err(e) => {
                     let (code, obj) = cli::classify(&e);

@@ -9,12 +9,13 @@ use std::time::Instant;
 use crossbeam_channel::bounded;
 
 use crate::actions::recognise::{recognise, ActionEvent};
-use crate::actions::trace::{pose_trace, SignalTrace};
+use crate::actions::trace::{pose_trace, Baseline, PosePoint, SignalTrace};
 use crate::actions::{ActionVocabulary, VocabularyError};
+use crate::av_sync::{lip_spans, measure, SpeechEnvelope};
 use crate::decode::{
     AudioChunk, DecodeConfig, DecodeError, DecodeStats, Frame, MediaDecoder, MediaInfo, AUDIO_RATE,
 };
-use crate::face_analysis::{analyse_frames, faces_report};
+use crate::face_analysis::{analyse_frames, faces_report, FramePlan};
 use crate::live_video::{
     ChallengeReport, ChallengeType, Evidence, LiveVideo, LiveVideoError, MediaReport, Outcome,
     Reason, Timings, VerifyReport,
@@ -26,11 +27,12 @@ use crate::speech::asr::{AsrError, Transcriber, Transcript};
 use crate::speech::grammar::digit_grammar;
 use crate::speech::likelihood::digit_rivals;
 use crate::speech::matcher::is_digit_challenge;
-use crate::speech::normalize::{LanguageError, LanguagePacks};
+use crate::speech::normalize::{LanguageError, LanguagePack, LanguagePacks};
 use crate::speech::whisper_ffi::Scoring;
 use crate::verdict::{
     actions_verdict, digit_likelihood, phrase_likelihood, reconcile_digit_readings, texts_to_score,
-    unverified, voice_report, wants_digit_reading, weigh_digit_likelihood, weigh_phrase_likelihood,
+    unverified, voice_report, wants_digit_reading, weigh_digit_likelihood, weigh_lip_sync,
+    weigh_phrase_likelihood,
 };
 use crate::vision::analyzer::VisionModels;
 use crate::vision::VisionError;
@@ -106,12 +108,14 @@ impl From<VocabularyError> for VerifyError {
 pub struct VerifierConfig {
     /// Threads whisper may use.
     pub asr_threads: usize,
-    /// Longest side of decoded frames when no action is asked for (frames are only counted).
-    pub frame_max_side: u32,
-    /// Longest side of frames analysed for actions (the face mesh wants detail).
+    /// Longest side of analysed frames (the face mesh wants detail).
     pub vision_max_side: u32,
-    /// Frames analysed per second for actions (15 keeps every blink).
+    /// Frames fully analysed per second (faces, pose, eyes, identity: 15 keeps every blink).
     pub vision_fps: f64,
+    /// Frames whose lips are read per second while speech is heard: lip sync reads the lips'
+    /// rates of change, which move with syllables (4 to 8 a second), so every frame of a 25 or
+    /// 30 fps video.
+    pub sync_fps: f64,
     /// Points per second of the pose trace in reports.
     pub pose_trace_hz: f64,
     /// Treat every recording as mirrored (left and right swapped), as a selfie preview is;
@@ -133,9 +137,9 @@ impl Default for VerifierConfig {
             asr_threads: thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .min(8),
-            frame_max_side: 320,
             vision_max_side: 480,
             vision_fps: 15.0,
+            sync_fps: 30.0,
             pose_trace_hz: 10.0,
             mirrored: false,
             max_duration_s: 600.0,
@@ -167,17 +171,10 @@ pub struct Verifier {
     vocabulary: Arc<ActionVocabulary>,
     /// The models folder (vision models are loaded from it on first need).
     models_root: std::path::PathBuf,
-    /// The vision models, loaded the first time an actions challenge needs them (voice-only
-    /// work never pays for ONNX Runtime); may be shared with other users of the same models.
+    /// The vision models, loaded on first use; may be shared with other users of the same
+    /// models.
     vision: SharedVision,
     config: VerifierConfig,
-}
-
-/// What the audio consumer collected.
-struct CollectedAudio {
-    samples: Vec<f32>,
-    first_pts: Option<f64>,
-    truncated: bool,
 }
 
 impl Verifier {
@@ -212,6 +209,25 @@ impl Verifier {
             vision: SharedVision::default(),
             config,
         })
+    }
+
+    /// Like `new`, loading the vision models at the same time on another thread, for a
+    /// process about to verify (the two loads overlap instead of adding up). A vision model
+    /// that fails to load fails here, as it would on the first verification.
+    pub fn load_all(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
+        let vision = SharedVision::default();
+        let root = models.root().to_path_buf();
+        let (verifier, loaded) = thread::scope(|s| {
+            let loading = s.spawn(|| load_vision(&vision, &root));
+            let verifier = Self::new(models, config);
+            let loaded = loading
+                .join()
+                .unwrap_or_else(|_| Err("loading the vision models panicked".into()));
+            (verifier, loaded)
+        });
+        let verifier = verifier?.sharing_vision(vision);
+        loaded.map_err(VerifyError::VisionUnavailable)?;
+        Ok(verifier)
     }
 
     /// The same verifier taking its vision models from `vision` (loaded from the same models
@@ -283,126 +299,184 @@ impl Verifier {
             .challenges
             .iter()
             .any(|c| c.kind == ChallengeType::Voice);
-        let vision = if live_video
-            .challenges
-            .iter()
-            .any(|c| c.kind == ChallengeType::Actions)
-        {
-            Some(self.vision_models()?)
-        } else {
-            None
-        };
+        // Every video gets the faces analysis, whatever its challenges: a liveness verdict is
+        // about the person on screen.
+        let vision = self.vision_models()?;
         let decode_config = DecodeConfig {
-            frame_max_side: if vision.is_some() {
-                self.config.vision_max_side
-            } else {
-                self.config.frame_max_side
-            },
-            max_fps: if vision.is_some() {
-                self.config.vision_fps
-            } else {
-                0.0
-            },
+            frame_max_side: self.config.vision_max_side,
+            max_fps: self.config.vision_fps,
             max_duration_s: self.config.max_duration_s,
-            audio: wants_voice,
             cancel: Some(cancel.0.clone()),
             ..DecodeConfig::default()
         };
-        let (frame_tx, frame_rx) = bounded::<Frame>(self.config.frame_queue);
-        let (audio_tx, audio_rx) = bounded::<AudioChunk>(self.config.audio_queue);
-        let max_samples = (self.config.max_audio_s * f64::from(AUDIO_RATE)) as usize;
+        // The voice first: its audio decodes in a small fraction of the picture's time, and
+        // where the speech is tells the vision stage which frames lip sync needs.
+        let heard = if wants_voice {
+            Some(self.hear(video, decode_config.clone())?)
+        } else {
+            None
+        };
+        let envelope = heard
+            .as_ref()
+            .filter(|h| !h.samples.is_empty())
+            .map(|h| SpeechEnvelope::new(&h.samples, h.first_pts.unwrap_or(0.0)));
+        let plan = FramePlan {
+            eyes: self.needs_eyes(live_video),
+            full_fps: self.config.vision_fps,
+            lip_spans: envelope.as_ref().map(lip_spans).unwrap_or_default(),
+        };
+        let see_config = DecodeConfig {
+            max_fps: if plan.lip_spans.is_empty() {
+                self.config.vision_fps
+            } else {
+                self.config.sync_fps
+            },
+            ..decode_config
+        };
 
-        let (stats, frames_seen, audio) = thread::scope(|s| {
-            // ffmpeg contexts are not Send: the decoder is opened on the thread that runs it.
-            let decoding = s.spawn(move || {
-                let decoder = MediaDecoder::open(video, decode_config)?;
-                let info = decoder.info().clone();
-                decoder
-                    .run(Some(frame_tx), wants_voice.then_some(audio_tx))
-                    .map(|stats| (info, stats))
-            });
-            let vision_models = vision.clone();
-            let eyes = self.needs_eyes(live_video);
-            let frames = s.spawn(move || match vision_models {
-                Some(models) => {
-                    // Keep draining after a failure so that the decoder never blocks.
-                    let trace = analyse_frames(&models, frame_rx.iter(), eyes);
-                    let drained = frame_rx.iter().count();
-                    trace.map(|t| (t.samples.len() as u64 + drained as u64, Some(t)))
-                }
-                None => Ok((frame_rx.iter().count() as u64, None)),
-            });
-            let audio = s.spawn(move || {
-                let mut c = CollectedAudio {
-                    samples: Vec::new(),
-                    first_pts: None,
-                    truncated: false,
-                };
-                for chunk in audio_rx.iter() {
-                    c.first_pts.get_or_insert(chunk.pts);
-                    let room = max_samples.saturating_sub(c.samples.len());
-                    if chunk.samples.len() > room {
-                        c.truncated = true;
-                    }
-                    c.samples
-                        .extend_from_slice(&chunk.samples[..chunk.samples.len().min(room)]);
-                }
-                c
-            });
-            let stats: Result<(MediaInfo, DecodeStats), DecodeError> =
-                decoding.join().unwrap_or_else(|_| {
-                    Err(DecodeError::NoStreams {
-                        path: video.to_path_buf(),
-                    })
-                });
-            let frames = frames
+        // The picture is decoded and analysed on two threads while this one recognises the
+        // speech.
+        let (seen, voice) = thread::scope(|s| {
+            let seeing = s.spawn(|| self.see(video, see_config, &vision, &plan));
+            let voice = heard
+                .as_ref()
+                .map(|audio| self.voice_reports(live_video, pack, audio, cancel));
+            let seen = seeing
                 .join()
-                .unwrap_or_else(|_| Err(VisionError::Inference("frame analysis panicked".into())));
-            (stats, frames, audio.join().ok())
+                .unwrap_or_else(|_| Err(VerifyError::Internal("frame analysis panicked".into())));
+            (seen, voice)
         });
-        let (info, stats) = stats?;
-        let (frames_seen, trace) = frames_seen?;
-        let decode_seconds = started.elapsed().as_secs_f64();
-        let audio = audio.ok_or_else(|| VerifyError::Internal("audio consumer panicked".into()))?;
+        let seen = seen?;
+        let (voice, asr_seconds) = voice.transpose()?.unwrap_or_default();
+
+        let info = &seen.info;
         let mut media = MediaReport::new(
-            &info,
-            stats.decoded_seconds,
-            frames_seen,
-            stats.audio_samples,
+            info,
+            seen.stats
+                .decoded_seconds
+                .max(heard.as_ref().map_or(0.0, |h| h.decoded_seconds)),
+            seen.stats.video_frames,
+            heard.as_ref().map_or(0, |h| h.samples.len() as u64),
         );
-        if !wants_voice {
+        if heard.is_none() {
             // Audio was not decoded (no voice challenge); report the stream as it is.
             media.has_audio = info.has_audio;
         }
-
-        // Actions: one pass of recognisers over the trace, shared by every actions challenge.
-        let faces = trace.as_ref().map(faces_report);
-        let baseline = trace.as_ref().and_then(SignalTrace::baseline);
-        let mirrored = self.config.mirrored || live_video.mirrored.unwrap_or(false);
-        let (events, pose) = match (&trace, &baseline) {
-            (Some(t), Some(b)) => {
-                let mut names: Vec<&String> = live_video
-                    .challenges
-                    .iter()
-                    .filter(|c| c.kind == ChallengeType::Actions)
-                    .flat_map(|c| &c.value)
-                    .collect();
-                names.sort();
-                names.dedup();
-                let events: Vec<ActionEvent> = names
-                    .into_iter()
-                    .filter_map(|n| self.vocabulary.resolve(n))
-                    .flat_map(|spec| recognise(t, b, spec, mirrored))
-                    .collect();
-                (
-                    events,
-                    pose_trace(t, b, mirrored, self.config.pose_trace_hz),
-                )
-            }
-            _ => (Vec::new(), Vec::new()),
+        let trace = &seen.trace;
+        let faces = faces_report(trace);
+        // Lip sync: how the lips on screen follow the speech heard.
+        let av_sync = envelope.as_ref().map(|e| measure(trace, e));
+        let (events, baseline, pose) = self.action_events(live_video, trace);
+        let mut voice = voice.into_iter();
+        let reports = live_video
+            .challenges
+            .iter()
+            .map(|challenge| match challenge.kind {
+                ChallengeType::Voice => {
+                    let r = voice.next().expect("one voice report per voice challenge");
+                    if r.reasons.iter().any(|x| x.code == "no_audio_track") {
+                        r
+                    } else {
+                        weigh_lip_sync(r, av_sync.as_ref(), media.has_video)
+                    }
+                }
+                ChallengeType::Actions => {
+                    actions_verdict(challenge, &events, baseline, pose.clone())
+                }
+            })
+            .collect();
+        let timings = Timings {
+            decode_seconds: round3(seen.seconds),
+            asr_seconds: round3(asr_seconds),
+            total_seconds: round3(started.elapsed().as_secs_f64()),
         };
+        Ok(VerifyReport::new(
+            live_video,
+            reports,
+            media,
+            Some(faces),
+            timings,
+        ))
+    }
 
-        let asr_started = Instant::now();
+    /// The picture pass: decodes the frames (on its own thread; ffmpeg contexts are not Send,
+    /// so the decoder is opened there) and analyses them as they come.
+    fn see(
+        &self,
+        video: &Path,
+        config: DecodeConfig,
+        vision: &VisionModels,
+        plan: &FramePlan,
+    ) -> Result<Seen, VerifyError> {
+        let started = Instant::now();
+        let (frame_tx, frame_rx) = bounded::<Frame>(self.config.frame_queue);
+        let config = DecodeConfig {
+            audio: false,
+            ..config
+        };
+        thread::scope(|s| {
+            let decoding = s.spawn(move || {
+                let decoder = MediaDecoder::open(video, config)?;
+                let info = decoder.info().clone();
+                decoder.run(Some(frame_tx), None).map(|stats| (info, stats))
+            });
+            // Keep draining after a failure so that the decoder never blocks.
+            let trace = analyse_frames(vision, frame_rx.iter(), plan);
+            frame_rx.iter().for_each(drop);
+            let (info, stats) = decoding
+                .join()
+                .map_err(|_| VerifyError::Internal("the video decoder panicked".into()))??;
+            let trace = trace?;
+            Ok(Seen {
+                info,
+                stats,
+                trace,
+                seconds: started.elapsed().as_secs_f64(),
+            })
+        })
+    }
+
+    /// The voice pass: decodes the audio alone (on its own thread, the samples gathered here,
+    /// up to `max_audio_s`).
+    fn hear(&self, video: &Path, config: DecodeConfig) -> Result<Heard, VerifyError> {
+        let (audio_tx, audio_rx) = bounded::<AudioChunk>(self.config.audio_queue);
+        let max_samples = (self.config.max_audio_s * f64::from(AUDIO_RATE)) as usize;
+        thread::scope(|s| {
+            let config = DecodeConfig {
+                video: false,
+                ..config
+            };
+            let decoding =
+                s.spawn(move || MediaDecoder::open(video, config)?.run(None, Some(audio_tx)));
+            let mut heard = Heard::default();
+            for chunk in audio_rx.iter() {
+                heard.first_pts.get_or_insert(chunk.pts);
+                let room = max_samples.saturating_sub(heard.samples.len());
+                if chunk.samples.len() > room {
+                    heard.truncated = true;
+                }
+                heard
+                    .samples
+                    .extend_from_slice(&chunk.samples[..chunk.samples.len().min(room)]);
+            }
+            let stats = decoding
+                .join()
+                .map_err(|_| VerifyError::Internal("the audio decoder panicked".into()))??;
+            heard.decoded_seconds = stats.decoded_seconds;
+            Ok(heard)
+        })
+    }
+
+    /// The verdict of every voice challenge, in order, from the speech alone (lip sync is
+    /// weighed in later), and the seconds spent recognising it.
+    fn voice_reports(
+        &self,
+        live_video: &LiveVideo,
+        pack: &LanguagePack,
+        audio: &Heard,
+        cancel: &Cancel,
+    ) -> Result<(Vec<ChallengeReport>, f64), VerifyError> {
+        let started = Instant::now();
         // Challenges the free reading does not clear have their renderings scored against the
         // same audio (decided once the free reading is known, so clear ones cost nothing).
         let to_score = |heard: &str| texts_to_score(&live_video.challenges, pack, heard);
@@ -411,83 +485,124 @@ impl Verifier {
             texts: &to_score,
             rivals: &rivals,
         };
+        let has_audio = !audio.samples.is_empty();
+        let start = audio.first_pts.unwrap_or(0.0);
         // One transcript per decoding mode: free text for phrases, digit grammar for digits.
         let mut free_text: Option<Transcript> = None;
         let mut digit_text: Option<Transcript> = None;
-        let mut reports: Vec<ChallengeReport> = Vec::with_capacity(live_video.challenges.len());
-        for challenge in &live_video.challenges {
-            let report = match challenge.kind {
-                ChallengeType::Voice if !media.has_audio => unverified(
+        let mut reports = Vec::new();
+        for challenge in live_video
+            .challenges
+            .iter()
+            .filter(|c| c.kind == ChallengeType::Voice)
+        {
+            if !has_audio {
+                reports.push(unverified(
                     challenge,
                     Outcome::Rejected,
                     Reason::new(
                         "no_audio_track",
                         "the video has no audio track to hear the recital in",
                     ),
-                ),
-                ChallengeType::Voice => {
-                    let start = audio.first_pts.unwrap_or(0.0);
-                    if free_text.is_none() {
-                        free_text = Some(self.transcriber.transcribe_with(
-                            &audio.samples,
-                            start,
-                            &pack.whisper,
-                            None,
-                            Some(&scoring),
-                            Some(&cancel.0),
-                        )?);
-                    }
-                    let free = free_text.as_ref().expect("set above");
-                    let mut r = voice_report(challenge, pack, free);
-                    if !is_digit_challenge(&challenge.value) {
-                        r = weigh_phrase_likelihood(r, phrase_likelihood(challenge, pack, free));
-                    }
-                    if wants_digit_reading(challenge, &r) {
-                        if digit_text.is_none() {
-                            let grammar = digit_grammar(pack);
-                            digit_text = Some(self.transcriber.transcribe_with(
-                                &audio.samples,
-                                start,
-                                &pack.whisper,
-                                Some(&grammar),
-                                None,
-                                Some(&cancel.0),
-                            )?);
-                        }
-                        let digits = digit_text.as_ref().expect("set above");
-                        let free_complete = match &r.evidence {
-                            Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
-                            _ => false,
-                        };
-                        r = reconcile_digit_readings(challenge, pack, free, r, digits);
-                        let places = digit_likelihood(challenge, free);
-                        r = weigh_digit_likelihood(challenge, r, places, free_complete);
-                    }
-                    if audio.truncated && r.outcome == Outcome::Clear {
-                        r.outcome = Outcome::Attention;
-                        r.reasons.push(Reason::new(
-                            "audio_too_long",
-                            format!(
-                                "only the first {} s of audio were analysed",
-                                self.config.max_audio_s
-                            ),
-                        ));
-                    }
-                    r
+                ));
+                continue;
+            }
+            if free_text.is_none() {
+                free_text = Some(self.transcriber.transcribe_with(
+                    &audio.samples,
+                    start,
+                    &pack.whisper,
+                    None,
+                    Some(&scoring),
+                    Some(&cancel.0),
+                )?);
+            }
+            let free = free_text.as_ref().expect("set above");
+            let mut r = voice_report(challenge, pack, free);
+            if !is_digit_challenge(&challenge.value) {
+                r = weigh_phrase_likelihood(r, phrase_likelihood(challenge, pack, free));
+            }
+            if wants_digit_reading(challenge, &r) {
+                if digit_text.is_none() {
+                    let grammar = digit_grammar(pack);
+                    digit_text = Some(self.transcriber.transcribe_with(
+                        &audio.samples,
+                        start,
+                        &pack.whisper,
+                        Some(&grammar),
+                        None,
+                        Some(&cancel.0),
+                    )?);
                 }
-                ChallengeType::Actions => {
-                    actions_verdict(challenge, &events, baseline, pose.clone())
-                }
-            };
-            reports.push(report);
+                let digits = digit_text.as_ref().expect("set above");
+                let free_complete = match &r.evidence {
+                    Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
+                    _ => false,
+                };
+                r = reconcile_digit_readings(challenge, pack, free, r, digits);
+                let places = digit_likelihood(challenge, free);
+                r = weigh_digit_likelihood(challenge, r, places, free_complete);
+            }
+            if audio.truncated && r.outcome == Outcome::Clear {
+                r.outcome = Outcome::Attention;
+                r.reasons.push(Reason::new(
+                    "audio_too_long",
+                    format!(
+                        "only the first {} s of audio were analysed",
+                        self.config.max_audio_s
+                    ),
+                ));
+            }
+            reports.push(r);
         }
-        let timings = Timings {
-            decode_seconds: round3(decode_seconds),
-            asr_seconds: round3(asr_started.elapsed().as_secs_f64()),
-            total_seconds: round3(started.elapsed().as_secs_f64()),
-        };
-        Ok(VerifyReport::new(
-            live_video, reports, media, faces, timings,
-        ))
+        Ok((reports, started.elapsed().as_secs_f64()))
     }
+
+    /// Every event of the actions asked for (one pass of recognisers over the trace, shared by
+    /// every actions challenge), the person's baseline, and the reviewer's pose trace.
+    fn action_events(
+        &self,
+        live_video: &LiveVideo,
+        trace: &SignalTrace,
+    ) -> (Vec<ActionEvent>, Option<Baseline>, Vec<PosePoint>) {
+        let Some(baseline) = trace.baseline() else {
+            return (Vec::new(), None, Vec::new());
+        };
+        let mirrored = self.config.mirrored || live_video.mirrored.unwrap_or(false);
+        let mut names: Vec<&String> = live_video
+            .challenges
+            .iter()
+            .filter(|c| c.kind == ChallengeType::Actions)
+            .flat_map(|c| &c.value)
+            .collect();
+        names.sort();
+        names.dedup();
+        let events = names
+            .into_iter()
+            .filter_map(|n| self.vocabulary.resolve(n))
+            .flat_map(|spec| recognise(trace, &baseline, spec, mirrored))
+            .collect();
+        let pose = pose_trace(trace, &baseline, mirrored, self.config.pose_trace_hz);
+        (events, Some(baseline), pose)
+    }
+}
+
+/// What the picture pass found.
+struct Seen {
+    info: MediaInfo,
+    stats: DecodeStats,
+    trace: SignalTrace,
+    /// Wall time of the pass.
+    seconds: f64,
+}
+
+/// What the voice pass gathered.
+#[derive(Default)]
+struct Heard {
+    samples: Vec<f32>,
+    first_pts: Option<f64>,
+    /// More audio than `max_audio_s` was there (the rest was not kept).
+    truncated: bool,
+    /// Media time of the last decoded sample.
+    decoded_seconds: f64,
 }

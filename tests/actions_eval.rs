@@ -12,7 +12,7 @@ use std::path::Path;
 use liveness::actions::recognise::{recognise, ActionEvent, WEAK_CONFIDENCE};
 use liveness::actions::ActionVocabulary;
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
-use liveness::face_analysis::{analyse_frames, faces_report};
+use liveness::face_analysis::{analyse_frames, faces_report, FramePlan};
 use liveness::vision::analyzer::VisionModels;
 
 const TOLERANCE: f64 = 0.5;
@@ -33,7 +33,15 @@ fn detect(
         };
         MediaDecoder::open(&p, config).and_then(|d| d.run(Some(tx), None))
     });
-    let trace = analyse_frames(models, rx.iter(), true).unwrap();
+    let trace = analyse_frames(
+        models,
+        rx.iter(),
+        &FramePlan {
+            eyes: true,
+            ..FramePlan::default()
+        },
+    )
+    .unwrap();
     decoding.join().unwrap().unwrap();
     let vocabulary = ActionVocabulary::builtin().unwrap();
     let base = trace.baseline().expect("a face in the clip");

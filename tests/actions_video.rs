@@ -183,9 +183,33 @@ fn the_demo_gets_the_verdict_a_person_watching_would_give() {
     let r = v
         .verify(&video, &v.parse_live_video(&json).unwrap())
         .unwrap();
-    // He says the JFK line (dubbed), and opens his mouth wide in an "O" at about 3.5 s (and
-    // again at 7.5 s, the clip loops): both challenges clear, one face throughout.
-    assert_eq!(r.challenges[0].outcome, Outcome::Clear, "{:?}", codes(&r));
+    // JFK's voice is dubbed under a man talking in a car: the words are heard, but his lips
+    // do not follow them, so the recital is not his and is never clear. He does open his
+    // mouth wide in an "O" at about 3.5 s (and again at 7.5 s, the clip loops): that action
+    // is clear, one face throughout.
+    let voice = &r.challenges[0];
+    assert_ne!(voice.outcome, Outcome::Clear, "{:?}", codes(&r));
+    assert!(
+        voice
+            .reasons
+            .iter()
+            .any(|x| x.code == "lip_sync_unclear" || x.code == "voice_not_from_face"),
+        "{:?}",
+        codes(&r)
+    );
+    let Evidence::Voice(heard) = &voice.evidence else {
+        panic!("voice evidence")
+    };
+    assert!(
+        heard
+            .transcript
+            .to_lowercase()
+            .contains("ask not what your country"),
+        "{}",
+        heard.transcript
+    );
+    let sync = heard.av_sync.as_ref().expect("lip sync measured");
+    assert!(sync.agreement.unwrap() < 0.35, "{sync:?}");
     assert_eq!(r.challenges[1].outcome, Outcome::Clear, "{:?}", codes(&r));
     let Evidence::Actions(a) = &r.challenges[1].evidence else {
         panic!("actions evidence")
@@ -196,5 +220,5 @@ fn the_demo_gets_the_verdict_a_person_watching_would_give() {
         "{peak}"
     );
     assert_eq!(r.faces.as_ref().unwrap().outcome, Outcome::Clear);
-    assert_eq!(r.outcome, Outcome::Clear);
+    assert_ne!(r.outcome, Outcome::Clear);
 }

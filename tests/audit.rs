@@ -21,14 +21,20 @@ fn batch(media: &Path, dir: &Path) -> BTreeMap<String, &'static str> {
         expected.insert(name.to_string(), outcome);
     };
     let grid = common::grid_truth(media);
-    // Clips whose true sentence whisper hears clearly (see tests/grid_phrases.rs).
+    // Clips whose true sentence whisper hears clearly (see tests/grid_phrases.rs). Lip sync
+    // shows lwbsza's voice to come from its face (strength 3.8 against the 3.5 asked for); on
+    // the others 3 s of speech is too little to tell (2.5-2.9, see tests/av_sync_eval.rs).
     for (i, (path, sentence)) in grid.iter().enumerate().skip(1).take(6) {
         let v = media.join(path);
         add(
             &format!("grid{i}-true"),
             &v,
             &format!(r#"[{{"type":"voice","value":["{sentence}"]}}]"#),
-            "clear",
+            if path.ends_with("lwbsza.mpg") {
+                "clear"
+            } else {
+                "attention"
+            },
         );
         if i % 2 == 0 {
             let other = &grid[(i + 1) % grid.len()].1;

@@ -135,6 +135,39 @@ fn truncated_and_silent_real_videos() {
     );
     assert_eq!(json["media"]["hasAudio"], false);
 
+    // Speech with no picture (a GRID take's audio alone, in MP4 and as MP3), asked for what
+    // is said: a verdict (exit 0), rejected: nobody on screen speaks it.
+    let said = r#"{"id":"s","language":"en-GB","challenges":[{"type":"voice","value":["lay white by s zero again"]}]}"#;
+    let said_lv = dir.path().join("said.json");
+    std::fs::write(&said_lv, said).unwrap();
+    for name in ["voice-only.m4a", "voice-only.mp3"] {
+        let audio = dir.path().join(name);
+        common::ffmpeg(&[
+            "-i",
+            media.join("video/grid/lwbsza.mpg").to_str().unwrap(),
+            "-vn",
+            audio.to_str().unwrap(),
+        ]);
+        let (code, json, _) = run(&audio, &said_lv);
+        assert_eq!(code, 0, "{name}: {json}");
+        assert_eq!(json["outcome"], "rejected", "{name}: {json}");
+        assert_eq!(json["media"]["hasVideo"], false, "{name}");
+        let voice = &json["challenges"][0];
+        assert_eq!(
+            voice["evidence"]["speechOutcome"], "clear",
+            "{name}: {voice}"
+        );
+        assert!(
+            voice["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "no_face_while_speaking"),
+            "{name}: {voice}"
+        );
+        assert_eq!(json["faces"]["reasons"][0]["code"], "no_video_frames");
+    }
+
     // An action the person never does: a rejected verdict (exit 0), exit 1 when the caller
     // fails on rejected.
     let actions = dir.path().join("actions.json");

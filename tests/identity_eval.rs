@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
-use liveness::face_analysis::{analyse_frames, faces_report, FacesReport};
+use liveness::face_analysis::{analyse_frames, faces_report, FacesReport, FramePlan};
 use liveness::vision::analyzer::VisionModels;
 
 fn analyse(models: &VisionModels, video: &Path) -> FacesReport {
@@ -24,7 +24,7 @@ fn analyse(models: &VisionModels, video: &Path) -> FacesReport {
     let decoding = std::thread::spawn(move || {
         MediaDecoder::open(&p, config).and_then(|d| d.run(Some(tx), None))
     });
-    let trace = analyse_frames(models, rx.iter(), false).unwrap();
+    let trace = analyse_frames(models, rx.iter(), &FramePlan::default()).unwrap();
     decoding.join().unwrap().unwrap();
     faces_report(&trace)
 }

@@ -97,8 +97,9 @@ fn live_video_checks_download_redact_delete_and_webhook() {
     let server = serve(dir.path(), &["--webhook-retry-seconds", "0.2"]);
     let api = Api::new(&server.base, &key);
 
-    let clip = media.join("video/grid/brbk7n.mpg");
-    let truth = json!([{"type": "voice", "value": ["bin", "red", "by", "k", "seven", "now"]}]);
+    // A recording whose voice lip sync shows to come from its face (tests/av_sync_eval.rs).
+    let clip = media.join("video/grid/lwbsza.mpg");
+    let truth = json!([{"type": "voice", "value": ["lay", "white", "by", "s", "zero", "again"]}]);
     let up = api.upload_video(&clip, "client-1", "en-GB", &truth);
     assert_eq!(up.status, 201, "{:?}", up.json);
     let id = up.json["id"].as_str().unwrap().to_string();
@@ -121,6 +122,13 @@ fn live_video_checks_download_redact_delete_and_webhook() {
         !evidence["transcript"].as_str().unwrap().is_empty(),
         "{evidence}"
     );
+    // The breakdown carries the lip sync that cleared it, and the faces analysis.
+    assert!(
+        evidence["avSync"]["strength"].as_f64().unwrap() >= 3.5,
+        "{evidence}"
+    );
+    assert_eq!(evidence["speechOutcome"], "clear");
+    assert_eq!(done["result"]["breakdown"]["faces"]["outcome"], "clear");
 
     let other =
         json!([{"type": "voice", "value": ["place", "green", "with", "q", "one", "again"]}]);

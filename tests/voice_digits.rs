@@ -1,6 +1,7 @@
 //! Digit recitals assembled from real single-digit recordings (random order and gaps, muxed
-//! under a real face video) in five languages: the true sequence must be `clear`; the same audio
-//! checked against a sequence with one digit changed, or two digits swapped, never `clear`.
+//! under a real face video) in five languages: the words of the true sequence must be heard as
+//! `clear`; the same audio checked against a sequence with one digit changed, or two digits
+//! swapped, never. The voice is dubbed over someone else's face, so no verdict is ever `clear`.
 
 mod common;
 
@@ -100,7 +101,14 @@ fn digit_recitals_in_five_languages() {
                 liveness::live_video::Evidence::Voice(v) => v.transcript.clone(),
                 _ => String::new(),
             };
-            let outcomes: Vec<Outcome> = r.challenges.iter().map(|c| c.outcome).collect();
+            // The words are judged on their own here: the digits come from other recordings
+            // than the face's, so lip sync never lets the recital itself clear.
+            let outcomes: Vec<Outcome> = r.challenges.iter().map(common::speech_outcome).collect();
+            if r.outcome == Outcome::Clear {
+                failures.push(format!(
+                    "{tag} {seq:?}: recorded digits dubbed over a face cleared ({transcript:?})"
+                ));
+            }
             report.push(format!(
                 "{tag} {seq:?} heard {transcript:?} -> {outcomes:?} ({:.2} s)",
                 r.timings.total_seconds

@@ -273,6 +273,7 @@ mod tests {
             roll: 0.0,
             eyes,
             mouth_opening: 0.02,
+            lip_area: 0.0,
             mouth_width: 0.4,
         }
     }

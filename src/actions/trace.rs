@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rounding::round3;
-use crate::vision::analyzer::FaceBox;
+use crate::vision::analyzer::{FaceBox, LipReading};
 use crate::vision::signals::FaceSignals;
 
 /// The per-frame signals recognisers read (see `challenges/actions.toml`).
@@ -92,6 +92,20 @@ pub struct SignalTrace {
     /// Identity samples of the main face (near-frontal frames, about a second apart), in time
     /// order.
     pub identity: Vec<IdentitySample>,
+    /// The lips of every frame read for lip sync (the fully analysed ones and, while speech is
+    /// heard, those in between), in time order; empty when lips were not read.
+    pub lips: Vec<LipSample>,
+}
+
+/// The lips in one frame, for lip sync.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LipSample {
+    /// Media time, seconds.
+    pub t: f64,
+    /// The main face's lips (None: no face followed, or the mesh lost it).
+    pub reading: Option<LipReading>,
+    /// Faces the detector found, on the frames where it ran.
+    pub faces: Option<usize>,
 }
 
 /// How much the main face looks like the person at the start of the video.

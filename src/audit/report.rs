@@ -13,6 +13,7 @@ use base64::Engine as _;
 use super::results::{for_each_line, ResultLine};
 use super::summary::{AuditSummary, VideoRecord};
 use crate::actions::trace::PosePoint;
+use crate::av_sync::AvSync;
 use crate::live_video::{ActionsEvidence, ChallengeType, Evidence, VoiceEvidence};
 
 /// Escapes text for HTML.
@@ -228,7 +229,12 @@ fn detail(h: &mut String, i: usize, l: &ResultLine, thumbs: &Path) {
             }
             h.push_str("</p>");
             match &c.evidence {
-                Evidence::Voice(v) => transcript(h, v),
+                Evidence::Voice(v) => {
+                    transcript(h, v);
+                    if let Some(sync) = &v.av_sync {
+                        sync_plot(h, sync);
+                    }
+                }
                 Evidence::Actions(a) => plot(h, a),
                 Evidence::None {} => {}
             }
@@ -264,6 +270,74 @@ fn transcript(h: &mut String, v: &VoiceEvidence) {
         }
     }
     h.push_str("</p>");
+}
+
+/// An SVG plot of the lip opening against the speech energy over time (both 0..1, the speech
+/// read at the chosen audio-video offset), with the numbers lip sync was judged on.
+fn sync_plot(h: &mut String, s: &AvSync) {
+    let tr = &s.trace;
+    let (Some(first), Some(last)) = (tr.t.first(), tr.t.last()) else {
+        return;
+    };
+    let (w, ht) = (720.0, 150.0);
+    let span = (last - first).max(0.5);
+    let x = |t: f64| 40.0 + (t - first) / span * (w - 50.0);
+    let y = |v: f64| 125.0 - v.clamp(0.0, 1.0) * 110.0;
+    let _ = write!(
+        h,
+        "<svg class=\"plot sync\" width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"lip sync\">"
+    );
+    for seg in &s.segments {
+        let _ = write!(
+            h,
+            "<rect x=\"{:.1}\" y=\"10\" width=\"{:.1}\" height=\"118\" fill=\"#eef4e8\"><title>speech {:.2}-{:.2} s</title></rect>",
+            x(seg.start.max(*first)),
+            (x(seg.end.min(*last)) - x(seg.start.max(*first))).max(1.0),
+            seg.start,
+            seg.end
+        );
+    }
+    let speech: Vec<String> =
+        tr.t.iter()
+            .zip(&tr.speech)
+            .map(|(t, v)| format!("{:.1},{:.1}", x(*t), y(*v)))
+            .collect();
+    // The mouth line breaks where no face was read.
+    let mut mouth = String::new();
+    for run in
+        tr.t.iter()
+            .zip(&tr.mouth)
+            .collect::<Vec<_>>()
+            .split(|(_, m)| m.is_none())
+    {
+        let points: Vec<String> = run
+            .iter()
+            .filter_map(|(t, m)| m.map(|m| format!("{:.1},{:.1}", x(**t), y(m))))
+            .collect();
+        if points.len() > 1 {
+            let _ = write!(
+                mouth,
+                "<polyline fill=\"none\" stroke=\"#b22222\" stroke-width=\"1.4\" points=\"{}\"/>",
+                points.join(" ")
+            );
+        }
+    }
+    let judged = match (s.agreement, s.strength, s.offset_seconds) {
+        (Some(r), Some(z), Some(o)) => {
+            format!("agreement {r:.2}, strength {z:.1}, offset {o:+.2} s")
+        }
+        _ => "not compared".into(),
+    };
+    let _ = write!(
+        h,
+        "<polyline fill=\"none\" stroke=\"#1f5fbf\" stroke-width=\"1\" points=\"{}\"/>{mouth}\
+         <text x=\"40\" y=\"145\" font-size=\"11\"><tspan fill=\"#b22222\">lips</tspan> / \
+         <tspan fill=\"#1f5fbf\">speech</tspan>: {}</text>\
+         <text x=\"{}\" y=\"145\" font-size=\"11\">{first:.1}-{last:.1} s</text></svg>",
+        speech.join(" "),
+        esc(&judged),
+        w - 90.0
+    );
 }
 
 /// One line of the plot: name, colour, and the plot height of a point.
@@ -365,5 +439,39 @@ mod tests {
         assert!(html.contains("<table id=\"videos\">"));
         assert_eq!(html.matches("<tr class=\"video\"").count(), 0);
         assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+
+    #[test]
+    fn the_lip_sync_plot_draws_both_lines_and_breaks_where_no_face_was_read() {
+        let sync = AvSync {
+            offset_seconds: Some(0.04),
+            agreement: Some(0.71),
+            strength: Some(3.9),
+            segments: vec![crate::av_sync::SpeechSegmentSync {
+                start: 0.5,
+                end: 1.5,
+                face_share: 1.0,
+                mouth_active_share: 0.8,
+                agreement: Some(0.7),
+            }],
+            trace: crate::av_sync::SyncTrace {
+                t: vec![0.2, 0.6, 1.0, 1.4, 1.8, 2.2],
+                mouth: vec![Some(0.1), Some(0.8), None, Some(0.2), Some(0.9), Some(0.1)],
+                speech: vec![0.0, 1.0, 0.5, 0.3, 1.0, 0.0],
+            },
+            ..AvSync::default()
+        };
+        let mut h = String::new();
+        sync_plot(&mut h, &sync);
+        assert!(h.starts_with("<svg class=\"plot sync\""), "{h}");
+        assert!(h.ends_with("</svg>"));
+        // One speech line, and the lips in two runs around the frame without a face.
+        assert_eq!(h.matches("stroke=\"#1f5fbf\"").count(), 1);
+        assert_eq!(h.matches("stroke=\"#b22222\"").count(), 2);
+        assert!(h.contains("agreement 0.71, strength 3.9, offset +0.04 s"));
+        assert!(h.contains("<title>speech 0.50-1.50 s</title>"));
+        let mut empty = String::new();
+        sync_plot(&mut empty, &AvSync::default());
+        assert!(empty.is_empty());
     }
 }

@@ -120,6 +120,20 @@ pub struct FrameObservation {
     /// The main face's identity embedding, on the frames where it was taken (see
     /// `FrameAnalyzer::with_identity`).
     pub embedding: Option<Vec<f32>>,
+    /// The lips as lip sync reads them (see `FrameAnalyzer::lips`), when asked for.
+    pub lips: Option<LipReading>,
+}
+
+/// The lips of the main face in one frame, read on the crop the face is tracked with (see
+/// `FrameAnalyzer::lips`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LipReading {
+    /// Lip opening (`FaceSignals::lip_area`).
+    pub lip_area: f32,
+    /// Head yaw, degrees.
+    pub yaw: f32,
+    /// The face's width, pixels.
+    pub face_width: f32,
 }
 
 /// Share of the recent open level at which one open eye settles the frame.
@@ -158,6 +172,16 @@ fn mesh_box(mesh: &Mesh) -> FaceBox {
     }
 }
 
+/// The lips of a trusted mesh.
+fn lip_reading(mesh: &Mesh) -> Option<LipReading> {
+    let s = face_signals(mesh).filter(|_| mesh.presence >= MIN_PRESENCE)?;
+    Some(LipReading {
+        lip_area: s.lip_area,
+        yaw: s.yaw,
+        face_width: mesh_box(mesh).w,
+    })
+}
+
 /// What a detector run gives: every face, and the crop and box of the largest.
 type Detected = (Vec<FaceBox>, Option<(Roi, FaceBox)>);
 
@@ -177,6 +201,8 @@ pub struct FrameAnalyzer<'m> {
     identity_every: Option<f64>,
     /// Media time of the next embedding.
     next_identity: f64,
+    /// Read the lips on every analysed frame (see `lips`).
+    read_lips: bool,
 }
 
 impl<'m> FrameAnalyzer<'m> {
@@ -193,6 +219,7 @@ impl<'m> FrameAnalyzer<'m> {
             eye_level: 0.0,
             identity_every: None,
             next_identity: f64::MIN,
+            read_lips: false,
         }
     }
 
@@ -201,6 +228,24 @@ impl<'m> FrameAnalyzer<'m> {
     pub fn with_identity(mut self, seconds: f64) -> Self {
         self.identity_every = Some(seconds.max(0.0));
         self
+    }
+
+    /// Also reads the lips on every analysed frame (`FrameObservation::lips`), for lip sync.
+    pub fn with_lips(mut self) -> Self {
+        self.read_lips = true;
+        self
+    }
+
+    /// Reads the lips alone, on a frame between two fully analysed ones: the mesh on the
+    /// crop the face is tracked with, nothing else (no detector, eyes or identity; the track
+    /// is left as it is, so the full analysis is the same with or without these frames).
+    /// None when no face is being tracked or the mesh loses it.
+    pub fn lips(&mut self, img: &RgbView) -> Result<Option<LipReading>, VisionError> {
+        let Some(roi) = self.track else {
+            return Ok(None);
+        };
+        let mesh = self.models.mesh.run(img, roi, &mut self.scratch)?;
+        Ok(lip_reading(&mesh))
     }
 
     /// Runs the detector: every face, and the crop around the largest.
@@ -220,6 +265,7 @@ impl<'m> FrameAnalyzer<'m> {
     pub fn analyze(&mut self, img: &RgbView, t: f64) -> Result<FrameObservation, VisionError> {
         let mut faces = None;
         let mut detected_box = None;
+        let tracked = self.track;
         let mut roi = match self.track {
             Some(roi) if self.since_detect + 1 < DETECT_EVERY => {
                 self.since_detect += 1;
@@ -274,7 +320,23 @@ impl<'m> FrameAnalyzer<'m> {
             }
             _ => None,
         };
+        let lips = if !self.read_lips {
+            None
+        } else if faces.is_none() {
+            // Tracked: this frame's mesh serves the lips too.
+            mesh.as_ref().and_then(lip_reading)
+        } else {
+            // The detector ran and re-centred the crop on its box, which moves the mesh by a
+            // few pixels: a jolt every `DETECT_EVERY` frames that the actions do not notice but
+            // that lands in the band of syllables lip sync reads. The lips are read on the
+            // crop the face was tracked with instead (or on the new one when there was none).
+            match tracked.or(self.track) {
+                Some(r) => lip_reading(&self.models.mesh.run(img, r, &mut self.scratch)?),
+                None => None,
+            }
+        };
         Ok(FrameObservation {
+            lips,
             t,
             size: (img.width, img.height),
             faces,

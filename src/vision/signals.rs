@@ -19,6 +19,10 @@ const MOUTH_RIGHT: usize = 61;
 const MOUTH_LEFT: usize = 291;
 const LIP_UPPER_INNER: usize = 13;
 const LIP_LOWER_INNER: usize = 14;
+/// The inner lip contour, corner to corner along the upper lip, then back along the lower lip.
+const INNER_LIPS: [usize; 20] = [
+    78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95,
+];
 
 /// The signals of one face in one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -38,6 +42,11 @@ pub struct FaceSignals {
     pub mouth_opening: f32,
     /// Mouth width over face width.
     pub mouth_width: f32,
+    /// Area inside the inner lip contour over the squared distance between the outer eye
+    /// corners (in the image plane): how open the lips are, from all twenty inner-lip points
+    /// rather than one pair, so that it follows speech frame by frame (lip sync reads it).
+    #[serde(default)]
+    pub lip_area: f32,
 }
 
 fn sub(a: Point3, b: Point3) -> Point3 {
@@ -50,6 +59,16 @@ fn norm(a: Point3) -> f32 {
 
 fn dist(a: Point3, b: Point3) -> f32 {
     norm(sub(a, b))
+}
+
+/// The area of a polygon of mesh points in the image plane (shoelace formula).
+fn polygon_area(p: &[Point3], ring: &[usize]) -> f32 {
+    let twice: f32 = ring
+        .iter()
+        .zip(ring.iter().cycle().skip(1))
+        .map(|(&a, &b)| p[a][0] * p[b][1] - p[b][0] * p[a][1])
+        .sum();
+    twice.abs() / 2.0
 }
 
 fn eye_openness(p: &[Point3], eye: [usize; 4]) -> f32 {
@@ -88,5 +107,28 @@ pub fn face_signals(mesh: &Mesh) -> Option<FaceSignals> {
         mouth_opening: dist(p[LIP_UPPER_INNER], p[LIP_LOWER_INNER])
             / dist(p[MOUTH_RIGHT], p[MOUTH_LEFT]).max(f32::EPSILON),
         mouth_width: dist(p[MOUTH_RIGHT], p[MOUTH_LEFT]) / width,
+        lip_area: {
+            let (r, l) = (p[RIGHT_EYE[0]], p[LEFT_EYE[0]]);
+            let eyes2 = (l[0] - r[0]).powi(2) + (l[1] - r[1]).powi(2);
+            polygon_area(p, &INNER_LIPS) / eyes2.max(f32::EPSILON)
+        },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polygon_area_of_a_unit_square_in_either_winding() {
+        let p = [
+            [0.0, 0.0, 5.0],
+            [1.0, 0.0, 1.0],
+            [1.0, 1.0, 0.0],
+            [0.0, 1.0, 2.0],
+        ];
+        assert!((polygon_area(&p, &[0, 1, 2, 3]) - 1.0).abs() < 1e-6);
+        assert!((polygon_area(&p, &[3, 2, 1, 0]) - 1.0).abs() < 1e-6);
+        assert_eq!(polygon_area(&p, &[0, 1]), 0.0);
+    }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use liveness::live_video::{ChallengeReport, Evidence, Outcome};
 use liveness::models::ModelsDir;
 use liveness::pipeline::{Verifier, VerifierConfig};
 
@@ -162,4 +163,13 @@ pub fn still(clip: &Path, at: &str, filter: Option<&str>, out: &Path) {
     }
     args.push(out.to_str().unwrap());
     ffmpeg(&args);
+}
+
+/// The verdict a voice challenge's words got on their own, before lip sync is weighed in (the
+/// challenge's outcome when there is none): what the speech recognition tests measure.
+pub fn speech_outcome(c: &ChallengeReport) -> Outcome {
+    match &c.evidence {
+        Evidence::Voice(v) => v.speech_outcome.unwrap_or(c.outcome),
+        _ => c.outcome,
+    }
 }
