@@ -10,13 +10,6 @@ media=${LIVENESS_MEDIA:-../shared/media}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 echo '{"id":"bench","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}' > "$tmp/lv.json"
 clip="$media/video/grid/sbwe5n.mpg"
-"$bin" verify "$clip" --live-video "$tmp/lv.json" --format json >/dev/null   # warm the page cache
-runs=5; total=0
-for i in $(seq $runs); do
-  s=$(date +%s.%N); "$bin" verify "$clip" --live-video "$tmp/lv.json" --format json >/dev/null; e=$(date +%s.%N)
-  total=$(echo "$total + $e - $s" | bc -l)
-done
-printf 'e2e verify, GRID 3 s clip, phrase challenge: %.3f s mean wall over %d runs (process start, model load, decode, ASR, vision, lip sync)\n' "$(echo "$total / $runs" | bc -l)" "$runs"
 # The phone selfie: lp-d13 (720x1280, 30 fps) cut to 10 s, four real spoken digits under it
 # from 1 s on, one voice and three actions challenges.
 digits=$media/speech/digits/en_GB
@@ -26,13 +19,28 @@ ffmpeg -loglevel error -y -f lavfi -t 1 -i anullsrc=r=16000:cl=mono \
 ffmpeg -loglevel error -y -i "$media/video/faces/lp-d13.mp4" -i "$tmp/digits.wav" -map 0:v -map 1:a \
   -af apad -t 10 -c:v libx264 -preset ultrafast -c:a aac "$tmp/phone.mp4"
 echo '{"id":"bench","language":"en-GB","challenges":[{"type":"voice","value":["7","9","1","7"]},{"type":"actions","value":["blink","smile","openMouth"]}]}' > "$tmp/lv-phone.json"
-"$bin" verify "$tmp/phone.mp4" --live-video "$tmp/lv-phone.json" --format json >/dev/null
-total=0
-for i in $(seq 3); do
-  s=$(date +%s.%N); "$bin" verify "$tmp/phone.mp4" --live-video "$tmp/lv-phone.json" --format json >/dev/null; e=$(date +%s.%N)
-  total=$(echo "$total + $e - $s" | bc -l)
+# Wall time per clip, median of 5 runs. With BASELINE=/path/to/another/liveness, that binary
+# runs too, alternating with this one, so that both see the same machine (a shared machine's
+# speed drifts by tens of per cent from hour to hour).
+bins=("$bin"); [ -n "${BASELINE:-}" ] && bins+=("$BASELINE")
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for b in "${bins[@]}"; do "$b" verify "$clip" --live-video "$tmp/lv.json" --format json >/dev/null; done   # warm the page cache
+for name in grid phone; do
+  case $name in
+    grid) video=$clip; lv=$tmp/lv.json; what="GRID 3 s clip, phrase challenge" ;;
+    phone) video=$tmp/phone.mp4; lv=$tmp/lv-phone.json; what="10 s 720x1280 phone clip, 1 voice + 3 actions" ;;
+  esac
+  for i in 1 2 3 4 5; do
+    for k in "${!bins[@]}"; do
+      s=$(date +%s.%N); "${bins[$k]}" verify "$video" --live-video "$lv" --format json >/dev/null; e=$(date +%s.%N)
+      echo "$e - $s" | bc -l >> "$tmp/wall-$name-$k"
+    done
+  done
+  for k in "${!bins[@]}"; do
+    printf 'e2e verify, %s, %s: %.3f s median wall of 5 (process start, model load, decode, ASR, vision, lip sync)\n' \
+      "$what" "${bins[$k]}" "$(median < "$tmp/wall-$name-$k")"
+  done
 done
-printf 'e2e verify, 10 s 720x1280 phone clip, 1 voice + 3 actions: %.3f s mean wall over 3 runs\n' "$(echo "$total / 3" | bc -l)"
 # Peak RSS: the same 3 s recital under 10 s and 60 s of real video (looped GRID frames,
 # the clip's audio once, then silence), so only the video's length differs.
 for secs in 10 60; do

@@ -146,13 +146,16 @@ impl SpeechEnvelope {
             .collect();
         let mut bands: Vec<Vec<f64>> = vec![Vec::with_capacity(samples.len()); BANDS.len()];
         let mut whole: Vec<f64> = Vec::with_capacity(samples.len());
-        for &s in samples {
-            let x = f64::from(s);
+        for (n, &s) in samples.iter().enumerate() {
+            // A signal far under any real noise floor (-300 dB) keeps the filters' state out
+            // of subnormal numbers through digital silence, where arithmetic slows a
+            // hundredfold.
+            let x = f64::from(s) + if n % 2 == 0 { 1e-15 } else { -1e-15 };
             for (band, sections) in bands.iter_mut().zip(&mut filters) {
                 let y = sections.iter_mut().fold(x, |acc, section| section.run(acc));
                 band.push(y * y);
             }
-            whole.push(x * x);
+            whole.push(f64::from(s) * f64::from(s));
         }
         let per_band: Vec<Vec<f32>> = bands.iter().map(|b| windowed_db(b, rate)).collect();
         let mut db: Vec<f32> = (0..per_band[0].len())

@@ -64,6 +64,11 @@ pub struct DecodeConfig {
     pub frame_max_side: u32,
     /// Emit at most this many frames per second of media time (0 = every frame).
     pub max_fps: f64,
+    /// Stretches of media time in which frames are emitted at up to `dense_fps` instead (the
+    /// frames `max_fps` alone would emit are always among them).
+    pub dense_spans: Vec<(f64, f64)>,
+    /// Frames per second inside `dense_spans` (0 = every frame).
+    pub dense_fps: f64,
     /// Decode the video stream at all.
     pub video: bool,
     /// Decode the audio stream at all.
@@ -81,6 +86,8 @@ impl Default for DecodeConfig {
         Self {
             frame_max_side: 320,
             max_fps: 0.0,
+            dense_spans: Vec::new(),
+            dense_fps: 0.0,
             video: true,
             audio: true,
             max_duration_s: 600.0,
@@ -170,6 +177,8 @@ struct VideoPart {
     time_base: Rational,
     scaler: Option<(scaling::Context, Pixel, u32, u32)>,
     last_sent: Option<f64>,
+    /// The last frame emitted under `max_fps` alone.
+    last_regular: Option<f64>,
 }
 
 struct AudioPart {
@@ -254,6 +263,7 @@ impl MediaDecoder {
                         time_base: stream.time_base(),
                         scaler: None,
                         last_sent: None,
+                        last_regular: None,
                     });
                 }
             }
@@ -423,12 +433,17 @@ fn drain_video(
             None => v.last_sent.map_or(0.0, |t| t + 1.0 / 25.0),
         };
         stats.decoded_seconds = stats.decoded_seconds.max(pts);
-        if config.max_fps > 0.0 {
-            if let Some(last) = v.last_sent {
-                if pts - last < 1.0 / config.max_fps - 1e-3 {
-                    continue;
-                }
-            }
+        let due = |last: Option<f64>, fps: f64| {
+            fps <= 0.0 || last.is_none_or(|l| pts - l >= 1.0 / fps - 1e-3)
+        };
+        let regular = due(v.last_regular, config.max_fps);
+        let dense = config
+            .dense_spans
+            .iter()
+            .any(|(a, b)| (*a..=*b).contains(&pts))
+            && due(v.last_sent, config.dense_fps);
+        if !regular && !dense {
+            continue;
         }
         let (w, h, fmt) = (decoded.width(), decoded.height(), decoded.format());
         if w == 0 || h == 0 || fmt == Pixel::None {
@@ -464,6 +479,9 @@ fn drain_video(
             packed.extend_from_slice(&data[y * stride..y * stride + row]);
         }
         v.last_sent = Some(pts);
+        if regular {
+            v.last_regular = Some(pts);
+        }
         stats.frames_sent += 1;
         if tx
             .send(Frame {

@@ -326,11 +326,8 @@ impl Verifier {
             lip_spans: envelope.as_ref().map(lip_spans).unwrap_or_default(),
         };
         let see_config = DecodeConfig {
-            max_fps: if plan.lip_spans.is_empty() {
-                self.config.vision_fps
-            } else {
-                self.config.sync_fps
-            },
+            dense_spans: plan.lip_spans.clone(),
+            dense_fps: self.config.sync_fps,
             ..decode_config
         };
 
@@ -486,6 +483,9 @@ impl Verifier {
             rivals: &rivals,
         };
         let has_audio = !audio.samples.is_empty();
+        // The vision stage keeps one core busy meanwhile.
+        let cores = thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = self.config.asr_threads.min(cores.saturating_sub(1)).max(1);
         let start = audio.first_pts.unwrap_or(0.0);
         // One transcript per decoding mode: free text for phrases, digit grammar for digits.
         let mut free_text: Option<Transcript> = None;
@@ -508,7 +508,8 @@ impl Verifier {
                 continue;
             }
             if free_text.is_none() {
-                free_text = Some(self.transcriber.transcribe_with(
+                free_text = Some(self.transcriber.transcribe_on(
+                    threads,
                     &audio.samples,
                     start,
                     &pack.whisper,
@@ -525,7 +526,8 @@ impl Verifier {
             if wants_digit_reading(challenge, &r) {
                 if digit_text.is_none() {
                     let grammar = digit_grammar(pack);
-                    digit_text = Some(self.transcriber.transcribe_with(
+                    digit_text = Some(self.transcriber.transcribe_on(
+                        threads,
                         &audio.samples,
                         start,
                         &pack.whisper,

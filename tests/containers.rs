@@ -91,3 +91,47 @@ fn common_containers_and_codecs_decode_and_verify() {
         );
     }
 }
+
+/// The frames a decode sends: media times.
+fn sent_times(clip: &std::path::Path, config: liveness::decode::DecodeConfig) -> Vec<f64> {
+    let (tx, rx) = crossbeam_channel::bounded(8);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            liveness::decode::MediaDecoder::open(clip, config)
+                .unwrap()
+                .run(Some(tx), None)
+                .unwrap()
+        });
+        rx.iter().map(|f: liveness::decode::Frame| f.pts).collect()
+    })
+}
+
+#[test]
+fn dense_spans_add_every_frame_inside_them_and_keep_the_regular_ones() {
+    let Some(media) = common::media() else { return };
+    let clip = media.join("video/grid/sbwe5n.mpg"); // 25 fps, 3 s
+    let regular = liveness::decode::DecodeConfig {
+        max_fps: 15.0,
+        audio: false,
+        ..Default::default()
+    };
+    let at_15 = sent_times(&clip, regular.clone());
+    let dense = sent_times(
+        &clip,
+        liveness::decode::DecodeConfig {
+            dense_spans: vec![(1.0, 2.0)],
+            dense_fps: 30.0,
+            ..regular
+        },
+    );
+    // 25 fps thinned to at most 15: every other frame, 12.5 a second.
+    assert!((36..=40).contains(&at_15.len()), "{}", at_15.len());
+    // Every 15 fps frame is still sent, and every frame between 1 and 2 s.
+    assert!(at_15.iter().all(|t| dense.contains(t)));
+    let inside = dense.iter().filter(|t| (1.0..=2.0).contains(*t)).count();
+    assert!((25..=26).contains(&inside), "{inside} frames in the span");
+    assert_eq!(
+        dense.iter().filter(|t| !(1.0..=2.0).contains(*t)).count(),
+        at_15.iter().filter(|t| !(1.0..=2.0).contains(*t)).count()
+    );
+}

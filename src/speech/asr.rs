@@ -105,9 +105,34 @@ impl Transcriber {
     /// free reading scored the same way. A likelihood is evidence to weigh against the free
     /// reading, never a substitute for it: the free reading is made first and without any
     /// knowledge of the texts. Stops early when `abort` is set (the result is then an
-    /// `AsrError::Inference`).
+    /// `AsrError::Inference`). Uses the transcriber's threads.
     pub fn transcribe_with(
         &self,
+        audio: &[f32],
+        offset: f64,
+        language: &str,
+        grammar: Option<&Grammar>,
+        scoring: Option<&Scoring>,
+        abort: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Transcript, AsrError> {
+        self.transcribe_on(
+            self.threads,
+            audio,
+            offset,
+            language,
+            grammar,
+            scoring,
+            abort,
+        )
+    }
+
+    /// `transcribe_with` on at most `threads` threads (at least one), for a caller that keeps
+    /// cores busy with other work meanwhile (whisper's threads wait for each other by spinning,
+    /// so more threads than free cores is slower, not faster).
+    #[allow(clippy::too_many_arguments)]
+    pub fn transcribe_on(
+        &self,
+        threads: usize,
         audio: &[f32],
         offset: f64,
         language: &str,
@@ -142,7 +167,7 @@ impl Transcriber {
             speech
         };
         let options = DecodeOptions {
-            threads: self.threads,
+            threads: threads.clamp(1, self.threads),
             language,
             audio_ctx,
             grammar,

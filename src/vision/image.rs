@@ -33,6 +33,22 @@ impl<'a> RgbView<'a> {
         let (ax, ay) = (fx - x0, fy - y0);
         let (x0, y0) = (x0 as i64, y0 as i64);
         let (w, h) = (self.width as i64, self.height as i64);
+        if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
+            // All four neighbours inside: the same sums in the same order, without the checks.
+            let i = (y0 as usize * self.width + x0 as usize) * 3;
+            let j = i + self.width * 3;
+            let d = &self.data;
+            let (w00, w10) = ((1.0 - ax) * (1.0 - ay), ax * (1.0 - ay));
+            let (w01, w11) = ((1.0 - ax) * ay, ax * ay);
+            let mut out = [0f32; 3];
+            for (c, o) in out.iter_mut().enumerate() {
+                *o += f32::from(d[i + c]) * w00;
+                *o += f32::from(d[i + 3 + c]) * w10;
+                *o += f32::from(d[j + c]) * w01;
+                *o += f32::from(d[j + 3 + c]) * w11;
+            }
+            return out;
+        }
         let mut out = [0f32; 3];
         for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
             let yi = y0 + dy;
@@ -125,11 +141,15 @@ pub fn sample_roi_flipped(
     let plane = size * size;
     let step = 1.0 / size as f32;
     let k = scale / 255.0;
+    // `Roi::to_image`, with the rotation's sine and cosine taken once.
+    let (sin, cos) = roi.angle.sin_cos();
     for j in 0..size {
+        let dy = ((j as f32 + 0.5) * step - 0.5) * roi.side;
         for i in 0..size {
             let u = (i as f32 + 0.5) * step;
             let u = if mirror { 1.0 - u } else { u };
-            let (x, y) = roi.to_image(u, (j as f32 + 0.5) * step);
+            let dx = (u - 0.5) * roi.side;
+            let (x, y) = (roi.cx + dx * cos - dy * sin, roi.cy + dx * sin + dy * cos);
             let rgb = img.sample(x, y);
             for (c, v) in rgb.iter().enumerate() {
                 out[c * plane + j * size + i] = v * k + offset;
@@ -221,5 +241,42 @@ mod tests {
         letterbox(&img, 4, 2.0, -1.0, &mut out);
         assert_eq!(out[0], -1.0);
         assert!(RgbView::new(2, 2, &data[..6]).is_none());
+    }
+
+    /// The bilinear sample as first written (every neighbour checked): the fast path must give
+    /// exactly the same numbers, so that no model input changes.
+    fn reference_sample(img: &RgbView, x: f32, y: f32) -> [f32; 3] {
+        let (fx, fy) = (x - 0.5, y - 0.5);
+        let (x0, y0) = (fx.floor(), fy.floor());
+        let (ax, ay) = (fx - x0, fy - y0);
+        let mut out = [0f32; 3];
+        for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
+            for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
+                let (xi, yi) = (x0 as i64 + dx, y0 as i64 + dy);
+                if xi < 0 || yi < 0 || xi >= img.width as i64 || yi >= img.height as i64 {
+                    continue;
+                }
+                if wx == 0.0 || wy == 0.0 {
+                    continue;
+                }
+                let i = (yi as usize * img.width + xi as usize) * 3;
+                for (c, o) in out.iter_mut().enumerate() {
+                    *o += f32::from(img.data[i + c]) * (wx * wy);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_fast_bilinear_path_gives_exactly_the_reference_values() {
+        let (w, h) = (37, 23);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 97 % 251) as u8).collect();
+        let img = RgbView::new(w, h, &data).unwrap();
+        for k in 0..4000 {
+            let x = (k % 89) as f32 * 0.457 - 1.3;
+            let y = (k / 89) as f32 * 0.561 - 1.1;
+            assert_eq!(img.sample(x, y), reference_sample(&img, x, y), "at {x},{y}");
+        }
     }
 }
