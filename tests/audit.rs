@@ -188,6 +188,15 @@ fn audit_counts_match_and_an_interrupted_run_resumes_to_the_same_results() {
         "{summary}"
     );
     assert!(summary["reasons"]["actions_out_of_order"].as_u64() >= Some(1));
+    // The GRID recitals that lip sync cannot tell from a dub are counted by their reason.
+    let unclear = expected
+        .iter()
+        .filter(|(k, v)| k.starts_with("grid") && **v == "attention")
+        .count() as u64;
+    assert!(
+        summary["reasons"]["lip_sync_unclear"].as_u64() >= Some(unclear),
+        "{summary}"
+    );
     check_report_in_a_browser(&full, expected.len());
 
     // Killed (SIGKILL) once the first results are written, then run again.
@@ -255,6 +264,10 @@ fn check_report_in_a_browser(out: &Path, videos: usize) {
     assert_eq!(html.matches("<tr class=\"video\"").count(), videos);
     assert!(html.contains("data:image/bmp;base64,"), "thumbnails inline");
     assert!(html.contains("<polyline"), "pose plots");
+    assert!(
+        html.contains("<svg class=\"plot sync\""),
+        "lip sync plots (lips against speech)"
+    );
     assert!(html.contains("<mark>"), "matched words highlighted");
     assert!(!html.contains("src=\"http"), "self-contained");
     let Some(browser) = ["chromium", "chromium-browser"].into_iter().find(|b| {
