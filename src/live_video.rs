@@ -52,7 +52,45 @@ pub enum LiveVideoError {
     /// There is no challenge at all.
     #[error("challenges: at least one challenge is required")]
     NoChallenges,
+    /// The object asks for more than any real challenge does (see `LIMITS`).
+    #[error("{param}: limit reached: {message}")]
+    TooLarge {
+        /// Which part (`challenges`, `challenges[2].value`, the whole object).
+        param: String,
+        /// Which limit.
+        message: String,
+    },
 }
+
+/// What a Live Video object may ask for. Real ones are far under: a challenge or two, four to
+/// eight digits, a sentence, one to four actions. The limits keep one upload from asking for
+/// work no recording could satisfy (whisper reads at most 448 tokens of text, and at most
+/// `VerifierConfig::max_audio_s` of audio is heard).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Bytes of Live Video JSON.
+    pub json_bytes: usize,
+    /// Challenges in one Live Video.
+    pub challenges: usize,
+    /// Values in one challenge.
+    pub values: usize,
+    /// Digits in one voice challenge.
+    pub digits: usize,
+    /// Words in one voice challenge (all its values).
+    pub words: usize,
+    /// Characters in one voice challenge (all its values).
+    pub characters: usize,
+}
+
+/// The limits every Live Video is held to.
+pub const LIMITS: Limits = Limits {
+    json_bytes: 64 * 1024,
+    challenges: 8,
+    values: 16,
+    digits: 16,
+    words: 40,
+    characters: 300,
+};
 
 /// Kind of challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,11 +169,33 @@ impl LiveVideo {
         packs: &LanguagePacks,
         actions: &ActionVocabulary,
     ) -> Result<Self, LiveVideoError> {
+        let too_large =
+            |param: String, message: String| LiveVideoError::TooLarge { param, message };
+        if json.len() > LIMITS.json_bytes {
+            return Err(too_large(
+                "liveVideo".into(),
+                format!(
+                    "{} bytes of JSON, at most {}",
+                    json.len(),
+                    LIMITS.json_bytes
+                ),
+            ));
+        }
         let raw: RawLiveVideo =
             serde_json::from_str(json).map_err(|e| LiveVideoError::Json(e.to_string()))?;
         packs.for_tag(&raw.language)?;
         if raw.challenges.is_empty() {
             return Err(LiveVideoError::NoChallenges);
+        }
+        if raw.challenges.len() > LIMITS.challenges {
+            return Err(too_large(
+                "challenges".into(),
+                format!(
+                    "{} challenges, at most {}",
+                    raw.challenges.len(),
+                    LIMITS.challenges
+                ),
+            ));
         }
         let mut challenges = Vec::with_capacity(raw.challenges.len());
         for (index, c) in raw.challenges.into_iter().enumerate() {
@@ -164,6 +224,13 @@ impl LiveVideo {
             if items.is_empty() {
                 return Err(bad("must not be empty"));
             }
+            let param = format!("challenges[{index}].value");
+            if items.len() > LIMITS.values {
+                return Err(too_large(
+                    param,
+                    format!("{} values, at most {}", items.len(), LIMITS.values),
+                ));
+            }
             let mut value = Vec::with_capacity(items.len());
             for item in items {
                 let text = match item {
@@ -186,6 +253,27 @@ impl LiveVideo {
                     value.push(action.name.clone());
                 } else {
                     value.push(text);
+                }
+            }
+            if kind == ChallengeType::Voice {
+                let digits = value
+                    .iter()
+                    .flat_map(|v| v.chars())
+                    .filter(char::is_ascii_digit)
+                    .count();
+                let words: usize = value.iter().map(|v| v.split_whitespace().count()).sum();
+                let characters: usize = value.iter().map(|v| v.chars().count()).sum();
+                for (n, most, what) in [
+                    (digits, LIMITS.digits, "digits"),
+                    (words, LIMITS.words, "words"),
+                    (characters, LIMITS.characters, "characters"),
+                ] {
+                    if n > most {
+                        return Err(too_large(
+                            format!("challenges[{index}].value"),
+                            format!("{n} {what} to recite, at most {most}"),
+                        ));
+                    }
                 }
             }
             challenges.push(Challenge { kind, value });
@@ -519,6 +607,45 @@ mod tests {
         let back = serde_json::to_value(&lv).unwrap();
         assert_eq!(back["challenges"][0]["type"], "voice");
         assert_eq!(back["createdAt"], "2026-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn limits_refuse_what_no_recording_could_satisfy() {
+        let voice = |digits: usize| {
+            let value: Vec<String> = (0..digits).map(|i| (i % 10).to_string()).collect();
+            format!(
+                r#"{{"id":"x","language":"en","challenges":[{{"type":"voice","value":{}}}]}}"#,
+                serde_json::to_string(&value).unwrap()
+            )
+        };
+        assert!(parse(&voice(16)).is_ok());
+        for json in [
+            voice(17),
+            voice(450),
+            format!(
+                r#"{{"id":"x","language":"en","challenges":[{{"type":"voice","value":["{}"]}}]}}"#,
+                "seven nine one seven ".repeat(11).trim()
+            ),
+            format!(
+                r#"{{"id":"x","language":"en","challenges":[{}]}}"#,
+                [r#"{"type":"actions","value":["blink"]}"#; 9].join(",")
+            ),
+            format!(
+                r#"{{"id":"x","language":"en","challenges":[{{"type":"actions","value":[{}]}}]}}"#,
+                [r#""blink""#; 17].join(",")
+            ),
+            format!(
+                r#"{{"id":"x","language":"en","challenges":[{{"type":"voice","value":["1"]}}]}}{}"#,
+                " ".repeat(70_000)
+            ),
+        ] {
+            let e = parse(&json).unwrap_err();
+            assert!(
+                matches!(e, LiveVideoError::TooLarge { .. }),
+                "{e} for {}",
+                &json[..json.len().min(120)]
+            );
+        }
     }
 
     #[test]

@@ -56,6 +56,28 @@ fn bad_videos_and_bad_live_videos_are_typed_errors() {
         "{json}"
     );
 
+    // A recital no recording could satisfy (450 digits once made whisper abort the process):
+    // refused before any work, with the limit named.
+    let long = dir.path().join("long.json");
+    std::fs::write(
+        &long,
+        format!(
+            r#"{{"id":"lv","language":"en-GB","challenges":[{{"type":"voice","value":{:?}}}]}}"#,
+            vec!["7"; 450]
+        ),
+    )
+    .unwrap();
+    let (code, json, _) = run(&empty, &long);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (65, Some("invalid_request")),
+        "{json}"
+    );
+    assert!(
+        json["message"].as_str().unwrap().contains("limit reached"),
+        "{json}"
+    );
+
     let text = dir.path().join("notes.mp4");
     std::fs::write(&text, "meeting notes, not a video\n".repeat(100)).unwrap();
     let (code, json, _) = run(&text, &lv);

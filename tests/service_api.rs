@@ -328,6 +328,12 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
         ),
         (json!([]), "en", "challenges"),
         (digits.clone(), "tlh", "language"),
+        // 450 digits once made whisper abort the whole service; now refused at the door.
+        (
+            json!([{"type": "voice", "value": vec!["7"; 450]}]),
+            "en",
+            "challenges",
+        ),
     ] {
         let r = a.upload_video(&clip, "c", language, &challenges);
         assert_eq!(r.status, 400, "{challenges} {language}: {:?}", r.json);

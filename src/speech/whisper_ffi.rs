@@ -248,11 +248,14 @@ impl WhisperModel {
     ) -> Result<(Option<TextScore>, Vec<TextScore>), FfiError> {
         let scorer = Scorer::new(self.ctx, state, opts)?;
         let reference = scorer.score(free)?;
+        // A text longer than the decoder's context cannot be scored (and must not be tried:
+        // whisper.cpp aborts the process on a position past its context); it is left out.
         let scores = texts
             .iter()
             .map(|t| scorer.score(t))
+            .filter_map(Result::transpose)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok((Some(reference), scores))
+        Ok((reference, scores))
     }
 }
 
@@ -270,6 +273,8 @@ struct Scorer {
     rivals: Vec<(sys::whisper_token, String)>,
     eot: sys::whisper_token,
     vocab: usize,
+    /// Positions in the decoder's context (448 for every whisper model).
+    n_text_ctx: usize,
 }
 
 impl Scorer {
@@ -304,6 +309,7 @@ impl Scorer {
             rivals: Vec::new(),
             eot: sys::whisper_token_eot(ctx),
             vocab: sys::whisper_n_vocab(ctx).max(0) as usize,
+            n_text_ctx: sys::whisper_n_text_ctx(ctx).max(0) as usize,
         };
         for r in opts.scoring.map(|s| s.rivals).unwrap_or_default() {
             if let [t] = scorer.tokenize(r)?[..] {
@@ -358,10 +364,14 @@ impl Scorer {
         Ok(buf)
     }
 
-    /// Log-likelihood of `text` (then end of text) after the prompt.
-    fn score(&self, text: &str) -> Result<TextScore, FfiError> {
+    /// Log-likelihood of `text` (then end of text) after the prompt; None when the text does
+    /// not fit in the decoder's context after the prompt.
+    fn score(&self, text: &str) -> Result<Option<TextScore>, FfiError> {
         let mut tokens = self.tokenize(text)?;
         tokens.push(self.eot);
+        if self.prompt.len() + tokens.len() > self.n_text_ctx {
+            return Ok(None);
+        }
         // Positions from prompt.len() on are overwritten by each text in turn.
         let mut logp = self.after_prompt.clone();
         let mut total = 0f64;
@@ -396,13 +406,13 @@ impl Scorer {
                 n_past += 1;
             }
         }
-        Ok(TextScore {
+        Ok(Some(TextScore {
             text: text.to_string(),
             logprob: total,
             tokens: tokens.len(),
             pieces,
             rival_slots,
-        })
+        }))
     }
 
     /// The text of one token (lossy where a token holds part of a UTF-8 sequence).
