@@ -287,8 +287,8 @@ const SYNC_CLEAR_STRENGTH: f64 = 3.5;
 /// recital is spoken and its lips follow the voice well beyond chance at a plausible offset;
 /// `rejected` (`no_face_while_speaking`, `voice_not_from_face`) on strong evidence that the
 /// voice is not this face's: no face, a still mouth under speech, a voice that fits the lips
-/// only shifted in time; `attention` (`lip_sync_unclear`) otherwise. `sync` is None when no
-/// frames could be compared (no video stream).
+/// only shifted in time; `attention` (`lip_sync_unclear`) otherwise. `sync` is None when
+/// nothing could be measured.
 pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec<Reason>) {
     let rejected = |code: &str, msg: String| (Outcome::Rejected, vec![Reason::new(code, msg)]);
     let unclear = |msg: String| {
@@ -297,11 +297,14 @@ pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec
             vec![Reason::new("lip_sync_unclear", msg)],
         )
     };
-    let Some(s) = sync.filter(|_| has_video) else {
+    if !has_video {
         return rejected(
             "no_face_while_speaking",
             "no picture: nothing shows who speaks the recital".into(),
         );
+    }
+    let Some(s) = sync else {
+        return unclear("the lips and the voice could not be compared".into());
     };
     if s.speech_seconds <= 0.0 {
         return unclear("no speech to compare with the lips".into());
@@ -365,13 +368,7 @@ pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec
         ));
     }
     match (s.strength, s.agreement, s.offset_seconds) {
-        (Some(z), Some(r), Some(offset)) if z >= SYNC_CLEAR_STRENGTH => (
-            Outcome::Clear,
-            vec![Reason::new(
-                "lip_sync",
-                format!("the lips follow the voice (agreement {r:.2}, strength {z:.1}, offset {offset:+.2} s)"),
-            )],
-        ),
+        (Some(z), Some(_), Some(_)) if z >= SYNC_CLEAR_STRENGTH => (Outcome::Clear, Vec::new()),
         (Some(z), Some(r), _) => unclear(format!(
             "the lips follow the voice too weakly to rule out another recording (agreement {r:.2}, strength {z:.1} of {SYNC_CLEAR_STRENGTH})"
         )),
@@ -822,12 +819,16 @@ mod tests {
 
     fn lip(s: &AvSync) -> (Outcome, String) {
         let (o, r) = lip_sync_verdict(Some(s), true);
-        (o, r[0].code.clone())
+        let code = r.first().map_or("", |r| r.code.as_str()).to_string();
+        (o, code)
     }
 
     #[test]
     fn lips_must_follow_the_voice_well_beyond_chance_to_clear() {
-        assert_eq!(lip(&sync(0.75, 4.2, (0.02, 0.75, 4.2))).0, Outcome::Clear);
+        assert_eq!(
+            lip(&sync(0.75, 4.2, (0.02, 0.75, 4.2))),
+            (Outcome::Clear, String::new())
+        );
         let weak = lip(&sync(0.55, 2.6, (0.02, 0.55, 2.6)));
         assert_eq!(weak, (Outcome::Attention, "lip_sync_unclear".into()));
         // Strong agreement only 0.8 s later: a shifted voice.
@@ -843,6 +844,9 @@ mod tests {
             lip_sync_verdict(None, false).1[0].code,
             "no_face_while_speaking"
         );
+        let (outcome, reasons) = lip_sync_verdict(None, true);
+        assert_eq!(outcome, Outcome::Attention);
+        assert_eq!(reasons[0].code, "lip_sync_unclear");
         let mut s = sync(0.75, 4.2, (0.02, 0.75, 4.2));
         s.face_share = 0.3;
         assert_eq!(
