@@ -283,6 +283,7 @@ fn flag_flat(
 
 /// Inspects one photo.
 pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, PhotoError> {
+    crate::isolation::crash_drill("photo", path);
     let frame = first_picture(path)?;
     let img = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
         .ok_or_else(|| PhotoError::NoPicture(path.display().to_string()))?;

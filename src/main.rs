@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveness::cli::{self, ErrorObject};
+use liveness::isolation::{run_forked, Forked};
 use liveness::live_photo::inspect_photo;
 use liveness::live_video::Outcome;
 use liveness::models::{self, Manifest, ModelsDir};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
+use liveness::server::engine::Isolation;
 use liveness::server::webhooks::WebhookConfig;
 use liveness::server::worker::WorkerConfig;
 use liveness::server::{ApiConfig, ServeOptions, ServiceError, WorkerOptions};
@@ -99,6 +101,10 @@ enum Command {
         /// Stop a video taking longer than this many seconds (recorded as a `timeout` error).
         #[arg(long, default_value_t = 600.0)]
         timeout_per_video: f64,
+        /// Verify in this process instead of one runner process per job: a native crash on
+        /// one video then ends the whole audit.
+        #[arg(long)]
+        in_process: bool,
     },
     /// Run the HTTP service: Live Videos, Live Photos and Checks (ComplyCube-style API),
     /// with in-process job workers.
@@ -147,6 +153,17 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// (internal) A runner process: answers verification requests from its parent on stdin,
+    /// one JSON line each (see `liveness::runner`).
+    #[command(hide = true)]
+    Runner {
+        /// Models folder.
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// Threads for speech recognition.
+        #[arg(long)]
+        threads: Option<usize>,
+    },
 }
 
 /// Where the service keeps its records and media.
@@ -182,6 +199,11 @@ struct JobArgs {
     /// Seconds before a failed webhook delivery is retried (doubling each time).
     #[arg(long, default_value_t = 10.0)]
     webhook_retry_seconds: f64,
+    /// Run checks in this process instead of runner processes (one per worker, started
+    /// again when a check kills it): a native crash in one check then takes the process
+    /// and every job in it down.
+    #[arg(long)]
+    in_process: bool,
 }
 
 #[derive(Subcommand)]
@@ -243,29 +265,63 @@ fn wants_json(format: Option<Format>) -> bool {
 /// Prints a report (pretty JSON, or the text `render` makes of it) and turns its outcome into
 /// the exit status (`--fail-on`).
 fn emit_report<T: serde::Serialize>(
+    out: &mut dyn Write,
     json: bool,
     report: &T,
     render: impl FnOnce(&T) -> String,
     outcome: Outcome,
     fail_on: Option<FailOn>,
-) -> ExitCode {
+) -> i32 {
     let rendered = if json {
         serde_json::to_string_pretty(report).unwrap_or_default() + "\n"
     } else {
         render(report)
     };
-    if std::io::stdout().write_all(rendered.as_bytes()).is_err() {
-        return ExitCode::from(cli::EXIT_IO as u8);
+    if out.write_all(rendered.as_bytes()).is_err() {
+        return cli::EXIT_IO;
     }
-    ExitCode::from(cli::verdict_exit(outcome, fail_on.map(Outcome::from)) as u8)
+    cli::verdict_exit(outcome, fail_on.map(Outcome::from))
+}
+
+/// Prints the JSON error object on `out` (when JSON is wanted) and a line on stderr.
+fn write_error(out: &mut dyn Write, json: bool, code: i32, obj: &ErrorObject) -> i32 {
+    if json {
+        let _ = writeln!(out, "{}", serde_json::to_string(obj).unwrap_or_default());
+    }
+    eprintln!("liveness: {}: {}", obj.kind, obj.message);
+    code
 }
 
 fn emit_error(json: bool, code: i32, obj: &ErrorObject) -> ExitCode {
-    if json {
-        println!("{}", serde_json::to_string(obj).unwrap_or_default());
+    ExitCode::from(write_error(&mut std::io::stdout(), json, code, obj) as u8)
+}
+
+/// Runs a one-file command in a forked child (see `isolation::run_forked`): what it writes
+/// goes to stdout and its status is ours; a child killed by native code (an abort, a
+/// segfault) becomes exit 70 with an `internal_error` object, never a verdict.
+fn forked(json: bool, what: &str, work: impl FnOnce(&mut dyn Write) -> i32) -> ExitCode {
+    let internal = |message: String| ErrorObject {
+        kind: "internal_error".into(),
+        message,
+    };
+    match run_forked(|out| work(out)) {
+        Ok(Forked::Exited { code, output }) => {
+            if std::io::stdout().write_all(&output).is_err() {
+                return ExitCode::from(cli::EXIT_IO as u8);
+            }
+            ExitCode::from(code.clamp(0, 255) as u8)
+        }
+        Ok(Forked::Killed { status, .. }) => emit_error(
+            json,
+            cli::EXIT_SOFTWARE,
+            &internal(format!("{what} crashed ({status}); nothing was decided")),
+        ),
+        Err(e) => emit_error(
+            json,
+            cli::EXIT_SOFTWARE,
+            &internal(format!("cannot start the {what}: {e}")),
+        ),
     }
-    eprintln!("liveness: {}: {}", obj.kind, obj.message);
-    ExitCode::from(code as u8)
 }
 
 fn main() -> ExitCode {
@@ -324,18 +380,28 @@ fn main() -> ExitCode {
             if let Some(t) = threads {
                 config.asr_threads = t.max(1);
             }
-            let result: Result<_, VerifyError> = (|| {
-                let verifier = Verifier::load_all(&ModelsDir::locate(models.as_deref()), config)?;
-                let lv = verifier.parse_live_video(&text)?;
-                verifier.verify(&video, &lv)
-            })();
-            match result {
-                Ok(report) => emit_report(json, &report, cli::render_text, report.outcome, fail_on),
-                Err(e) => {
-                    let (code, obj) = cli::classify(&e);
-                    emit_error(json, code, &obj)
+            forked(json, "verification", |out| {
+                let result: Result<_, VerifyError> = (|| {
+                    let verifier =
+                        Verifier::load_all(&ModelsDir::locate(models.as_deref()), config)?;
+                    let lv = verifier.parse_live_video(&text)?;
+                    verifier.verify(&video, &lv)
+                })();
+                match result {
+                    Ok(report) => emit_report(
+                        out,
+                        json,
+                        &report,
+                        cli::render_text,
+                        report.outcome,
+                        fail_on,
+                    ),
+                    Err(e) => {
+                        let (code, obj) = cli::classify(&e);
+                        write_error(out, json, code, &obj)
+                    }
                 }
-            }
+            })
         }
         Command::Photo {
             image,
@@ -345,32 +411,36 @@ fn main() -> ExitCode {
         } => {
             let json = wants_json(format);
             let dir = ModelsDir::locate(models.as_deref());
-            let models = match VisionModels::load(dir.root()) {
-                Ok(m) => m,
-                Err(e) => {
-                    return emit_error(
+            forked(json, "photo inspection", |out| {
+                let models = match VisionModels::load(dir.root()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        return write_error(
+                            out,
+                            json,
+                            cli::EXIT_UNAVAILABLE,
+                            &ErrorObject {
+                                kind: "model_unavailable".into(),
+                                message: e.to_string(),
+                            },
+                        )
+                    }
+                };
+                match inspect_photo(&models, &image) {
+                    Ok(report) => emit_report(
+                        out,
                         json,
-                        cli::EXIT_UNAVAILABLE,
-                        &ErrorObject {
-                            kind: "model_unavailable".into(),
-                            message: e.to_string(),
-                        },
-                    )
+                        &report,
+                        cli::render_photo_text,
+                        report.outcome,
+                        fail_on,
+                    ),
+                    Err(e) => {
+                        let (code, obj) = cli::classify_photo(&e);
+                        write_error(out, json, code, &obj)
+                    }
                 }
-            };
-            match inspect_photo(&models, &image) {
-                Ok(report) => emit_report(
-                    json,
-                    &report,
-                    cli::render_photo_text,
-                    report.outcome,
-                    fail_on,
-                ),
-                Err(e) => {
-                    let (code, obj) = cli::classify_photo(&e);
-                    emit_error(json, code, &obj)
-                }
-            }
+            })
         }
         Command::Audit {
             input,
@@ -379,6 +449,7 @@ fn main() -> ExitCode {
             models,
             fail_on,
             timeout_per_video,
+            in_process,
         } => {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
             let jobs = jobs.unwrap_or((cores / 2).max(1)).max(1);
@@ -386,11 +457,30 @@ fn main() -> ExitCode {
                 asr_threads: (cores / jobs).max(1),
                 ..VerifierConfig::default()
             };
-            let verifier = match Verifier::load_all(&ModelsDir::locate(models.as_deref()), config) {
-                Ok(v) => v,
-                Err(e) => {
-                    let (code, obj) = cli::classify(&e);
-                    return emit_error(false, code, &obj);
+            let models = ModelsDir::locate(models.as_deref());
+            let verifier;
+            let executor = if in_process {
+                verifier = match Verifier::load_all(&models, config) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let (code, obj) = cli::classify(&e);
+                        return emit_error(false, code, &obj);
+                    }
+                };
+                liveness::audit::Executor::InProcess(&verifier)
+            } else {
+                match liveness::runner::runner_command(&models, config.asr_threads) {
+                    Ok(command) => liveness::audit::Executor::Isolated(command),
+                    Err(e) => {
+                        return emit_error(
+                            false,
+                            cli::EXIT_SOFTWARE,
+                            &ErrorObject {
+                                kind: "internal_error".into(),
+                                message: format!("cannot find this executable: {e}"),
+                            },
+                        )
+                    }
                 }
             };
             // A progress bar on a terminal; plain lines every 2 s otherwise.
@@ -419,7 +509,7 @@ fn main() -> ExitCode {
                 }
             };
             let result = liveness::audit::run_audit(
-                &verifier,
+                &executor,
                 &input,
                 &liveness::audit::AuditConfig {
                     jobs,
@@ -451,16 +541,17 @@ fn main() -> ExitCode {
                             liveness::audit::input::InputFailure::NotFound(_),
                         ) => cli::EXIT_NO_INPUT,
                         liveness::audit::AuditError::Input(_) => cli::EXIT_DATA,
+                        liveness::audit::AuditError::Unavailable(_) => cli::EXIT_UNAVAILABLE,
                         liveness::audit::AuditError::Output { .. } => cli::EXIT_IO,
                     };
                     emit_error(
                         true,
                         code,
                         &ErrorObject {
-                            kind: if code == cli::EXIT_NO_INPUT {
-                                "resource_not_found".into()
-                            } else {
-                                "invalid_request".into()
+                            kind: match code {
+                                cli::EXIT_NO_INPUT => "resource_not_found".into(),
+                                cli::EXIT_UNAVAILABLE => "model_unavailable".into(),
+                                _ => "invalid_request".into(),
                             },
                             message: e.to_string(),
                         },
@@ -470,6 +561,19 @@ fn main() -> ExitCode {
         }
         Command::Serve { .. } | Command::Worker { .. } | Command::Keys { .. } => {
             service_command(cli.command)
+        }
+        Command::Runner { models, threads } => {
+            let mut config = VerifierConfig::default();
+            if let Some(t) = threads {
+                config.asr_threads = t.max(1);
+            }
+            match liveness::runner::run(ModelsDir::locate(models.as_deref()), config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("liveness runner: {e}");
+                    ExitCode::from(cli::EXIT_IO as u8)
+                }
+            }
         }
         Command::Models { command } => match command {
             ModelsCommand::Check { models } => {
@@ -624,6 +728,27 @@ fn webhook_config(args: &JobArgs) -> WebhookConfig {
     }
 }
 
+/// Runner processes for `jobs` workers, unless `--in-process`.
+fn isolation(
+    args: &JobArgs,
+    jobs: usize,
+    uploads: usize,
+) -> Result<Option<Isolation>, ServiceError> {
+    if args.in_process {
+        return Ok(None);
+    }
+    let models = ModelsDir::locate(args.models.as_deref());
+    let command =
+        liveness::runner::runner_command(&models, verifier_config(args, jobs).asr_threads)
+            .map_err(|e| ServiceError::Config(format!("cannot find this executable: {e}")))?;
+    Ok(Some(Isolation {
+        command,
+        checks: jobs.max(1),
+        uploads: uploads.max(1),
+        job_timeout: Duration::from_secs_f64(args.job_timeout.max(1.0)),
+    }))
+}
+
 fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     VerifierConfig {
@@ -659,8 +784,10 @@ fn service_command(command: Command) -> ExitCode {
                 api.max_photo_bytes = (max_photo_mb.max(0.0) * 1048576.0) as u64;
                 api.max_video_seconds = max_video_seconds;
                 api.max_attempts = max_attempts.max(1);
+                let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
                 liveness::server::serve(ServeOptions {
                     listen,
+                    isolation: isolation(&jobs, workers, cores)?,
                     models: ModelsDir::locate(jobs.models.as_deref()),
                     workers,
                     verifier: verifier_config(&jobs, workers),
@@ -678,6 +805,7 @@ fn service_command(command: Command) -> ExitCode {
             } => {
                 let locations = storage_locations(&storage)?;
                 liveness::server::run_worker(WorkerOptions {
+                    isolation: isolation(&jobs, concurrency, 1)?,
                     models: ModelsDir::locate(jobs.models.as_deref()),
                     concurrency,
                     verifier: verifier_config(&jobs, concurrency),

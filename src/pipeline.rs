@@ -280,6 +280,7 @@ impl Verifier {
         live_video: &LiveVideo,
         cancel: &Cancel,
     ) -> Result<VerifyReport, VerifyError> {
+        crate::isolation::crash_drill("verify", video);
         let result = self.verify_inner(video, live_video, cancel);
         if cancel.is_cancelled() {
             return Err(VerifyError::Cancelled);

@@ -20,6 +20,7 @@ use self::input::{read_input, AuditJob, InputFailure};
 use self::results::{for_each_line, input_sha256, ResultLine, ResultsFile, Thumbnail};
 use self::summary::{summarise, AuditSummary, VideoRecord};
 use crate::cli::{classify, ErrorObject};
+use crate::isolation::{Runner, RunnerCommand, CANCEL_GRACE};
 use crate::live_video::{Evidence, VerifyReport};
 use crate::pipeline::{Cancel, Verifier};
 use crate::rounding::round3;
@@ -30,6 +31,9 @@ pub enum AuditError {
     /// The input cannot be read.
     #[error(transparent)]
     Input(#[from] InputFailure),
+    /// The models cannot be loaded.
+    #[error("models unavailable: {0}")]
+    Unavailable(String),
     /// The output folder or its files cannot be written.
     #[error("cannot write the audit output in {path}: {message}")]
     Output {
@@ -38,6 +42,163 @@ pub enum AuditError {
         /// Why.
         message: String,
     },
+}
+
+/// Where an audit's verifications run.
+#[derive(Debug)]
+pub enum Executor<'a> {
+    /// In this process, with a loaded verifier: a native crash ends the audit.
+    InProcess(&'a Verifier),
+    /// Each worker in its own runner process (`liveness runner`, see `isolation`): a video
+    /// that kills its runner gets an `internal_error` line and the next video a fresh runner.
+    Isolated(RunnerCommand),
+}
+
+/// One video for a runner process: what [`run_job`] needs (JSON, `"job": "auditVideo"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditRequest {
+    /// The Live Video's id.
+    pub id: String,
+    /// The video file.
+    pub video: PathBuf,
+    /// The Live Video object, as JSON text.
+    pub live_video: String,
+    /// sha256 of the inputs (recorded in the results line).
+    pub input_sha256: String,
+    /// Where thumbnails go.
+    pub thumbs_dir: PathBuf,
+    /// Time limit, seconds.
+    pub timeout_seconds: Option<f64>,
+}
+
+/// The `job` tag of an [`AuditRequest`].
+pub const AUDIT_JOB: &str = "auditVideo";
+
+/// Runs an [`AuditRequest`] here (in a runner process): its results line.
+pub fn run_request(verifier: &Verifier, request: AuditRequest) -> ResultLine {
+    let job = AuditJob {
+        id: request.id,
+        video: request.video,
+        live_video: request.live_video,
+    };
+    run_job(
+        verifier,
+        &job,
+        request.input_sha256,
+        &request.thumbs_dir,
+        request
+            .timeout_seconds
+            .map(std::time::Duration::from_secs_f64),
+    )
+}
+
+/// A results line with an error and no report.
+fn error_line(
+    job: &AuditJob,
+    sha: String,
+    kind: &str,
+    message: String,
+    seconds: f64,
+) -> ResultLine {
+    ResultLine {
+        live_video_id: job.id.clone(),
+        video: job.video.display().to_string(),
+        input_sha256: sha,
+        report: None,
+        error: Some(ErrorObject {
+            kind: kind.into(),
+            message,
+        }),
+        seconds: round3(seconds),
+        thumbnails: Vec::new(),
+    }
+}
+
+/// Runs one video in `runner`'s process; its death becomes an `internal_error` line.
+fn run_isolated(
+    runner: &mut Runner,
+    job: &AuditJob,
+    sha: String,
+    thumbs_dir: &Path,
+    timeout: Option<std::time::Duration>,
+) -> ResultLine {
+    let started = Instant::now();
+    let request = AuditRequest {
+        id: job.id.clone(),
+        video: job.video.clone(),
+        live_video: job.live_video.clone(),
+        input_sha256: sha.clone(),
+        thumbs_dir: thumbs_dir.to_path_buf(),
+        timeout_seconds: timeout.map(|t| t.as_secs_f64()),
+    };
+    let mut value = serde_json::to_value(&request).unwrap_or_default();
+    value["job"] = AUDIT_JOB.into();
+    // The runner stops a video at its limit itself; the parent steps in only if it does not.
+    let deadline = timeout.map(|t| started + t + CANCEL_GRACE);
+    let seconds = || started.elapsed().as_secs_f64();
+    match runner.call(&value, &Cancel::new(), deadline) {
+        Ok(mut answer) => {
+            if let Some(line) = answer.get_mut("ok").map(|v| v.take()) {
+                return serde_json::from_value(line).unwrap_or_else(|e| {
+                    error_line(
+                        job,
+                        sha,
+                        "internal_error",
+                        format!("unreadable results line from the runner: {e}"),
+                        seconds(),
+                    )
+                });
+            }
+            let error = &answer["error"];
+            let kind = match error["class"].as_str() {
+                Some("unavailable") => "model_unavailable",
+                _ => "internal_error",
+            };
+            let message = error["message"]
+                .as_str()
+                .unwrap_or("the runner failed")
+                .to_string();
+            error_line(job, sha, kind, message, seconds())
+        }
+        Err(e) => error_line(
+            job,
+            sha,
+            "internal_error",
+            format!("verification crashed its process and was not finished: {e}"),
+            seconds(),
+        ),
+    }
+}
+
+/// Starts `count` runners and has each load its models (at once); the first failure is
+/// returned.
+fn start_runners(command: &RunnerCommand, count: usize) -> Result<Vec<Runner>, AuditError> {
+    let mut runners: Vec<Runner> = (0..count).map(|_| Runner::new(command.clone())).collect();
+    let load = serde_json::json!({"job": "loadModels"});
+    let answers: Vec<Result<serde_json::Value, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = runners
+            .iter_mut()
+            .map(|r| {
+                s.spawn(|| {
+                    r.call(&load, &Cancel::new(), None)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("loading panicked".into())))
+            .collect()
+    });
+    for answer in answers {
+        let answer = answer.map_err(AuditError::Unavailable)?;
+        if let Some(error) = answer.get("error") {
+            let message = error["message"].as_str().unwrap_or("models failed to load");
+            return Err(AuditError::Unavailable(message.to_string()));
+        }
+    }
+    Ok(runners)
 }
 
 /// Settings of one audit.
@@ -155,7 +316,7 @@ fn write_thumbnails(dir: &Path, job: &AuditJob, report: &VerifyReport) -> Vec<Th
 }
 
 /// Verifies one job; never panics (a panic inside verification becomes an error line).
-fn run_job(
+pub fn run_job(
     verifier: &Verifier,
     job: &AuditJob,
     sha: String,
@@ -225,7 +386,7 @@ fn run_job(
 
 /// Runs an audit of `input` into `config.out`, calling `progress` after each video.
 pub fn run_audit(
-    verifier: &Verifier,
+    executor: &Executor,
     input: &Path,
     config: &AuditConfig,
     progress: &mut dyn FnMut(&Progress),
@@ -293,7 +454,14 @@ pub fn run_audit(
         record(line, &mut results, &mut state)?;
     }
 
-    let workers = config.jobs.max(1);
+    let workers = config.jobs.max(1).min(todo.len().max(1));
+    let mut runners: Vec<Option<Runner>> = match executor {
+        Executor::Isolated(command) if !todo.is_empty() => start_runners(command, workers)?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        _ => (0..workers).map(|_| None).collect(),
+    };
     let (job_tx, job_rx) = bounded::<(AuditJob, String)>(workers * 2);
     let (done_tx, done_rx) = bounded::<ResultLine>(workers * 2);
     std::thread::scope(|s| -> Result<(), AuditError> {
@@ -304,12 +472,21 @@ pub fn run_audit(
                 }
             }
         });
-        for _ in 0..workers {
+        for mut runner in runners.drain(..) {
             let (rx, tx) = (job_rx.clone(), done_tx.clone());
             let thumbs_dir = &thumbs_dir;
             s.spawn(move || {
                 for (job, sha) in rx.iter() {
-                    let line = run_job(verifier, &job, sha, thumbs_dir, config.timeout_per_video);
+                    let timeout = config.timeout_per_video;
+                    let line = match (executor, runner.as_mut()) {
+                        (_, Some(r)) => run_isolated(r, &job, sha, thumbs_dir, timeout),
+                        (Executor::InProcess(v), None) => {
+                            run_job(v, &job, sha, thumbs_dir, timeout)
+                        }
+                        (Executor::Isolated(_), None) => {
+                            error_line(&job, sha, "internal_error", "no runner process".into(), 0.0)
+                        }
+                    };
                     if tx.send(line).is_err() {
                         break;
                     }

@@ -18,7 +18,6 @@ use super::auth::Account;
 use super::error::{ApiError, ErrorBody};
 use super::upload::{self, Received};
 use super::AppState;
-use crate::decode::{DecodeConfig, MediaDecoder};
 use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::store::{
     new_id, now_text, CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource,
@@ -308,11 +307,12 @@ pub async fn create_live_video(
 /// limit. Returns the container duration in milliseconds.
 async fn probe_video(state: &AppState, received: &Received) -> Result<Option<i64>, ApiError> {
     let path = received.file.path().to_path_buf();
-    let info = blocking(state, move || {
-        MediaDecoder::open(&path, DecodeConfig::default()).map(|d| d.info().clone())
-    })
-    .await?
-    .map_err(|e| ApiError::media(format!("video does not decode: {e}")))?;
+    let engine = state.engine.clone();
+    let info = match blocking(state, move || engine.probe_video(&path)).await? {
+        Ok(info) => info,
+        Err(super::engine::EngineError::Input(message)) => return Err(ApiError::media(message)),
+        Err(e) => return Err(ApiError::internal("media probe", e)),
+    };
     if !info.has_video {
         return Err(ApiError::media("the file has no video stream"));
     }

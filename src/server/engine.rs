@@ -4,12 +4,21 @@
 //! Photo, answering check results as JSON. A model that fails to load is tried again after a
 //! pause (`LazyModel`), so the process recovers once the models are fixed. Blocking; callers
 //! run it on a blocking thread.
+//!
+//! An isolated engine (`Engine::isolated`, what `serve` and `worker` use) runs every job that
+//! touches native code (FFmpeg, ONNX Runtime, whisper.cpp) in a runner process (see
+//! `isolation` and `runner`) whose death fails only that job; the runner itself holds an
+//! in-process engine and answers [`EngineJob`]s with [`Engine::run_here`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
 
 use crate::cli::classify;
+use crate::decode::{DecodeConfig, MediaDecoder, MediaInfo};
+use crate::isolation::{IsolationError, RunnerCommand, RunnerPool};
 use crate::live_photo::{inspect_photo, PhotoError};
 use crate::live_video::Outcome;
 use crate::models::lazy::{LazyModel, RETRY_AFTER};
@@ -19,7 +28,8 @@ use crate::store::{JobFailure, LiveVideoRecord};
 use crate::vision::analyzer::VisionModels;
 
 /// Why a job produced no result.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
+#[serde(tag = "class", content = "message", rename_all = "camelCase")]
 pub enum EngineError {
     /// The input itself is unusable (undecodable media, invalid challenges): retrying will
     /// not help.
@@ -53,6 +63,15 @@ impl EngineError {
     }
 }
 
+impl From<IsolationError> for EngineError {
+    fn from(e: IsolationError) -> Self {
+        match e {
+            IsolationError::Spawn { .. } => Self::Unavailable(e.to_string()),
+            _ => Self::Internal(e.to_string()),
+        }
+    }
+}
+
 impl From<&VerifyError> for EngineError {
     fn from(e: &VerifyError) -> Self {
         let (_, object) = classify(e);
@@ -67,6 +86,47 @@ impl From<&VerifyError> for EngineError {
     }
 }
 
+/// A job for an engine, as a runner process receives it (JSON, tagged by `job`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "job", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum EngineJob {
+    /// Verify `media` against a Live Video object (JSON text): a check result.
+    VerifyVideo {
+        /// The Live Video object.
+        live_video: String,
+        /// The media file.
+        media: PathBuf,
+    },
+    /// A photo check's result.
+    PhotoCheck {
+        /// The image.
+        image: PathBuf,
+        /// Whether the liveness inspection counts.
+        perform_liveness: bool,
+    },
+    /// A photo's inspections (at upload).
+    InspectPhoto {
+        /// The image.
+        image: PathBuf,
+        /// Whether the liveness inspection counts.
+        perform_liveness: bool,
+    },
+    /// Opens an upload with FFmpeg: what the container says (`MediaInfo`).
+    ProbeVideo {
+        /// The media file.
+        media: PathBuf,
+    },
+}
+
+/// Runner processes of an isolated engine: one pool for checks (as many idle runners as
+/// workers), one for the short jobs of uploads (probing, photo inspection).
+#[derive(Debug)]
+struct Runners {
+    checks: RunnerPool,
+    uploads: RunnerPool,
+    job_timeout: Duration,
+}
+
 /// Models and configuration, loaded on first use and shared.
 #[derive(Debug)]
 pub struct Engine {
@@ -74,6 +134,20 @@ pub struct Engine {
     config: VerifierConfig,
     verifier: LazyModel<Arc<Verifier>>,
     vision: SharedVision,
+    runners: Option<Runners>,
+}
+
+/// Settings of an isolated engine's runner processes.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// How to start a runner (`liveness runner --models DIR --threads N`).
+    pub command: RunnerCommand,
+    /// Idle runners kept for checks (the number of workers).
+    pub checks: usize,
+    /// Idle runners kept for uploads.
+    pub uploads: usize,
+    /// Longest a job may run in a runner before it is cancelled (and killed after a grace).
+    pub job_timeout: Duration,
 }
 
 impl Engine {
@@ -93,6 +167,68 @@ impl Engine {
             config,
             verifier: LazyModel::new(retry_after),
             vision: Arc::new(LazyModel::new(retry_after)),
+            runners: None,
+        }
+    }
+
+    /// An engine that runs every job in runner processes (see the module doc).
+    pub fn isolated(models: ModelsDir, config: VerifierConfig, isolation: Isolation) -> Self {
+        let mut engine = Self::new(models, config);
+        engine.runners = Some(Runners {
+            checks: RunnerPool::new(isolation.command.clone(), isolation.checks),
+            uploads: RunnerPool::new(isolation.command, isolation.uploads),
+            job_timeout: isolation.job_timeout,
+        });
+        engine
+    }
+
+    /// Runs `job` in a runner process when isolated, else here.
+    fn run(&self, job: EngineJob, cancel: &Cancel) -> Result<serde_json::Value, EngineError> {
+        let Some(runners) = &self.runners else {
+            return self.run_here(job, cancel);
+        };
+        let pool = match job {
+            EngineJob::VerifyVideo { .. } | EngineJob::PhotoCheck { .. } => &runners.checks,
+            EngineJob::InspectPhoto { .. } | EngineJob::ProbeVideo { .. } => &runners.uploads,
+        };
+        let request =
+            serde_json::to_value(&job).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let deadline = Instant::now() + runners.job_timeout;
+        let answer = pool.call(&request, cancel, Some(deadline))?;
+        decode_answer(answer)
+    }
+
+    /// Runs `job` in this process (what a runner process does with the jobs it receives).
+    pub fn run_here(
+        &self,
+        job: EngineJob,
+        cancel: &Cancel,
+    ) -> Result<serde_json::Value, EngineError> {
+        let internal = |e: serde_json::Error| EngineError::Internal(e.to_string());
+        match job {
+            EngineJob::VerifyVideo { live_video, media } => {
+                self.verify_here(&live_video, &media, cancel)
+            }
+            EngineJob::PhotoCheck {
+                image,
+                perform_liveness,
+            } => {
+                let (outcome, report) = self.photo_report(&image, perform_liveness)?;
+                Ok(serde_json::json!({"outcome": outcome.complycube(), "breakdown": report}))
+            }
+            EngineJob::InspectPhoto {
+                image,
+                perform_liveness,
+            } => self
+                .photo_report(&image, perform_liveness)
+                .map(|(_, report)| report),
+            EngineJob::ProbeVideo { media } => {
+                crate::isolation::crash_drill("probe", &media);
+                let info = MediaDecoder::open(&media, DecodeConfig::default())
+                    .map(|d| d.info().clone())
+                    .map_err(|e| EngineError::Input(format!("video does not decode: {e}")))?;
+                serde_json::to_value(info).map_err(internal)
+            }
         }
     }
 
@@ -121,7 +257,6 @@ impl Engine {
         media: &Path,
         cancel: &Cancel,
     ) -> Result<serde_json::Value, EngineError> {
-        let verifier = self.verifier()?;
         let object = serde_json::json!({
             "id": record.id,
             "clientId": record.client_id,
@@ -131,8 +266,23 @@ impl Engine {
             "updatedAt": record.updated_at,
             "mirrored": record.mirrored,
         });
+        let job = EngineJob::VerifyVideo {
+            live_video: object.to_string(),
+            media: media.to_path_buf(),
+        };
+        self.run(job, cancel)
+    }
+
+    /// Verifies in this process.
+    fn verify_here(
+        &self,
+        live_video: &str,
+        media: &Path,
+        cancel: &Cancel,
+    ) -> Result<serde_json::Value, EngineError> {
+        let verifier = self.verifier()?;
         let live_video = verifier
-            .parse_live_video(&object.to_string())
+            .parse_live_video(live_video)
             .map_err(|e| EngineError::from(&e))?;
         let report = verifier
             .verify_cancellable(media, &live_video, cancel)
@@ -150,8 +300,11 @@ impl Engine {
         path: &Path,
         perform_liveness: bool,
     ) -> Result<serde_json::Value, EngineError> {
-        self.photo_report(path, perform_liveness)
-            .map(|(_, report)| report)
+        let job = EngineJob::InspectPhoto {
+            image: path.to_path_buf(),
+            perform_liveness,
+        };
+        self.run(job, &Cancel::new())
     }
 
     /// A photo check's result: `{outcome, breakdown}` with ComplyCube's outcome.
@@ -160,8 +313,20 @@ impl Engine {
         path: &Path,
         perform_liveness: bool,
     ) -> Result<serde_json::Value, EngineError> {
-        let (outcome, report) = self.photo_report(path, perform_liveness)?;
-        Ok(serde_json::json!({"outcome": outcome.complycube(), "breakdown": report}))
+        let job = EngineJob::PhotoCheck {
+            image: path.to_path_buf(),
+            perform_liveness,
+        };
+        self.run(job, &Cancel::new())
+    }
+
+    /// What FFmpeg finds in an uploaded video (it must open; the caller judges the rest).
+    pub fn probe_video(&self, path: &Path) -> Result<MediaInfo, EngineError> {
+        let job = EngineJob::ProbeVideo {
+            media: path.to_path_buf(),
+        };
+        let value = self.run(job, &Cancel::new())?;
+        serde_json::from_value(value).map_err(|e| EngineError::Internal(e.to_string()))
     }
 
     /// The photo's outcome and report (see `inspect_photo`).
@@ -196,5 +361,53 @@ impl Engine {
         }
         value["outcome"] = serde_json::json!(outcome);
         Ok((outcome, value))
+    }
+}
+
+/// A runner's answer: `{"ok": value}` or `{"error": EngineError}`.
+pub fn encode_answer(result: Result<serde_json::Value, EngineError>) -> serde_json::Value {
+    match result {
+        Ok(value) => serde_json::json!({ "ok": value }),
+        Err(e) => serde_json::json!({ "error": e }),
+    }
+}
+
+/// The result in a runner's answer (see [`encode_answer`]).
+pub fn decode_answer(mut answer: serde_json::Value) -> Result<serde_json::Value, EngineError> {
+    if let Some(value) = answer.get_mut("ok") {
+        return Ok(value.take());
+    }
+    match answer.get_mut("error").map(|e| e.take()) {
+        Some(error) => Err(serde_json::from_value(error).unwrap_or_else(|e| {
+            EngineError::Internal(format!("unreadable error from the runner: {e}"))
+        })),
+        None => Err(EngineError::Internal(
+            "the runner's answer has neither ok nor error".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_round_trip_with_their_error_class() {
+        let ok = encode_answer(Ok(serde_json::json!({"outcome": "clear"})));
+        assert_eq!(decode_answer(ok).unwrap()["outcome"], "clear");
+        let failed = encode_answer(Err(EngineError::Input("video does not decode".into())));
+        assert_eq!(failed["error"]["class"], "input");
+        match decode_answer(failed) {
+            Err(EngineError::Input(m)) => assert_eq!(m, "video does not decode"),
+            other => panic!("{other:?}"),
+        }
+        let job = EngineJob::PhotoCheck {
+            image: "a.jpg".into(),
+            perform_liveness: true,
+        };
+        let value = serde_json::to_value(&job).unwrap();
+        assert_eq!(value["job"], "photoCheck");
+        assert_eq!(value["performLiveness"], true);
+        assert_eq!(serde_json::from_value::<EngineJob>(value).unwrap(), job);
     }
 }

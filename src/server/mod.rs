@@ -29,7 +29,7 @@ use crate::pipeline::VerifierConfig;
 use crate::speech::normalize::LanguagePacks;
 use crate::store::media::{MediaError, MediaStore};
 use crate::store::{Store, StoreError};
-use engine::Engine;
+use engine::{Engine, Isolation};
 use error::ApiError;
 use webhooks::WebhookConfig;
 use worker::{JobRunner, WorkerConfig};
@@ -232,6 +232,9 @@ pub async fn open_storage(loc: &Locations) -> Result<(Store, MediaStore), Servic
 pub struct ServeOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Runner processes for checks and uploads (None: in this process, without crash
+    /// isolation).
+    pub isolation: Option<Isolation>,
     /// Storage.
     pub locations: Locations,
     /// Models folder.
@@ -304,9 +307,10 @@ impl Background {
 /// webhook sender. Prints `listening on ADDR` once the socket is bound.
 pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
     let (store, media) = open_storage(&options.locations).await?;
-    let engine = Arc::new(Engine::new(
-        options.models.clone(),
-        options.verifier.clone(),
+    let engine = Arc::new(make_engine(
+        &options.models,
+        &options.verifier,
+        options.isolation.clone(),
     ));
     let wake = Arc::new(Notify::new());
     let state = AppState {
@@ -345,9 +349,23 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// An engine running jobs in runner processes, or in this process without `isolation`.
+fn make_engine(
+    models: &ModelsDir,
+    verifier: &VerifierConfig,
+    isolation: Option<Isolation>,
+) -> Engine {
+    match isolation {
+        Some(i) => Engine::isolated(models.clone(), verifier.clone(), i),
+        None => Engine::new(models.clone(), verifier.clone()),
+    }
+}
+
 /// Options of `liveness worker`.
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
+    /// Runner processes for the checks (None: in this process, without crash isolation).
+    pub isolation: Option<Isolation>,
     /// Storage.
     pub locations: Locations,
     /// Models folder.
@@ -365,9 +383,10 @@ pub struct WorkerOptions {
 /// Runs job workers (and a webhook sender) until Ctrl-C or SIGTERM.
 pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
     let (store, media) = open_storage(&options.locations).await?;
-    let engine = Arc::new(Engine::new(
-        options.models.clone(),
-        options.verifier.clone(),
+    let engine = Arc::new(make_engine(
+        &options.models,
+        &options.verifier,
+        options.isolation.clone(),
     ));
     let background = Background::start(
         JobRunner::new(store, media, engine, options.worker.clone()),

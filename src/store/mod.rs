@@ -695,8 +695,8 @@ impl Store {
         .bind(now)
         .bind(&stamp)
         .bind(
-            serde_json::json!({"type": "worker_lost",
-                "message": "the worker running this check stopped on every attempt"})
+            serde_json::json!({"type": "internal_error",
+                "message": "the worker running this check stopped on every attempt (worker lost)"})
             .to_string(),
         )
         .fetch_all(&mut *tx)
@@ -1230,7 +1230,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(failed.status, "failed");
-        assert_eq!(failed.to_api().error.unwrap()["type"], "worker_lost");
+        assert_eq!(failed.to_api().error.unwrap()["type"], "internal_error");
         let deliveries = store.deliveries_of(&check.id).await.unwrap();
         assert_eq!(deliveries.len(), 1);
         assert_eq!(deliveries[0].0, "pending");
