@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::DecodeError;
 use crate::live_photo::{PhotoError, PhotoReport};
-use crate::live_video::{Evidence, Outcome, VerifyReport};
+use crate::live_video::{Evidence, LiveVideoError, Outcome, VerifyReport};
 use crate::pipeline::VerifyError;
 
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).
@@ -34,11 +34,32 @@ pub struct ErrorObject {
     pub kind: String,
     /// What went wrong, for a person.
     pub message: String,
+    /// The input at fault, when one is (`limit_exceeded`: the Live Video field, or `video`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+}
+
+impl ErrorObject {
+    /// An error object of this type without a `param`.
+    pub fn new(kind: &str, message: impl Into<String>) -> Self {
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+            param: None,
+        }
+    }
 }
 
 /// Exit code and error object for a verification error.
 pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
+    let param = match e {
+        VerifyError::LiveVideo(LiveVideoError::TooLarge { param, .. }) => Some(param.clone()),
+        VerifyError::Decode(DecodeError::LimitReached { .. }) => Some("video".to_string()),
+        _ => None,
+    };
     let (code, kind) = match e {
+        VerifyError::LiveVideo(LiveVideoError::TooLarge { .. })
+        | VerifyError::Decode(DecodeError::LimitReached { .. }) => (EXIT_DATA, "limit_exceeded"),
         VerifyError::LiveVideo(_) => (EXIT_DATA, "invalid_request"),
         VerifyError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
         VerifyError::Decode(DecodeError::Cancelled { .. }) | VerifyError::Cancelled => {
@@ -58,6 +79,7 @@ pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
         ErrorObject {
             kind: kind.to_string(),
             message: e.to_string(),
+            param,
         },
     )
 }
@@ -74,16 +96,15 @@ pub fn verdict_exit(outcome: Outcome, fail_on: Option<Outcome>) -> i32 {
 pub fn classify_photo(e: &PhotoError) -> (i32, ErrorObject) {
     let (code, kind) = match e {
         PhotoError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
+        PhotoError::Decode(DecodeError::LimitReached { .. }) => (EXIT_DATA, "limit_exceeded"),
         PhotoError::Decode(_) | PhotoError::NoPicture(_) => (EXIT_DATA, "invalid_media"),
         PhotoError::Vision(_) => (EXIT_SOFTWARE, "internal_error"),
     };
-    (
-        code,
-        ErrorObject {
-            kind: kind.into(),
-            message: e.to_string(),
-        },
-    )
+    let mut object = ErrorObject::new(kind, e.to_string());
+    if kind == "limit_exceeded" {
+        object.param = Some("image".into());
+    }
+    (code, object)
 }
 
 /// One progress line of an audit: done / total, rate, ETA, counts per outcome.
@@ -256,7 +277,8 @@ mod tests {
                 EXIT_DATA,
                 ErrorObject {
                     kind: "invalid_media".into(),
-                    message: bad.to_string()
+                    message: bad.to_string(),
+                    param: None,
                 }
             )
         );

@@ -57,6 +57,14 @@ pub enum DecodeError {
     },
 }
 
+/// Largest side of a video frame or picture accepted: 8K video is 7680 wide.
+pub const MAX_FRAME_SIDE: u32 = 8192;
+/// Most pixels in one frame accepted (8K UHD is 33 megapixels; one frame of this size
+/// decodes to 60 MB of YUV, which bounds what one hostile file can make FFmpeg allocate).
+pub const MAX_FRAME_PIXELS: u64 = 40_000_000;
+/// Most audio channels accepted (phones record 1 or 2; 7.1 is 8).
+pub const MAX_AUDIO_CHANNELS: u16 = 16;
+
 /// What to decode and how small to make the frames.
 #[derive(Debug, Clone)]
 pub struct DecodeConfig {
@@ -251,10 +259,14 @@ impl MediaDecoder {
                     info.fps = (rate.numerator() > 0 && rate.denominator() > 0)
                         .then(|| f64::from(rate.numerator()) / f64::from(rate.denominator()));
                     info.video_codec = decoder.codec().map(|c| c.name().to_string());
-                    if decoder.width() > 16384 || decoder.height() > 16384 {
+                    let (w, h) = (decoder.width(), decoder.height());
+                    if w.max(h) > MAX_FRAME_SIDE || u64::from(w) * u64::from(h) > MAX_FRAME_PIXELS {
                         return Err(DecodeError::LimitReached {
                             path: path.to_path_buf(),
-                            message: format!("frame size {}x{}", decoder.width(), decoder.height()),
+                            message: format!(
+                                "frame size {w}x{h}; the limit is {MAX_FRAME_SIDE} pixels a side and {} megapixels",
+                                MAX_FRAME_PIXELS / 1_000_000
+                            ),
                         });
                     }
                     video = Some(VideoPart {
@@ -274,6 +286,15 @@ impl MediaDecoder {
                 .and_then(|c| c.decoder().audio());
             if let Ok(decoder) = opened {
                 if decoder.rate() > 0 && decoder.channels() > 0 {
+                    if decoder.channels() > MAX_AUDIO_CHANNELS {
+                        return Err(DecodeError::LimitReached {
+                            path: path.to_path_buf(),
+                            message: format!(
+                                "{} audio channels; the limit is {MAX_AUDIO_CHANNELS}",
+                                decoder.channels()
+                            ),
+                        });
+                    }
                     info.has_audio = true;
                     info.audio_codec = decoder.codec().map(|c| c.name().to_string());
                     audio = Some(AudioPart {

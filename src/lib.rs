@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod rounding;
 pub mod runner;
 pub mod server;
+pub mod sniff;
 pub mod speech;
 pub mod store;
 pub mod verdict;

@@ -303,6 +303,7 @@ fn forked(json: bool, what: &str, work: impl FnOnce(&mut dyn Write) -> i32) -> E
     let internal = |message: String| ErrorObject {
         kind: "internal_error".into(),
         message,
+        param: None,
     };
     match run_forked(|out| work(out)) {
         Ok(Forked::Exited { code, output }) => {
@@ -369,6 +370,7 @@ fn main() -> ExitCode {
                                 "cannot read Live Video {}: {e}",
                                 live_video.display()
                             ),
+                            param: None,
                         },
                     );
                 }
@@ -422,6 +424,7 @@ fn main() -> ExitCode {
                             &ErrorObject {
                                 kind: "model_unavailable".into(),
                                 message: e.to_string(),
+                                param: None,
                             },
                         )
                     }
@@ -478,6 +481,7 @@ fn main() -> ExitCode {
                             &ErrorObject {
                                 kind: "internal_error".into(),
                                 message: format!("cannot find this executable: {e}"),
+                                param: None,
                             },
                         )
                     }
@@ -554,6 +558,7 @@ fn main() -> ExitCode {
                                 _ => "invalid_request".into(),
                             },
                             message: e.to_string(),
+                            param: None,
                         },
                     )
                 }
@@ -638,6 +643,7 @@ fn main() -> ExitCode {
                         &ErrorObject {
                             kind: "internal_error".into(),
                             message: "manifest lacks whisper-base".into(),
+                            param: None,
                         },
                     );
                 };
@@ -648,6 +654,7 @@ fn main() -> ExitCode {
                         &ErrorObject {
                             kind: "io_error".into(),
                             message: e.to_string(),
+                            param: None,
                         },
                     );
                 }
@@ -672,6 +679,7 @@ fn main() -> ExitCode {
                                 &ErrorObject {
                                     kind: "model_unavailable".into(),
                                     message: e.to_string(),
+                                    param: None,
                                 },
                             ),
                         }
@@ -688,6 +696,7 @@ fn main() -> ExitCode {
                             &ErrorObject {
                                 kind: "model_unavailable".into(),
                                 message: e.to_string(),
+                                param: None,
                             },
                         )
                     }
@@ -867,6 +876,7 @@ fn service_error(e: ServiceError) -> ExitCode {
         &ErrorObject {
             kind: kind.into(),
             message: e.to_string(),
+            param: None,
         },
     )
 }

@@ -103,6 +103,27 @@ impl From<VocabularyError> for VerifyError {
     }
 }
 
+/// Refuses a file that is not a video container liveness reads (see `sniff`), as the
+/// service does at upload, before FFmpeg guesses what it might be.
+fn check_container(path: &Path) -> Result<(), DecodeError> {
+    let head = crate::sniff::read_head(path).map_err(|e| DecodeError::NotFound {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if crate::sniff::video(&head).is_some() {
+        return Ok(());
+    }
+    Err(DecodeError::InvalidData {
+        path: path.to_path_buf(),
+        message: if head.is_empty() {
+            "the file is empty".into()
+        } else {
+            "not a container liveness reads (MP4, QuickTime, WebM, Matroska, MPEG-PS/TS, AVI)"
+                .into()
+        },
+    })
+}
+
 /// Tunables of a verification run.
 #[derive(Debug, Clone)]
 pub struct VerifierConfig {
@@ -296,6 +317,7 @@ impl Verifier {
     ) -> Result<VerifyReport, VerifyError> {
         let started = Instant::now();
         let pack = self.packs.for_tag(&live_video.language)?;
+        check_container(video)?;
         let wants_voice = live_video
             .challenges
             .iter()

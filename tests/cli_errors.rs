@@ -70,13 +70,63 @@ fn bad_videos_and_bad_live_videos_are_typed_errors() {
     let (code, json, _) = run(&empty, &long);
     assert_eq!(
         (code, json["type"].as_str()),
-        (65, Some("invalid_request")),
+        (65, Some("limit_exceeded")),
         "{json}"
     );
     assert!(
         json["message"].as_str().unwrap().contains("limit reached"),
         "{json}"
     );
+    assert!(
+        json["param"].as_str().unwrap().starts_with("challenges"),
+        "{json}"
+    );
+
+    // Media limits protect the machine: frames over 8192 pixels a side, more than 16 audio
+    // channels. Each is refused as limit_exceeded with param video, before decoding.
+    let wide = dir.path().join("wide.mkv");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=9000x32:d=0.2:r=5",
+        "-c:v",
+        "ffv1",
+        wide.to_str().unwrap(),
+    ]);
+    let channels = dir.path().join("channels.mkv");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=64x64:d=0.5:r=5",
+        "-f",
+        "lavfi",
+        "-i",
+        "anullsrc=r=16000:cl=mono",
+        "-filter_complex",
+        "[1]pan=24c|c0=c0[a]",
+        "-map",
+        "0:v",
+        "-map",
+        "[a]",
+        "-t",
+        "0.5",
+        "-c:v",
+        "ffv1",
+        "-c:a",
+        "pcm_s16le",
+        channels.to_str().unwrap(),
+    ]);
+    for (file, what) in [(&wide, "9000x32"), (&channels, "24 audio channels")] {
+        let (code, json, _) = run(file, &lv);
+        assert_eq!(
+            (code, json["type"].as_str(), json["param"].as_str()),
+            (65, Some("limit_exceeded"), Some("video")),
+            "{json}"
+        );
+        assert!(json["message"].as_str().unwrap().contains(what), "{json}");
+    }
 
     let text = dir.path().join("notes.mp4");
     std::fs::write(&text, "meeting notes, not a video\n".repeat(100)).unwrap();
@@ -157,38 +207,50 @@ fn truncated_and_silent_real_videos() {
     );
     assert_eq!(json["media"]["hasAudio"], false);
 
-    // Speech with no picture (a GRID take's audio alone, in MP4 and as MP3), asked for what
-    // is said: a verdict (exit 0), rejected: nobody on screen speaks it.
+    // Speech with no picture (a GRID take's audio alone in an MP4 container), asked for what
+    // is said: a verdict (exit 0), rejected: nobody on screen speaks it. The same audio as an
+    // MP3, even named .mp4, is not a video container at all: invalid_media, as at upload.
     let said = r#"{"id":"s","language":"en-GB","challenges":[{"type":"voice","value":["lay white by s zero again"]}]}"#;
     let said_lv = dir.path().join("said.json");
     std::fs::write(&said_lv, said).unwrap();
-    for name in ["voice-only.m4a", "voice-only.mp3"] {
-        let audio = dir.path().join(name);
-        common::ffmpeg(&[
-            "-i",
-            media.join("video/grid/lwbsza.mpg").to_str().unwrap(),
-            "-vn",
-            audio.to_str().unwrap(),
-        ]);
-        let (code, json, _) = run(&audio, &said_lv);
-        assert_eq!(code, 0, "{name}: {json}");
-        assert_eq!(json["outcome"], "rejected", "{name}: {json}");
-        assert_eq!(json["media"]["hasVideo"], false, "{name}");
-        let voice = &json["challenges"][0];
+    let grid = media.join("video/grid/lwbsza.mpg");
+    let mp3 = dir.path().join("voice-only.mp3");
+    common::ffmpeg(&["-i", grid.to_str().unwrap(), "-vn", mp3.to_str().unwrap()]);
+    let mp3_named_mp4 = dir.path().join("voice-only-mp3.mp4");
+    std::fs::copy(&mp3, &mp3_named_mp4).unwrap();
+    for file in [&mp3, &mp3_named_mp4] {
+        let (code, json, _) = run(file, &said_lv);
         assert_eq!(
-            voice["evidence"]["speechOutcome"], "clear",
-            "{name}: {voice}"
+            (code, json["type"].as_str()),
+            (65, Some("invalid_media")),
+            "{json}"
         );
         assert!(
-            voice["reasons"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["code"] == "no_face_while_speaking"),
-            "{name}: {voice}"
+            json["message"].as_str().unwrap().contains("container"),
+            "{json}"
         );
-        assert_eq!(json["faces"]["reasons"][0]["code"], "no_video_frames");
     }
+    let name = "voice-only.m4a";
+    let audio = dir.path().join(name);
+    common::ffmpeg(&["-i", grid.to_str().unwrap(), "-vn", audio.to_str().unwrap()]);
+    let (code, json, _) = run(&audio, &said_lv);
+    assert_eq!(code, 0, "{name}: {json}");
+    assert_eq!(json["outcome"], "rejected", "{name}: {json}");
+    assert_eq!(json["media"]["hasVideo"], false, "{name}");
+    let voice = &json["challenges"][0];
+    assert_eq!(
+        voice["evidence"]["speechOutcome"], "clear",
+        "{name}: {voice}"
+    );
+    assert!(
+        voice["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "no_face_while_speaking"),
+        "{name}: {voice}"
+    );
+    assert_eq!(json["faces"]["reasons"][0]["code"], "no_video_frames");
 
     // An action the person never does: a rejected verdict (exit 0), exit 1 when the caller
     // fails on rejected.

@@ -338,6 +338,13 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
         let r = a.upload_video(&clip, "c", language, &challenges);
         assert_eq!(r.status, 400, "{challenges} {language}: {:?}", r.json);
         assert_eq!(r.json["param"], param, "{:?}", r.json);
+        let limit = challenges.to_string().len() > 1000;
+        let kind = if limit {
+            "limit_exceeded"
+        } else {
+            "invalid_request"
+        };
+        assert_eq!(r.json["type"], kind, "{:?}", r.json);
     }
     let r = a.call(
         "POST",
@@ -410,6 +417,12 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
     let s = Api::new(&short.base, &key1);
     let r = s.upload_video(&clip, "c", "en", &digits);
     assert_eq!(r.status, 422, "{:?}", r.json);
+    assert_eq!(
+        (r.json["type"].as_str(), r.json["param"].as_str()),
+        (Some("limit_exceeded"), Some("video")),
+        "{:?}",
+        r.json
+    );
     assert!(r.json["message"].as_str().unwrap().contains("limit"));
 }
 

@@ -109,6 +109,7 @@ fn error_line(
         error: Some(ErrorObject {
             kind: kind.into(),
             message,
+            param: None,
         }),
         seconds: round3(seconds),
         thumbnails: Vec::new(),
@@ -358,6 +359,7 @@ pub fn run_job(
             Some(ErrorObject {
                 kind: "timeout".into(),
                 message: format!("verification took longer than {:.1} s and was stopped", t.0),
+                param: None,
             }),
         ),
         Err(_) => (
@@ -365,6 +367,7 @@ pub fn run_job(
             Some(ErrorObject {
                 kind: "internal_error".into(),
                 message: "verification panicked".into(),
+                param: None,
             }),
         ),
     };
@@ -422,6 +425,7 @@ pub fn run_audit(
                         "invalid_media".into()
                     },
                     message: format!("{}: {e}", job.video.display()),
+                    param: None,
                 }),
                 seconds: 0.0,
                 thumbnails: Vec::new(),

@@ -121,6 +121,7 @@ mod tests {
             error: Some(ErrorObject {
                 kind: "invalid_media".into(),
                 message: "x".into(),
+                param: None,
             }),
             seconds: 0.1,
             thumbnails: Vec::new(),

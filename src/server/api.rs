@@ -262,12 +262,12 @@ pub async fn create_live_video(
         "id": id, "clientId": client_id, "language": language, "challenges": challenges,
     });
     let live_video = LiveVideo::parse(&object.to_string(), &state.packs, &state.vocabulary)
-        .map_err(|e| {
-            let param = match e {
-                LiveVideoError::Language(_) => "language",
-                _ => "challenges",
-            };
-            ApiError::invalid(param, e.to_string())
+        .map_err(|e| match e {
+            LiveVideoError::TooLarge { .. } => {
+                ApiError::limit(StatusCode::BAD_REQUEST, "challenges", e.to_string())
+            }
+            LiveVideoError::Language(_) => ApiError::invalid("language", e.to_string()),
+            _ => ApiError::invalid("challenges", e.to_string()),
         })?;
     let received = form
         .file
@@ -311,6 +311,13 @@ async fn probe_video(state: &AppState, received: &Received) -> Result<Option<i64
     let info = match blocking(state, move || engine.probe_video(&path)).await? {
         Ok(info) => info,
         Err(super::engine::EngineError::Input(message)) => return Err(ApiError::media(message)),
+        Err(super::engine::EngineError::Limit(message)) => {
+            return Err(ApiError::limit(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "video",
+                format!("limit reached: {message}"),
+            ))
+        }
         Err(e) => return Err(ApiError::internal("media probe", e)),
     };
     if !info.has_video {
@@ -318,9 +325,11 @@ async fn probe_video(state: &AppState, received: &Received) -> Result<Option<i64
     }
     let limit = state.config.max_video_seconds;
     if let Some(d) = info.duration_seconds.filter(|d| *d > limit) {
-        return Err(ApiError::media(format!(
-            "video is {d:.1} s long; the limit is {limit:.0} s"
-        )));
+        return Err(ApiError::limit(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "video",
+            format!("limit reached: the video is {d:.1} s long; the limit is {limit:.0} s"),
+        ));
     }
     Ok(info.duration_seconds.map(|d| (d * 1000.0).round() as i64))
 }
@@ -535,6 +544,11 @@ async fn inspect(
     match outcome {
         Ok(report) => Ok(Some(report)),
         Err(super::engine::EngineError::Input(message)) => Err(ApiError::media(message)),
+        Err(super::engine::EngineError::Limit(message)) => Err(ApiError::limit(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "photo",
+            message,
+        )),
         Err(e) => {
             eprintln!("liveness serve: photo inspection skipped: {e}");
             Ok(None)

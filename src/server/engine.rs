@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::classify;
-use crate::decode::{DecodeConfig, MediaDecoder, MediaInfo};
+use crate::decode::{DecodeConfig, DecodeError, MediaDecoder, MediaInfo};
 use crate::isolation::{IsolationError, RunnerCommand, RunnerPool};
 use crate::live_photo::{inspect_photo, PhotoError};
 use crate::live_video::Outcome;
@@ -35,6 +35,10 @@ pub enum EngineError {
     /// not help.
     #[error("{0}")]
     Input(String),
+    /// A limit that protects the machine was reached (media too long, frames too large, too
+    /// many channels): retrying will not help.
+    #[error("{0}")]
+    Limit(String),
     /// Models missing or failing to load: another attempt (on another machine) may work.
     #[error("models unavailable: {0}")]
     Unavailable(String),
@@ -51,6 +55,7 @@ impl EngineError {
     pub fn to_failure(&self) -> JobFailure {
         let (kind, retryable) = match self {
             Self::Input(_) => ("invalid_media", false),
+            Self::Limit(_) => ("limit_exceeded", false),
             Self::Unavailable(_) => ("model_unavailable", true),
             Self::Stopped(_) => ("timeout", false),
             Self::Internal(_) => ("internal_error", true),
@@ -79,6 +84,7 @@ impl From<&VerifyError> for EngineError {
             "invalid_request" | "invalid_media" | "resource_not_found" => {
                 Self::Input(object.message)
             }
+            "limit_exceeded" => Self::Limit(object.message),
             "model_unavailable" => Self::Unavailable(object.message),
             "timeout" => Self::Stopped(object.message),
             _ => Self::Internal(object.message),
@@ -226,7 +232,10 @@ impl Engine {
                 crate::isolation::crash_drill("probe", &media);
                 let info = MediaDecoder::open(&media, DecodeConfig::default())
                     .map(|d| d.info().clone())
-                    .map_err(|e| EngineError::Input(format!("video does not decode: {e}")))?;
+                    .map_err(|e| match e {
+                        DecodeError::LimitReached { message, .. } => EngineError::Limit(message),
+                        e => EngineError::Input(format!("video does not decode: {e}")),
+                    })?;
                 serde_json::to_value(info).map_err(internal)
             }
         }
@@ -337,6 +346,9 @@ impl Engine {
     ) -> Result<(Outcome, serde_json::Value), EngineError> {
         let vision = self.vision_models()?;
         let report = inspect_photo(&vision, path).map_err(|e| match e {
+            PhotoError::Decode(DecodeError::LimitReached { .. }) => {
+                EngineError::Limit(e.to_string())
+            }
             PhotoError::Decode(_) | PhotoError::NoPicture(_) => EngineError::Input(e.to_string()),
             PhotoError::Vision(_) => EngineError::Internal(e.to_string()),
         })?;

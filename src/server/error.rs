@@ -76,6 +76,13 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_media", message)
     }
 
+    /// `limit_exceeded` about one input (400 for a request field, 422 for media).
+    pub fn limit(status: StatusCode, param: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(status, "limit_exceeded", message);
+        e.body.param = Some(param.into());
+        e
+    }
+
     /// 413 `payload_too_large`.
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)

@@ -82,7 +82,7 @@ async fn receive_file(
     let mut file = NamedTempFile::new_in(tmp_dir).map_err(|e| ApiError::internal("upload", e))?;
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    let mut head = Vec::with_capacity(64);
+    let mut head = Vec::with_capacity(HEAD_BYTES);
     let too_large =
         || ApiError::too_large(format!("{name} is larger than the {max_bytes}-byte limit"));
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
@@ -93,8 +93,8 @@ async fn receive_file(
             while let Ok(Some(_)) = field.chunk().await {}
             return Err(too_large());
         }
-        if head.len() < 64 {
-            let take = (64 - head.len()).min(chunk.len());
+        if head.len() < HEAD_BYTES {
+            let take = (HEAD_BYTES - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
         }
         hasher.update(&chunk);
@@ -138,42 +138,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     }
 }
 
-/// The content type of a video from its first bytes, if it is a container we read.
-pub fn sniff_video(head: &[u8]) -> Option<&'static str> {
-    if head.len() >= 12 && &head[4..8] == b"ftyp" {
-        return Some(if &head[8..10] == b"qt" {
-            "video/quicktime"
-        } else {
-            "video/mp4"
-        });
-    }
-    if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        let webm = head.windows(4).any(|w| w == b"webm");
-        return Some(if webm {
-            "video/webm"
-        } else {
-            "video/x-matroska"
-        });
-    }
-    if head.starts_with(&[0x00, 0x00, 0x01, 0xBA]) {
-        return Some("video/mpeg");
-    }
-    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..11] == b"AVI" {
-        return Some("video/x-msvideo");
-    }
-    None
-}
-
-/// The content type of a photo from its first bytes (JPEG or PNG).
-pub fn sniff_image(head: &[u8]) -> Option<&'static str> {
-    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else if head.starts_with(&[0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A]) {
-        Some("image/png")
-    } else {
-        None
-    }
-}
+pub use crate::sniff::{image as sniff_image, video as sniff_video, HEAD_BYTES};
 
 /// File extension for a sniffed content type (download names).
 pub fn extension(content_type: &str) -> &'static str {
@@ -184,6 +149,7 @@ pub fn extension(content_type: &str) -> &'static str {
         "video/x-matroska" => "mkv",
         "video/x-msvideo" => "avi",
         "video/mpeg" => "mpg",
+        "video/mp2t" => "ts",
         "image/jpeg" => "jpg",
         "image/png" => "png",
         _ => "bin",
@@ -195,21 +161,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sniffing_reads_magic_not_names() {
-        let mut mp4 = vec![0, 0, 0, 0x20];
-        mp4.extend_from_slice(b"ftypisom\0\0\0\0");
-        assert_eq!(sniff_video(&mp4), Some("video/mp4"));
-        let mut mov = vec![0, 0, 0, 0x14];
-        mov.extend_from_slice(b"ftypqt  \0\0\0\0");
-        assert_eq!(sniff_video(&mov), Some("video/quicktime"));
-        assert_eq!(
-            sniff_video(&[0x1A, 0x45, 0xDF, 0xA3, 0, b'w', b'e', b'b', b'm']),
-            Some("video/webm")
-        );
-        assert_eq!(sniff_video(&[0, 0, 1, 0xBA, 0x44]), Some("video/mpeg"));
-        assert_eq!(sniff_video(b"hello, this is text, not a video"), None);
-        assert_eq!(sniff_image(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
-        assert_eq!(sniff_image(b"GIF89a"), None);
+    fn download_names_follow_the_sniffed_type() {
         assert_eq!(extension("video/webm"), "webm");
+        assert_eq!(extension("video/mp2t"), "ts");
+        assert_eq!(extension("application/x-unknown"), "bin");
     }
 }
