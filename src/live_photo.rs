@@ -133,10 +133,19 @@ pub struct PhotoBreakdown {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhotoMeasurements {
-    /// Picture width and height as analysed.
+    /// Picture width and height as analysed (scaled to at most 640 a side, upright).
     pub width: usize,
     /// Height.
     pub height: usize,
+    /// Width of the picture as it is seen, from its file's header (JPEG and PNG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_width: Option<u32>,
+    /// Height of the picture as it is seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_height: Option<u32>,
+    /// The JPEG's EXIF orientation, applied before the inspections (6 and 8: quarter turns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<u8>,
     /// Faces found.
     pub faces: usize,
     /// Main face width over the picture's shorter side.
@@ -177,7 +186,90 @@ pub struct PhotoReport {
 }
 
 /// Reads the first picture of an image (or video) file.
-fn first_picture(path: &Path) -> Result<Frame, PhotoError> {
+/// A photo's picture, upright, and what its file says about it.
+struct Picture {
+    /// The decoded picture (scaled to at most `PHOTO_MAX_SIDE`), turned upright.
+    frame: Frame,
+    /// Width and height of the picture as it is seen (after its EXIF orientation).
+    source: Option<(u32, u32)>,
+    /// The JPEG's EXIF orientation, when it has one.
+    orientation: Option<u8>,
+}
+
+/// Bytes read from a photo's start to find its header and EXIF segment.
+const PHOTO_HEADER_BYTES: usize = 1 << 20;
+
+/// Decodes the first picture of a photo file, refusing one whose header declares more than
+/// the frame limits before any pixel is decoded, and turning it upright by its EXIF
+/// orientation.
+fn first_picture(path: &Path) -> Result<Picture, PhotoError> {
+    let start =
+        crate::sniff::read_start(path, PHOTO_HEADER_BYTES).map_err(|e| DecodeError::NotFound {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let declared = crate::sniff::image_dimensions(&start);
+    if let Some((w, h)) = declared {
+        if w.max(h) > crate::decode::MAX_FRAME_SIDE
+            || u64::from(w) * u64::from(h) > crate::decode::MAX_FRAME_PIXELS
+        {
+            return Err(DecodeError::LimitReached {
+                path: path.to_path_buf(),
+                message: format!(
+                    "picture size {w}x{h}; the limit is {} pixels a side and {} megapixels",
+                    crate::decode::MAX_FRAME_SIDE,
+                    crate::decode::MAX_FRAME_PIXELS / 1_000_000
+                ),
+            }
+            .into());
+        }
+    }
+    let orientation = crate::sniff::jpeg_orientation(&start);
+    let frame = decode_first_frame(path)?;
+    let turn = orientation.unwrap_or(1);
+    let frame = upright(frame, turn);
+    let source = declared.map(|(w, h)| if turn >= 5 { (h, w) } else { (w, h) });
+    Ok(Picture {
+        frame,
+        source,
+        orientation,
+    })
+}
+
+/// The frame turned as EXIF orientation `o` says (1: as stored; 2, 4: mirrored; 3: half a
+/// turn; 5, 7: transposed; 6: a quarter turn clockwise; 8: counter-clockwise).
+fn upright(frame: Frame, o: u8) -> Frame {
+    if !(2..=8).contains(&o) {
+        return frame;
+    }
+    let (w, h) = (frame.width as usize, frame.height as usize);
+    let (ow, oh) = if o >= 5 { (h, w) } else { (w, h) };
+    let mut rgb = vec![0u8; frame.rgb.len()];
+    for v in 0..oh {
+        for u in 0..ow {
+            let (x, y) = match o {
+                2 => (w - 1 - u, v),
+                3 => (w - 1 - u, h - 1 - v),
+                4 => (u, h - 1 - v),
+                5 => (v, u),
+                6 => (v, h - 1 - u),
+                7 => (w - 1 - v, h - 1 - u),
+                _ => (w - 1 - v, u),
+            };
+            let (src, dst) = ((y * w + x) * 3, (v * ow + u) * 3);
+            rgb[dst..dst + 3].copy_from_slice(&frame.rgb[src..src + 3]);
+        }
+    }
+    Frame {
+        pts: frame.pts,
+        width: ow as u32,
+        height: oh as u32,
+        rgb,
+    }
+}
+
+/// Decodes a picture file's first frame.
+fn decode_first_frame(path: &Path) -> Result<Frame, PhotoError> {
     let (tx, rx) = bounded::<Frame>(1);
     let config = DecodeConfig {
         frame_max_side: PHOTO_MAX_SIDE,
@@ -284,7 +376,8 @@ fn flag_flat(
 /// Inspects one photo.
 pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, PhotoError> {
     crate::isolation::crash_drill("photo", path);
-    let frame = first_picture(path)?;
+    let picture = first_picture(path)?;
+    let frame = &picture.frame;
     let img = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
         .ok_or_else(|| PhotoError::NoPicture(path.display().to_string()))?;
     let o = FrameAnalyzer::new(models, true).analyze(&img, 0.0)?;
@@ -471,6 +564,9 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         measurements: PhotoMeasurements {
             width: img.width,
             height: img.height,
+            source_width: picture.source.map(|s| s.0),
+            source_height: picture.source.map(|s| s.1),
+            orientation: picture.orientation,
             faces: detected.len(),
             face_size: face_size.map(round3),
             face_visibility: o.main_presence.map(|p| round3(f64::from(p))),
@@ -489,6 +585,30 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exif_orientations_turn_the_picture_upright() {
+        // 3 wide, 2 tall: pixel values are their index in the stored picture.
+        let stored = Frame {
+            pts: 0.0,
+            width: 3,
+            height: 2,
+            rgb: (0u8..6).flat_map(|i| [i, i, i]).collect(),
+        };
+        let px = |f: &Frame| -> Vec<u8> { f.rgb.chunks(3).map(|c| c[0]).collect() };
+        // Stored:  0 1 2 / 3 4 5.
+        let cw = upright(stored.clone(), 6);
+        assert_eq!((cw.width, cw.height), (2, 3));
+        assert_eq!(px(&cw), [3, 0, 4, 1, 5, 2]);
+        let ccw = upright(stored.clone(), 8);
+        assert_eq!(px(&ccw), [2, 5, 1, 4, 0, 3]);
+        assert_eq!(px(&upright(stored.clone(), 3)), [5, 4, 3, 2, 1, 0]);
+        assert_eq!(px(&upright(stored.clone(), 2)), [2, 1, 0, 5, 4, 3]);
+        assert_eq!(px(&upright(stored.clone(), 4)), [3, 4, 5, 0, 1, 2]);
+        assert_eq!(px(&upright(stored.clone(), 5)), [0, 3, 1, 4, 2, 5]);
+        assert_eq!(px(&upright(stored.clone(), 7)), [5, 2, 4, 1, 3, 0]);
+        assert_eq!(px(&upright(stored.clone(), 1)), px(&stored));
+    }
 
     /// A 200 x 200 picture with texture everywhere (a checker of 3-pixel cells), optionally
     /// with rows `band` painted one grey.

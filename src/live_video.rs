@@ -169,6 +169,8 @@ impl LiveVideo {
         packs: &LanguagePacks,
         actions: &ActionVocabulary,
     ) -> Result<Self, LiveVideoError> {
+        // A byte-order mark (Windows editors write one) is not part of the JSON.
+        let json = json.strip_prefix('\u{feff}').unwrap_or(json);
         let too_large =
             |param: String, message: String| LiveVideoError::TooLarge { param, message };
         if json.len() > LIMITS.json_bytes {
@@ -241,6 +243,11 @@ impl LiveVideo {
                 if text.is_empty() {
                     return Err(bad("items must not be empty"));
                 }
+                let text = if kind == ChallengeType::Voice {
+                    recitable(&text).map_err(|m| bad(&m))?
+                } else {
+                    text
+                };
                 if kind == ChallengeType::Actions {
                     let action =
                         actions
@@ -288,6 +295,45 @@ impl LiveVideo {
             mirrored: raw.mirrored,
         })
     }
+}
+
+/// The first code point of each run of ten decimal digits outside ASCII that a recital may
+/// be written in (Arabic-Indic, Extended Arabic-Indic, NKo, the Indic scripts, Thai, Lao,
+/// Tibetan, Myanmar, Khmer, Mongolian, fullwidth).
+const DIGIT_ZEROS: [u32; 19] = [
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x17E0, 0x1810, 0xFF10,
+];
+
+/// Punctuation outside ASCII that a written recital may hold (quotes, dashes, ellipsis,
+/// inverted marks, guillemets, the middle dot).
+const PUNCTUATION: &str = "‘’‚‛“”„‟«»‹›–—…¡¿·";
+
+/// A voice value as it will be matched: NFC, every decimal digit in ASCII. Characters that
+/// cannot be recited (symbols such as emoji, control characters, numerals that are not
+/// decimal digits) are refused, so that no part of what was asked is silently dropped.
+fn recitable(text: &str) -> Result<String, String> {
+    use unicode_normalization::UnicodeNormalization;
+    let mut out = String::with_capacity(text.len());
+    for c in text.nfc() {
+        let code = c as u32;
+        if let Some(zero) = DIGIT_ZEROS.iter().find(|z| (**z..*z + 10).contains(&code)) {
+            out.push(char::from(b'0' + (code - zero) as u8));
+        } else if c.is_ascii_digit()
+            || (c.is_alphabetic() && !c.is_numeric())
+            || c.is_whitespace()
+            || c.is_ascii_punctuation()
+            || PUNCTUATION.contains(c)
+            || (0x0300..0x0370).contains(&code)
+        {
+            out.push(c);
+        } else {
+            return Err(format!(
+                "the character {c:?} (U+{code:04X}) cannot be recited: use letters, digits, spaces and punctuation"
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// A verdict, in ComplyCube's words plus our sharper `rejected`.
@@ -607,6 +653,44 @@ mod tests {
         let back = serde_json::to_value(&lv).unwrap();
         assert_eq!(back["challenges"][0]["type"], "voice");
         assert_eq!(back["createdAt"], "2026-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn recitals_keep_every_character_or_are_refused() {
+        assert_eq!(
+            recitable("set blue in a ١ again").unwrap(),
+            "set blue in a 1 again"
+        );
+        assert_eq!(recitable("۷ ۹ १ ７").unwrap(), "7 9 1 7");
+        assert_eq!(
+            recitable("cafe\u{301} «dix-sept»").unwrap(),
+            "café «dix-sept»"
+        );
+        assert_eq!(recitable("¿qué?").unwrap(), "¿qué?");
+        for bad in ["seven 😀 nine", "seven\u{0}nine", "line\u{7}", "Ⅻ", "x²"] {
+            let e = recitable(bad).unwrap_err();
+            assert!(e.contains("cannot be recited"), "{bad}: {e}");
+        }
+        let (packs, actions) = (
+            LanguagePacks::builtin().unwrap(),
+            ActionVocabulary::builtin().unwrap(),
+        );
+        let json = r#"{"id":"x","language":"en","challenges":[{"type":"voice","value":["seven \u0000 nine"]}]}"#;
+        assert!(matches!(
+            LiveVideo::parse(json, &packs, &actions),
+            Err(LiveVideoError::BadValue { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_json() {
+        let (packs, actions) = (
+            LanguagePacks::builtin().unwrap(),
+            ActionVocabulary::builtin().unwrap(),
+        );
+        let json = "\u{feff}{\"id\":\"x\",\"language\":\"en\",\"challenges\":[{\"type\":\"voice\",\"value\":[\"7\",\"9\"]}]}";
+        let lv = LiveVideo::parse(json, &packs, &actions).unwrap();
+        assert_eq!(lv.id, "x");
     }
 
     #[test]

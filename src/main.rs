@@ -348,7 +348,22 @@ fn main() -> ExitCode {
             mirrored,
         } => {
             let json = wants_json(format);
-            let text = match std::fs::read_to_string(&live_video) {
+            // Read no more than the limit and a little: a larger file is refused as too large.
+            let read_bounded = |path: &std::path::Path| -> std::io::Result<String> {
+                use std::io::Read;
+                let limit = liveness::live_video::LIMITS.json_bytes;
+                let mut bytes = Vec::new();
+                std::fs::File::open(path)?
+                    .take(limit as u64 + 4)
+                    .read_to_end(&mut bytes)?;
+                if bytes.len() > limit {
+                    // Cut anywhere: the parser refuses it for its size alone.
+                    return Ok(String::from_utf8_lossy(&bytes).into_owned());
+                }
+                String::from_utf8(bytes)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+            };
+            let text = match read_bounded(&live_video) {
                 Ok(t) => t,
                 Err(e) => {
                     let code = if e.kind() == std::io::ErrorKind::NotFound {

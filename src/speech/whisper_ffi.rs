@@ -181,6 +181,12 @@ impl WhisperModel {
                 p.abort_callback_user_data = flag as *const _ as *mut std::os::raw::c_void;
             }
             p.single_segment = opts.audio_ctx > 0;
+            // Nobody says more than about 8 tokens a second: a budget of 12 a second (and 16
+            // more) never cuts a recital, and stops whisper hallucinating on noise for the
+            // whole of its context, once per temperature of its fallback (a 0.8 s cut of a
+            // real take once took 7.8 s).
+            let seconds = samples.len() as f64 / f64::from(crate::decode::AUDIO_RATE);
+            p.max_tokens = (16.0 + 12.0 * seconds).ceil() as i32;
             if !rule_ptrs.is_empty() {
                 p.grammar_rules = rule_ptrs.as_ptr() as *mut _;
                 p.n_grammar_rules = rule_ptrs.len();
