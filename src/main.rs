@@ -129,6 +129,17 @@ enum Command {
         /// Attempts a check gets before it is failed.
         #[arg(long, default_value_t = 3)]
         max_attempts: i64,
+        /// Seconds a client may take to send a request's headers (and may keep a connection
+        /// open between requests); slower connections are closed.
+        #[arg(long, default_value_t = 10.0)]
+        header_timeout_seconds: f64,
+        /// Seconds a request body may go without a byte before the request is refused.
+        #[arg(long, default_value_t = 30.0)]
+        body_idle_seconds: f64,
+        /// Slowest average rate, bytes a second, at which a request body may arrive (judged
+        /// after --body-idle-seconds).
+        #[arg(long, default_value_t = 4096)]
+        body_min_rate: u64,
         #[command(flatten)]
         jobs: JobArgs,
     },
@@ -800,6 +811,9 @@ fn service_command(command: Command) -> ExitCode {
                 max_video_seconds,
                 max_photo_mb,
                 max_attempts,
+                header_timeout_seconds,
+                body_idle_seconds,
+                body_min_rate,
                 jobs,
             } => {
                 let locations = storage_locations(&storage)?;
@@ -811,6 +825,11 @@ fn service_command(command: Command) -> ExitCode {
                 let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
                 liveness::server::serve(ServeOptions {
                     listen,
+                    timeouts: liveness::server::http::ClientTimeouts {
+                        headers: Duration::from_secs_f64(header_timeout_seconds.max(0.1)),
+                        body_idle: Duration::from_secs_f64(body_idle_seconds.max(0.1)),
+                        body_min_rate,
+                    },
                     isolation: isolation(&jobs, workers, cores)?,
                     models: ModelsDir::locate(jobs.models.as_deref()),
                     workers,

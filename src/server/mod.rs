@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod engine;
 pub mod error;
+pub mod http;
 pub mod openapi;
 pub mod upload;
 pub mod webhooks;
@@ -232,6 +233,8 @@ pub async fn open_storage(loc: &Locations) -> Result<(Store, MediaStore), Servic
 pub struct ServeOptions {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Time limits that close slow and idle clients.
+    pub timeouts: http::ClientTimeouts,
     /// Runner processes for checks and uploads (None: in this process, without crash
     /// isolation).
     pub isolation: Option<Isolation>,
@@ -341,10 +344,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
         "liveness serve: listening on {addr} ({} in-process workers)",
         options.workers
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(io("serving"))?;
+    http::serve(listener, router(state), options.timeouts, shutdown_signal()).await;
     background.stop().await;
     Ok(())
 }
