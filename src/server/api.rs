@@ -36,26 +36,60 @@ pub const DEFAULT_PAGE_SIZE: i64 = 100;
 #[allow(dead_code)]
 pub struct ListParams {
     /// 1-based page (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// Items per page, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     page_size: Option<i64>,
     /// Only this client's objects.
     client_id: Option<String>,
     /// Created after this time (RFC 3339).
+    #[param(format = DateTime)]
     created_after: Option<String>,
     /// Created before this time.
+    #[param(format = DateTime)]
     created_before: Option<String>,
     /// Updated after this time.
+    #[param(format = DateTime)]
     updated_after: Option<String>,
     /// Updated before this time.
+    #[param(format = DateTime)]
     updated_before: Option<String>,
     /// Checks only: `pending`, `complete` or `failed`.
+    #[param(value_type = Option<CheckStatus>)]
     status: Option<String>,
     /// Checks only: `liveness_video_check` or `liveness_photo_check`.
     #[serde(rename = "type")]
-    #[param(rename = "type")]
+    #[param(rename = "type", value_type = Option<CheckType>)]
     kind: Option<String>,
 }
+
+/// A check's status.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CheckStatus {
+    /// Queued or running.
+    Pending,
+    /// Done: `result` holds the outcome.
+    Complete,
+    /// Failed: `error` says why.
+    Failed,
+}
+
+/// A check's type.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum CheckType {
+    /// Verifies a Live Video.
+    LivenessVideoCheck,
+    /// Inspects a Live Photo.
+    LivenessPhotoCheck,
+}
+
+/// The highest `page` accepted.
+const MAX_PAGE: i64 = 1_000_000;
 
 /// Parses list parameters, answering bad ones with `invalid_request`.
 fn list_query(raw: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
@@ -89,15 +123,22 @@ fn list_query(raw: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
             "status must be pending, complete or failed",
         )),
     });
+    let kind = raw.get("type").map(|s| match s.as_str() {
+        "liveness_video_check" | "liveness_photo_check" => Ok(s.clone()),
+        _ => Err(ApiError::invalid(
+            "type",
+            "type must be liveness_video_check or liveness_photo_check",
+        )),
+    });
     Ok(ListQuery {
         client_id: raw.get("clientId").cloned(),
         status: status.transpose()?,
-        kind: raw.get("type").cloned(),
+        kind: kind.transpose()?,
         created_after: time("createdAfter")?,
         created_before: time("createdBefore")?,
         updated_after: time("updatedAfter")?,
         updated_before: time("updatedBefore")?,
-        page: number("page", 1, i64::MAX / (MAX_PAGE_SIZE + 1))?,
+        page: number("page", 1, MAX_PAGE)?,
         page_size: number("pageSize", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?,
     })
 }
@@ -146,7 +187,13 @@ pub struct LiveVideoUpload {
     /// The recording (MP4, MOV, WebM, MKV, MPEG-PS or AVI; sniffed from its bytes).
     #[schema(value_type = String, format = Binary)]
     video: Vec<u8>,
-    /// The client (person) it belongs to.
+    /// The client (person) it belongs to: 1 to 128 characters, not only spaces, no control
+    /// characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     client_id: String,
     /// BCP-47 language of the voice challenges (`en-GB`, `fr`, ...).
     language: String,
@@ -164,14 +211,72 @@ pub struct LivePhotoUpload {
     /// The image (JPEG or PNG; sniffed from its bytes).
     #[schema(value_type = String, format = Binary)]
     photo: Vec<u8>,
-    /// The client it belongs to.
+    /// The client it belongs to (as for Live Videos).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     client_id: String,
     /// Run the liveness inspection (default true).
     perform_liveness_check: Option<bool>,
 }
 
-/// The body of `POST /v1/checks`.
+/// The body of `POST /v1/checks`, as documented: a Live Video check or a Live Photo check.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum CreateCheckBody {
+    /// Verify a Live Video.
+    Video(CreateVideoCheck),
+    /// Inspect a Live Photo.
+    Photo(CreatePhotoCheck),
+}
+
+/// `{"clientId", "type": "liveness_video_check", "liveVideoId"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CreateVideoCheck {
+    /// The client the check is for (must own the Live Video).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    client_id: String,
+    /// `liveness_video_check`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^liveness_video_check$")]
+    kind: String,
+    /// The Live Video to verify.
+    #[schema(min_length = 1)]
+    live_video_id: String,
+}
+
+/// `{"clientId", "type": "liveness_photo_check", "livePhotoId"}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct CreatePhotoCheck {
+    /// The client the check is for (must own the Live Photo).
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    client_id: String,
+    /// `liveness_photo_check`.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^liveness_photo_check$")]
+    kind: String,
+    /// The Live Photo to inspect.
+    #[schema(min_length = 1)]
+    live_photo_id: String,
+}
+
+/// The body of `POST /v1/checks` as the server reads it.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCheck {
     /// The client the check is for (must own the Live Video or Photo).
@@ -194,10 +299,13 @@ fn not_multipart(e: MultipartRejection) -> ApiError {
 }
 
 fn client_id_of(form_value: &str) -> Result<String, ApiError> {
-    if form_value.len() > 128 || form_value.chars().any(char::is_control) {
+    if form_value.trim().is_empty()
+        || form_value.chars().count() > 128
+        || form_value.chars().any(char::is_control)
+    {
         return Err(ApiError::invalid(
             "clientId",
-            "clientId must be at most 128 printable characters",
+            "clientId must be 1 to 128 printable characters, not only spaces",
         ));
     }
     Ok(form_value.to_string())
@@ -377,7 +485,10 @@ pub async fn list_live_videos(
 #[utoipa::path(get, path = "/v1/liveVideos/{id}/download", tag = "Live Videos",
     params(("id" = String, Path, description = "Live Video id")),
     responses(
-        (status = 200, description = "The video bytes", content_type = "application/octet-stream"),
+        (status = 200, description = "The video bytes, with the type sniffed at upload", content(
+            (String = "video/mp4"), (String = "video/quicktime"), (String = "video/webm"),
+            (String = "video/x-matroska"), (String = "video/mpeg"), (String = "video/mp2t"),
+            (String = "video/x-msvideo"))),
         (status = 401, description = "No or unknown API key", body = ErrorBody),
         (status = 404, description = "No such Live Video in this account", body = ErrorBody),
         (status = 410, description = "The media was redacted", body = ErrorBody),
@@ -599,7 +710,8 @@ pub async fn list_live_photos(
 #[utoipa::path(get, path = "/v1/livePhotos/{id}/download", tag = "Live Photos",
     params(("id" = String, Path, description = "Live Photo id")),
     responses(
-        (status = 200, description = "The image bytes", content_type = "application/octet-stream"),
+        (status = 200, description = "The image bytes, with the type sniffed at upload", content(
+            (String = "image/jpeg"), (String = "image/png"))),
         (status = 401, description = "No or unknown API key", body = ErrorBody),
         (status = 404, description = "No such Live Photo in this account", body = ErrorBody),
         (status = 410, description = "The media was redacted", body = ErrorBody),
@@ -666,7 +778,7 @@ pub async fn delete_live_photo(
 }
 
 /// Create a check; it is queued (`pending`) and a worker runs it.
-#[utoipa::path(post, path = "/v1/checks", tag = "Checks", request_body = CreateCheck,
+#[utoipa::path(post, path = "/v1/checks", tag = "Checks", request_body = CreateCheckBody,
     responses(
         (status = 201, description = "Queued", body = CheckResource),
         (status = 400, description = "Invalid body", body = ErrorBody),
@@ -800,7 +912,7 @@ pub async fn list_checks(
 }
 
 /// Liveness of the service itself (no key needed).
-#[utoipa::path(get, path = "/health", tag = "Service",
+#[utoipa::path(get, path = "/health", tag = "Service", security(()),
     responses((status = 200, description = "Up", body = Object)))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.store.setting("media_url").await?;

@@ -41,7 +41,8 @@ impl Modify for ApiKeyScheme {
     ),
     components(schemas(
         ErrorBody, LiveVideoResource, LivePhotoResource, CheckResource, api::LiveVideoList,
-        api::LivePhotoList, api::CheckList, api::CreateCheck, api::LiveVideoUpload,
+        api::LivePhotoList, api::CheckList, api::CreateCheckBody, api::CreateVideoCheck,
+        api::CreatePhotoCheck, api::CheckStatus, api::CheckType, api::LiveVideoUpload,
         api::LivePhotoUpload,
     )),
     modifiers(&ApiKeyScheme),
@@ -50,7 +51,7 @@ impl Modify for ApiKeyScheme {
 pub struct ApiDoc;
 
 /// This document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "Service",
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "Service", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document", body = Object)))]
 pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())

@@ -1,0 +1,87 @@
+//! The OpenAPI document is the contract: schemathesis (an independent, OpenAPI-driven API
+//! tester; pinned, in its own venv, set up by `scripts/test.sh`, found through
+//! `$LIVENESS_SCHEMATHESIS`) runs every check it has against a real `liveness serve` for a
+//! bounded time (examples, coverage and fuzzing phases) and fails on any server error, any
+//! schema-valid request refused, any schema-invalid request accepted, any undocumented
+//! status or response shape, and any operation answering without a key that documents one.
+//!
+//! What the schema cannot say, and so is allowed: an upload whose bytes are not a video or
+//! photo is a 422, and a Live Video's `language` and `challenges` (a JSON string of
+//! challenges) are checked against the language packs and the action vocabulary (400).
+
+mod common;
+#[path = "common/service.rs"]
+mod service;
+
+use std::process::Command;
+
+use service::{create_key, Proc};
+
+/// Per-operation settings: what the uploads may answer to data the schema calls valid.
+const CONFIG: &str = r#"
+# A redacted object is gone (410), as a missing one is not found (404).
+[checks.positive_data_acceptance]
+expected-statuses = ["2xx", "3xx", 401, 403, 404, 409, 410, 429]
+
+[[operations]]
+include-name = "POST /v1/liveVideos"
+checks.positive_data_acceptance.expected-statuses = [201, 400, 401, 404, 410, 413, 422]
+
+[[operations]]
+include-name = "POST /v1/livePhotos"
+checks.positive_data_acceptance.expected-statuses = [201, 400, 401, 404, 410, 413, 422]
+"#;
+
+#[test]
+fn schemathesis_finds_nothing_in_90_seconds() {
+    let Some(tool) = std::env::var_os("LIVENESS_SCHEMATHESIS") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI runs this through scripts/test.sh, which sets LIVENESS_SCHEMATHESIS"
+        );
+        eprintln!("skipped: LIVENESS_SCHEMATHESIS is not set (scripts/test.sh sets it)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.display().to_string();
+    let (key, _) = create_key(&["--data", &data_arg]);
+    let mut server = Proc::start(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data",
+        &data_arg,
+        "--workers",
+        "0",
+        "--models",
+        &service::models().display().to_string(),
+    ]);
+    let config = dir.path().join("schemathesis.toml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let out = Command::new(tool)
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &format!("{}/v1/openapi.json", server.base)])
+        .args(["-H", &format!("Authorization: {key}")])
+        .args(["--checks", "all", "--max-time", "90", "--workers", "2"])
+        .args([
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--suppress-health-check",
+            "all",
+        ])
+        .args(["--seed", "20261130", "--no-color"])
+        .env("SCHEMATHESIS_HOOKS", "")
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    println!("{report}");
+    assert!(
+        out.status.success(),
+        "schemathesis found failures:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!server.log().contains("panicked"), "{}", server.log());
+    server.stop();
+}
