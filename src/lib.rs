@@ -10,6 +10,7 @@ pub mod av_sync;
 pub mod cli;
 pub mod decode;
 pub mod face_analysis;
+pub mod fuzz_targets;
 pub mod isolation;
 pub mod live_photo;
 pub mod live_video;

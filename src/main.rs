@@ -44,6 +44,14 @@ enum FailOn {
 #[derive(Subcommand)]
 enum Command {
     /// Verify one video against its Live Video JSON and print the report.
+    ///
+    /// Limits (refused as limit_exceeded, exit 65): Live Video JSON 64 KiB, 8 challenges, 16
+    /// values each, per voice challenge 16 digits, 40 words and 300 characters; media 600 s,
+    /// frames 8192 px a side and 40 megapixels, 16 audio channels. Containers: MP4, MOV,
+    /// WebM, Matroska, MPEG-PS/TS, AVI. A crash in native code is exit 70 with a JSON error.
+    ///
+    /// Example: liveness verify selfie.mp4 --live-video lv.json --format json
+    #[command(verbatim_doc_comment)]
     Verify {
         /// The recorded video (any container and codec FFmpeg reads).
         video: PathBuf,

@@ -184,7 +184,10 @@ page_type!(CheckList, CheckResource, "A page of checks.");
 #[schema(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct LiveVideoUpload {
-    /// The recording (MP4, MOV, WebM, MKV, MPEG-PS or AVI; sniffed from its bytes).
+    /// The recording (MP4, MOV, WebM, MKV, MPEG-PS/TS or AVI; sniffed from its bytes). Limits:
+    /// `--max-video-mb` (413 `payload_too_large`); `--max-video-seconds`, frames of at most
+    /// 8192 pixels a side and 40 megapixels, at most 16 audio channels (422
+    /// `limit_exceeded`).
     #[schema(value_type = String, format = Binary)]
     video: Vec<u8>,
     /// The client (person) it belongs to: 1 to 128 characters, not only spaces, no control
@@ -198,6 +201,8 @@ pub struct LiveVideoUpload {
     /// BCP-47 language of the voice challenges (`en-GB`, `fr`, ...).
     language: String,
     /// The challenges as a JSON string: `[{"type":"voice","value":["7","9","1","7"]}, ...]`.
+    /// Limits (400 `limit_exceeded`): 8 challenges, 16 values each, per voice challenge 16
+    /// digits, 40 words and 300 characters, 64 KiB for the whole Live Video.
     challenges: String,
     /// `true` when the recording is mirrored (selfie preview).
     mirrored: Option<bool>,
