@@ -301,7 +301,9 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
             format!("no face in {without} of {n} frames"),
         );
     }
-    if share(several) >= SEVERAL_REJECTED {
+    if n == 0 {
+        // No frames: nothing to count faces in (no_video_frames says so).
+    } else if share(several) >= SEVERAL_REJECTED {
         flag(
             Outcome::Rejected,
             "multiple_faces",

@@ -400,9 +400,13 @@ impl Verifier {
                         weigh_lip_sync(r, av_sync.as_ref(), media.has_video)
                     }
                 }
-                ChallengeType::Actions => {
-                    actions_verdict(challenge, &events, baseline, pose.clone())
-                }
+                ChallengeType::Actions => actions_verdict(
+                    challenge,
+                    &events,
+                    baseline,
+                    trace.faces().count(),
+                    pose.clone(),
+                ),
             })
             .collect();
         let timings = Timings {

@@ -1,7 +1,7 @@
 //! Turns match results and analysis outcomes into per-challenge verdicts.
 
 use crate::actions::recognise::{ActionEvent, WEAK_CONFIDENCE};
-use crate::actions::trace::{Baseline, PosePoint};
+use crate::actions::trace::{Baseline, PosePoint, MIN_BASELINE_FRAMES};
 use crate::av_sync::{AvSync, PLAUSIBLE_OFFSET};
 use crate::live_video::{
     ActionsEvidence, Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, PerformedAction,
@@ -446,11 +446,13 @@ pub fn voice_verdict(
 /// order (each event starting no earlier, and peaking later, than the previous one), taking
 /// for each the earliest clear event, or the earliest weak one when there is no clear one. A missing
 /// action is `rejected`; a weak event (confidence under `WEAK_CONFIDENCE`) is `attention`.
-/// `events` holds every recognised event of the video (any action).
+/// `events` holds every recognised event of the video (any action); `face_frames` counts the
+/// analysed frames that show a face (without a baseline, it says why there is none).
 pub fn actions_verdict(
     challenge: &Challenge,
     events: &[ActionEvent],
     baseline: Option<Baseline>,
+    face_frames: usize,
     pose_trace: Vec<PosePoint>,
 ) -> ChallengeReport {
     let mut reasons = Vec::new();
@@ -490,8 +492,15 @@ pub fn actions_verdict(
             None => {
                 outcome = Outcome::Rejected;
                 let elsewhere = events.iter().any(|e| &e.action == action);
-                reasons.push(if baseline.is_none() {
-                    Reason::new("no_face", format!("{action}: no face to analyse"))
+                reasons.push(if baseline.is_none() && face_frames == 0 {
+                    Reason::new("no_face", format!("{action}: no face in the video to follow"))
+                } else if baseline.is_none() {
+                    Reason::new(
+                        "action_not_performed",
+                        format!(
+                            "{action}: only {face_frames} analysed frame(s) show a face, too few to follow a movement (at least {MIN_BASELINE_FRAMES})"
+                        ),
+                    )
                 } else if elsewhere {
                     Reason::new(
                         "actions_out_of_order",
@@ -753,7 +762,26 @@ mod tests {
             mouth_width: 0.4,
             mouth_opening: 0.02,
         };
-        actions_verdict(&c, events, Some(base), Vec::new())
+        actions_verdict(&c, events, Some(base), 100, Vec::new())
+    }
+
+    #[test]
+    fn without_a_baseline_the_reason_says_whether_a_face_was_seen() {
+        let c = Challenge {
+            kind: ChallengeType::Actions,
+            value: vec!["nod".into()],
+        };
+        let none = actions_verdict(&c, &[], None, 0, Vec::new());
+        assert_eq!(none.outcome, Outcome::Rejected);
+        assert_eq!(none.reasons[0].code, "no_face");
+        let one = actions_verdict(&c, &[], None, 1, Vec::new());
+        assert_eq!(one.outcome, Outcome::Rejected);
+        assert_eq!(one.reasons[0].code, "action_not_performed");
+        assert!(
+            one.reasons[0].message.contains("only 1 analysed frame"),
+            "{:?}",
+            one.reasons
+        );
     }
 
     #[test]

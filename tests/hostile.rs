@@ -312,6 +312,25 @@ fn corpus(dir: &Path, grid: &Path, sentence: &str) -> Vec<Case> {
     ]);
     video("raw.h264", Expect::Error("invalid_media"));
 
+    // The same pictureless and one-frame files asked for a nod.
+    let nod = p("nod.json");
+    std::fs::write(
+        &nod,
+        r#"{"id":"n","language":"en-GB","challenges":[{"type":"actions","value":["nod"]}]}"#,
+    )
+    .unwrap();
+    for (name, file) in [
+        ("audio-only+nod", "audio-only.m4a"),
+        ("one-frame+nod", "one-frame.mp4"),
+    ] {
+        cases.push(Case {
+            name: name.into(),
+            command: "verify",
+            file: p(file),
+            live_video: Some(nod.clone()),
+            expect: Expect::NotClear,
+        });
+    }
     // Live Video JSON edge cases, over the base recording.
     let mut json_case = |name: &str, content: Vec<u8>, expect: Expect| {
         let path = p(name);
@@ -572,6 +591,32 @@ fn every_hostile_input_is_a_typed_error_or_a_verdict() {
             pixel["sourceHeight"].as_u64()
         ),
         (Some(1), Some(1))
+    );
+    // Reasons that do not contradict the file: no "several faces in 0 of 0 frames" without a
+    // picture, no "no face" for an action when the faces analysis saw one.
+    let pictureless = &answers["audio-only+nod"];
+    let codes = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["code"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        codes(&pictureless["faces"]["reasons"]),
+        ["no_video_frames"],
+        "{pictureless}"
+    );
+    let one = &answers["one-frame+nod"];
+    let face_seen = !codes(&one["faces"]["reasons"])
+        .iter()
+        .any(|c| c == "no_face" || c == "no_video_frames");
+    let action = codes(&one["challenges"][0]["reasons"]);
+    assert!(
+        !face_seen || !action.contains(&"no_face".to_string()),
+        "{one}"
     );
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: getrusage fills the struct.

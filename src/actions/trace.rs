@@ -74,7 +74,7 @@ pub struct Baseline {
 }
 
 /// Fewest frames with a face needed for a baseline.
-const MIN_BASELINE_FRAMES: usize = 5;
+pub const MIN_BASELINE_FRAMES: usize = 5;
 
 fn quantile(mut v: Vec<f32>, q: f32) -> f32 {
     v.sort_by(f32::total_cmp);
