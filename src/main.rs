@@ -369,12 +369,8 @@ fn main() -> ExitCode {
             let json = wants_json(format);
             // Read no more than the limit and a little: a larger file is refused as too large.
             let read_bounded = |path: &std::path::Path| -> std::io::Result<String> {
-                use std::io::Read;
                 let limit = liveness::live_video::LIMITS.json_bytes;
-                let mut bytes = Vec::new();
-                std::fs::File::open(path)?
-                    .take(limit as u64 + 4)
-                    .read_to_end(&mut bytes)?;
+                let bytes = liveness::sniff::read_start(path, limit + 4)?;
                 if bytes.len() > limit {
                     // Cut anywhere: the parser refuses it for its size alone.
                     return Ok(String::from_utf8_lossy(&bytes).into_owned());

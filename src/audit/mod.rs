@@ -413,23 +413,15 @@ pub fn run_audit(
         match input_sha256(&job.video, &job.live_video) {
             Ok(sha) if done.contains(&(job.id.clone(), sha.clone())) => skipped += 1,
             Ok(sha) => todo.push((job, sha)),
-            Err(e) => unreadable.push(ResultLine {
-                live_video_id: job.id.clone(),
-                video: job.video.display().to_string(),
-                input_sha256: String::new(),
-                report: None,
-                error: Some(ErrorObject {
-                    kind: if e.kind() == std::io::ErrorKind::NotFound {
-                        "resource_not_found".into()
-                    } else {
-                        "invalid_media".into()
-                    },
-                    message: format!("{}: {e}", job.video.display()),
-                    param: None,
-                }),
-                seconds: 0.0,
-                thumbnails: Vec::new(),
-            }),
+            Err(e) => {
+                let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                    "resource_not_found"
+                } else {
+                    "invalid_media"
+                };
+                let message = format!("{}: {e}", job.video.display());
+                unreadable.push(error_line(&job, String::new(), kind, message, 0.0));
+            }
         }
     }
     let started = Instant::now();
