@@ -4,7 +4,7 @@
 //! containers (webm/vp9, mkv/hevc, avi/mjpeg, mov/prores, mp4/av1, gif, raw h264), rotation
 //! metadata, 8 channels, 8 kHz and 384 kHz audio, Live Video JSON edge cases (a byte-order
 //! mark, numbers for digits, unknown fields, a megabyte of whitespace, deep nesting, bytes
-//! that are not UTF-8), and pictures (16-bit, palette, grey, animated, EXIF-rotated, 1×1, a
+//! that are not UTF-8), and pictures (CMYK and YCCK JPEG, 16-bit, palette, grey, animated, EXIF-rotated, 1×1, a
 //! PNG declaring 20000×20000, a truncated JPEG). Every case through the real binary ends in a
 //! typed error (exit 65/66 and a JSON error object) or a verdict (exit 0), never a signal, a
 //! panic or exit 70; garbage is never `clear`; each case takes under 60 s and no process
@@ -441,12 +441,52 @@ fn corpus(dir: &Path, grid: &Path, sentence: &str) -> Vec<Case> {
     photo("one-pixel.png", Expect::NotClear);
     std::fs::write(p("bomb.png"), png_declaring(20_000, 20_000)).unwrap();
     photo("bomb.png", Expect::Error("limit_exceeded"));
+    for (name, colour) in [
+        ("cmyk.jpg", jpeg_encoder::ColorType::Cmyk),
+        ("ycck.jpg", jpeg_encoder::ColorType::CmykAsYcck),
+    ] {
+        write_cmyk_jpeg(&still, colour, &p(name));
+        photo(name, Expect::Verdict);
+    }
     let jpeg = std::fs::read(&still).unwrap();
     std::fs::write(p("truncated.jpg"), &jpeg[..jpeg.len() / 2]).unwrap();
     photo("truncated.jpg", Expect::NotClear);
     std::fs::write(p("zero.jpg"), b"").unwrap();
     photo("zero.jpg", Expect::Error("invalid_media"));
     cases
+}
+
+/// Writes the picture `from` again as a four-component JPEG (CMYK, or YCCK as Adobe
+/// software writes it), the colour model print workflows hand over.
+fn write_cmyk_jpeg(from: &Path, colour: jpeg_encoder::ColorType, to: &Path) {
+    let ppm = to.with_extension("ppm");
+    ff(&["-i", s(from), "-pix_fmt", "rgb24", s(&ppm)]);
+    let ppm = std::fs::read(ppm).unwrap();
+    // A binary PPM: "P6", width, height and the largest value, each followed by one space
+    // or newline, then the RGB bytes.
+    let fields: Vec<&[u8]> = ppm.splitn(5, |b| b.is_ascii_whitespace()).collect();
+    assert_eq!(fields[0], b"P6");
+    let number = |field: &[u8]| -> u16 { std::str::from_utf8(field).unwrap().parse().unwrap() };
+    let (width, height) = (number(fields[1]), number(fields[2]));
+    assert_eq!(number(fields[3]), 255);
+    let rgb = fields[4];
+    let mut cmyk = Vec::with_capacity(rgb.len() / 3 * 4);
+    for pixel in rgb.chunks_exact(3) {
+        let [r, g, b] = [pixel[0], pixel[1], pixel[2]].map(u32::from);
+        let k = 255 - r.max(g).max(b);
+        let ink = |c: u32| {
+            if k == 255 {
+                0
+            } else {
+                ((255 - c - k) * 255 / (255 - k)) as u8
+            }
+        };
+        cmyk.extend_from_slice(&[ink(r), ink(g), ink(b), k as u8]);
+    }
+    jpeg_encoder::Encoder::new_file(to, 90)
+        .unwrap()
+        .encode(&cmyk, width, height, colour)
+        .unwrap();
 }
 
 /// Runs one case with a time limit: (exit code or None for a signal, stdout, stderr, time).
@@ -584,6 +624,19 @@ fn every_hostile_input_is_a_typed_error_or_a_verdict() {
         upright["breakdown"]["facialOrientation"]["outcome"],
         rotated["breakdown"]["facialOrientation"]["outcome"]
     );
+    // Four-component JPEGs are turned into the same colours, not a negative: the face is
+    // found and its brightness is within a few grey levels of the RGB original's (a
+    // negative would put it near 255 minus it).
+    let rgb_luminance = upright["measurements"]["faceLuminance"].as_f64().unwrap();
+    for name in ["cmyk.jpg", "ycck.jpg"] {
+        let m = &answers[name]["measurements"];
+        assert_eq!(m["faces"], 1, "{name}: {m}");
+        let luminance = m["faceLuminance"].as_f64().unwrap();
+        assert!(
+            (luminance - rgb_luminance).abs() < 20.0,
+            "{name}: face luminance {luminance} against {rgb_luminance} in RGB"
+        );
+    }
     let pixel = &answers["one-pixel.png"]["measurements"];
     assert_eq!(
         (
