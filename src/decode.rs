@@ -81,7 +81,8 @@ pub struct DecodeConfig {
     pub video: bool,
     /// Decode the audio stream at all.
     pub audio: bool,
-    /// Refuse media longer than this many seconds of decoded time.
+    /// Refuse media longer than this many seconds: at open when the container declares it,
+    /// while decoding when the decoded time passes it.
     pub max_duration_s: f64,
     /// Samples per emitted audio chunk (at 16 kHz).
     pub audio_chunk_samples: usize,
@@ -246,6 +247,17 @@ impl MediaDecoder {
             container,
             ..MediaInfo::default()
         };
+        if let Some(d) = info.duration_seconds.filter(|d| *d > config.max_duration_s) {
+            // Refused before any decoding; a file that declares less and runs longer is
+            // stopped by the same limit while it is decoded.
+            return Err(DecodeError::LimitReached {
+                path: path.to_path_buf(),
+                message: format!(
+                    "media {d:.0} s long; the limit is {} s",
+                    config.max_duration_s
+                ),
+            });
+        }
         let mut video = None;
         if let Some(stream) = input.streams().best(ffmpeg::media::Type::Video) {
             let opened = ffmpeg::codec::context::Context::from_parameters(stream.parameters())

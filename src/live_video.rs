@@ -710,6 +710,11 @@ mod tests {
                 r#"{{"id":"x","language":"en","challenges":[{{"type":"voice","value":["{}"]}}]}}"#,
                 "seven nine one seven ".repeat(11).trim()
             ),
+            // 35 words (under 40) in 349 characters (over 300).
+            format!(
+                r#"{{"id":"x","language":"en","challenges":[{{"type":"voice","value":["{}"]}}]}}"#,
+                "seventeen ".repeat(35).trim()
+            ),
             format!(
                 r#"{{"id":"x","language":"en","challenges":[{}]}}"#,
                 [r#"{"type":"actions","value":["blink"]}"#; 9].join(",")

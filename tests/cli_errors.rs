@@ -118,7 +118,23 @@ fn bad_videos_and_bad_live_videos_are_typed_errors() {
         "pcm_s16le",
         channels.to_str().unwrap(),
     ]);
-    for (file, what) in [(&wide, "9000x32"), (&channels, "24 audio channels")] {
+    // Ten minutes and a second of video, refused from what its container declares (the
+    // time limit is media 600 s), without decoding it.
+    let long_video = dir.path().join("long.mkv");
+    common::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=16x16:d=601:r=1",
+        "-c:v",
+        "ffv1",
+        long_video.to_str().unwrap(),
+    ]);
+    for (file, what) in [
+        (&wide, "9000x32"),
+        (&channels, "24 audio channels"),
+        (&long_video, "601 s long; the limit is 600 s"),
+    ] {
         let (code, json, _) = run(file, &lv);
         assert_eq!(
             (code, json["type"].as_str(), json["param"].as_str()),
