@@ -6,11 +6,10 @@
 //! a replayed voice under a still or silent face, or a voice shifted in time does not follow
 //! the lips. This module measures; `verdict::lip_sync_verdict` decides.
 
-use serde::{Deserialize, Serialize};
-
 use crate::actions::trace::SignalTrace;
 use crate::decode::AUDIO_RATE;
-use crate::rounding::round3;
+use crate::report::rounding::round3;
+use crate::report::{AvSync, SpeechSegmentSync, SyncTrace};
 
 /// Hop between speech energy values, seconds.
 const HOP_S: f64 = 0.01;
@@ -254,80 +253,6 @@ struct MouthFrame {
     face_share: Option<f64>,
     /// Head yaw, degrees.
     yaw: Option<f32>,
-}
-
-/// What was measured in one stretch of speech.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SpeechSegmentSync {
-    /// Start, media seconds.
-    pub start: f64,
-    /// End, media seconds.
-    pub end: f64,
-    /// Share of its voiced frames with one face whose lips could be read.
-    pub face_share: f64,
-    /// Share of its voiced frames in which the lips were open beyond their rest.
-    pub mouth_active_share: f64,
-    /// Agreement of lips and voice inside this segment at the chosen offset (None: too few
-    /// frames).
-    pub agreement: Option<f64>,
-}
-
-/// The reviewer's picture: lip opening and speech energy over time, both scaled to 0..1, the
-/// speech shifted by the chosen offset so that agreeing rises line up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncTrace {
-    /// Media times of the frames, seconds.
-    pub t: Vec<f64>,
-    /// Lip opening, 0 (the least seen) to 1 (the most); null where no face was read.
-    pub mouth: Vec<Option<f64>>,
-    /// Speech energy at `t + offsetSeconds`, 0 (background) to 1 (loudest speech).
-    pub speech: Vec<f64>,
-}
-
-/// Audio-visual synchrony evidence for a recital (all times in media seconds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct AvSync {
-    /// The audio-video offset at which lips and voice agree best within what real recordings
-    /// show (`PLAUSIBLE_OFFSET`); positive: the voice comes later than the lips.
-    pub offset_seconds: Option<f64>,
-    /// How well the lips follow the voice at that offset: correlation of their rates of
-    /// change, -1..1 (None: nothing to compare).
-    pub agreement: Option<f64>,
-    /// How far that agreement is beyond chance for this much speech (Fisher z times the square
-    /// root of the independent samples): about 1 for a voice and a mouth that do not belong
-    /// together.
-    pub strength: Option<f64>,
-    /// The offset over the whole search (±1.6 s) with the best agreement.
-    pub best_offset_seconds: Option<f64>,
-    /// The agreement there.
-    pub best_agreement: Option<f64>,
-    /// Its strength.
-    pub best_strength: Option<f64>,
-    /// Seconds of voiced audio.
-    pub speech_seconds: f64,
-    /// Share of the voiced frames with one face whose lips could be read.
-    pub face_share: f64,
-    /// Median width of that face over the frame's shorter side while speech is heard.
-    pub face_size: Option<f64>,
-    /// Share of those frames where the head is turned more than 35° away.
-    pub turned_share: f64,
-    /// Share of the voiced frames in which the lips were open beyond their rest.
-    pub mouth_active_share: f64,
-    /// Share of the frames in pauses (within the analysed stretch) with the lips open beyond
-    /// their rest.
-    pub pause_active_share: Option<f64>,
-    /// How far the lips move while speech is heard: the spread (10th to 90th percentile) of
-    /// the lip opening over voiced frames.
-    pub mouth_movement: Option<f64>,
-    /// Frames compared.
-    pub frames_used: usize,
-    /// Each stretch of speech.
-    pub segments: Vec<SpeechSegmentSync>,
-    /// Lip opening against speech energy, for a reviewer's plot.
-    pub trace: SyncTrace,
 }
 
 /// Yaw beyond which the lips are not read reliably (degrees).

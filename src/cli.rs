@@ -1,12 +1,13 @@
 //! What the command line shows: exit codes, the JSON error object, and the human summary of a
 //! report. Kept in the library so it is tested; `main.rs` only parses arguments and calls here.
 
-use serde::{Deserialize, Serialize};
+use crate::report::{Evidence, Outcome, PhotoReport, VerifyReport};
 
 use crate::decode::DecodeError;
-use crate::live_photo::{PhotoError, PhotoReport};
-use crate::live_video::{Evidence, LiveVideoError, Outcome, VerifyReport};
+use crate::live_photo::PhotoError;
+use crate::live_video::LiveVideoError;
 use crate::pipeline::VerifyError;
+pub use crate::report::ErrorObject;
 
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).
 pub const EXIT_OK: i32 = 0;
@@ -24,31 +25,6 @@ pub const EXIT_SOFTWARE: i32 = 70;
 pub const EXIT_UNAVAILABLE: i32 = 69;
 /// Exit status: an I/O error writing output (EX_IOERR).
 pub const EXIT_IO: i32 = 74;
-
-/// The JSON error object (ComplyCube's shape: `type`, `message`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ErrorObject {
-    /// Error class: `invalid_request`, `invalid_media`, `resource_not_found`, `model_unavailable`,
-    /// `usage_error`, `internal_error`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// What went wrong, for a person.
-    pub message: String,
-    /// The input at fault, when one is (`limit_exceeded`: the Live Video field, or `video`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub param: Option<String>,
-}
-
-impl ErrorObject {
-    /// An error object of this type without a `param`.
-    pub fn new(kind: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-            param: None,
-        }
-    }
-}
 
 /// Exit code and error object for a verification error.
 pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
@@ -153,7 +129,7 @@ pub fn render_photo_text(r: &PhotoReport) -> String {
 }
 
 /// One line on how the lips followed the voice.
-fn lip_sync_line(s: &crate::av_sync::AvSync) -> String {
+fn lip_sync_line(s: &crate::report::AvSync) -> String {
     let agreement = match (s.agreement, s.strength, s.offset_seconds) {
         (Some(r), Some(z), Some(o)) => {
             format!("agreement {r:.2} (strength {z:.1}) at offset {o:+.2} s")
@@ -185,8 +161,8 @@ pub fn render_text(r: &VerifyReport) -> String {
     );
     for c in &r.challenges {
         let kind = match c.kind {
-            crate::live_video::ChallengeType::Voice => "voice",
-            crate::live_video::ChallengeType::Actions => "actions",
+            crate::report::ChallengeType::Voice => "voice",
+            crate::report::ChallengeType::Actions => "actions",
         };
         out.push_str(&format!(
             "  {:<7} {:<24} {:<9} {:.2}\n",

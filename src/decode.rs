@@ -2,6 +2,7 @@
 //! audio becomes 16 kHz mono f32 chunks, each sent on its own bounded channel as soon as it is
 //! decoded, so memory stays bounded by the channel capacities whatever the video's length.
 
+use crate::report::MediaReport;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -642,6 +643,33 @@ fn send_chunks(
         }
     }
     true
+}
+
+impl MediaReport {
+    /// Combines container information with decoded counts.
+    pub fn new(
+        info: &MediaInfo,
+        decoded_seconds: f64,
+        video_frames: u64,
+        audio_samples: u64,
+    ) -> Self {
+        Self {
+            duration_seconds: if decoded_seconds > 0.0 {
+                decoded_seconds
+            } else {
+                info.duration_seconds.unwrap_or(0.0)
+            },
+            width: info.width,
+            height: info.height,
+            fps: info.fps,
+            has_audio: info.has_audio && audio_samples > 0,
+            has_video: info.has_video && video_frames > 0,
+            video_frames,
+            container: info.container.clone(),
+            video_codec: info.video_codec.clone(),
+            audio_codec: info.audio_codec.clone(),
+        }
+    }
 }
 
 #[cfg(test)]

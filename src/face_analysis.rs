@@ -2,12 +2,11 @@
 //! frame's faces go into a signal trace, and the trace is checked for exactly one face
 //! throughout, large enough, the same track (no cut to another person), and not a still image.
 
-use serde::{Deserialize, Serialize};
+use crate::report::{FacesReport, IdentityReport, Outcome, Reason, ReasonCode};
 
 use crate::actions::trace::{IdentitySample, LipSample, Sample, SignalTrace};
 use crate::decode::Frame;
-use crate::live_video::{Outcome, Reason};
-use crate::rounding::round3;
+use crate::report::rounding::round3;
 use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
 use crate::vision::embedder::cosine;
 use crate::vision::image::{thumbnail, RgbView};
@@ -164,37 +163,6 @@ pub fn analyse_frames(
     Ok(trace)
 }
 
-/// The faces analysis of a video.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FacesReport {
-    /// `clear` when exactly one face, large enough, is seen throughout.
-    pub outcome: Outcome,
-    /// Why not `clear`.
-    pub reasons: Vec<Reason>,
-    /// Frames analysed.
-    pub frames_analysed: usize,
-    /// Frames where the detector ran (the face is tracked in between); the face counts below
-    /// are over these.
-    pub frames_detected: usize,
-    /// Frames with exactly one face.
-    pub frames_with_one_face: usize,
-    /// Frames with no face.
-    pub frames_without_face: usize,
-    /// Frames with more than one face.
-    pub frames_with_several_faces: usize,
-    /// Median main-face width over the frame's shorter side.
-    pub face_size: f64,
-    /// Times where the face track broke (a jump or a cut).
-    pub track_breaks: Vec<f64>,
-    /// The main face's identity through the video (absent when no near-frontal face was
-    /// embedded).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<IdentityReport>,
-    /// Median frame-to-frame picture change (0..255 luminance, 32x32 thumbnail).
-    pub motion: Option<f64>,
-}
-
 /// The median frame-to-frame picture change (see `Sample::motion`); None with fewer than ten
 /// frames.
 fn median_motion(trace: &SignalTrace) -> Option<f32> {
@@ -204,20 +172,6 @@ fn median_motion(trace: &SignalTrace) -> Option<f32> {
     }
     v.sort_by(f32::total_cmp);
     Some(v[v.len() / 2])
-}
-
-/// Whether the face stayed the same person.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct IdentityReport {
-    /// Near-frontal faces compared.
-    pub samples: usize,
-    /// Lowest cosine similarity to the first face.
-    pub min_similarity: f64,
-    /// When the face became (or may have become) another person's (None: it did not).
-    pub changed_at: Option<f64>,
-    /// The later face is clearly not the first one's person.
-    pub clearly_other: bool,
 }
 
 /// The identity verdict of a trace: where a run of `CHANGE_SAMPLES` samples falls under
@@ -278,26 +232,26 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
     let share = |k: usize| if n == 0 { 1.0 } else { k as f64 / n as f64 };
     let mut reasons = Vec::new();
     let mut outcome = Outcome::Clear;
-    let mut flag = |o: Outcome, code: &str, message: String| {
+    let mut flag = |o: Outcome, code: ReasonCode, message: String| {
         outcome = outcome.worst(o);
         reasons.push(Reason::new(code, message));
     };
     if n == 0 {
         flag(
             Outcome::Rejected,
-            "no_video_frames",
+            ReasonCode::NoVideoFrames,
             "no video frames to analyse".into(),
         );
     } else if share(without) > MISSING_REJECTED {
         flag(
             Outcome::Rejected,
-            "no_face",
+            ReasonCode::NoFace,
             format!("no face in {without} of {n} frames"),
         );
     } else if share(without) > MISSING_ATTENTION {
         flag(
             Outcome::Attention,
-            "face_not_always_visible",
+            ReasonCode::FaceNotAlwaysVisible,
             format!("no face in {without} of {n} frames"),
         );
     }
@@ -306,27 +260,27 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
     } else if share(several) >= SEVERAL_REJECTED {
         flag(
             Outcome::Rejected,
-            "multiple_faces",
+            ReasonCode::MultipleFaces,
             format!("more than one face in {several} of {n} frames"),
         );
     } else if share(several) >= SEVERAL_ATTENTION && several >= 2 {
         flag(
             Outcome::Attention,
-            "multiple_faces",
+            ReasonCode::MultipleFaces,
             format!("more than one face in {several} of {n} frames"),
         );
     }
     if n > 0 && without < n && face_size < MIN_FACE_SHARE {
         flag(
             Outcome::Attention,
-            "face_too_small",
+            ReasonCode::FaceTooSmall,
             format!("the face spans {:.0}% of the frame", face_size * 100.0),
         );
     }
     if !track_breaks.is_empty() {
         flag(
             Outcome::Attention,
-            "face_track_break",
+            ReasonCode::FaceTrackBreak,
             format!(
                 "the face jumped or changed at {:?} s (a cut or another person?)",
                 track_breaks
@@ -348,7 +302,7 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
         };
         flag(
             level,
-            "face_changed",
+            ReasonCode::FaceChanged,
             format!(
                 "from {at} s the face {how} (similarity to the first face down to {min_similarity})"
             ),
@@ -358,7 +312,7 @@ pub fn faces_report(trace: &SignalTrace) -> FacesReport {
         if motion < STATIC_MOTION {
             flag(
                 Outcome::Rejected,
-                "static_face",
+                ReasonCode::StaticFace,
                 format!("the picture never changes (median change {motion:.2}): a still image, not a live person"),
             );
         }
@@ -432,8 +386,8 @@ mod tests {
         })
     }
 
-    fn codes(r: &FacesReport) -> Vec<&str> {
-        r.reasons.iter().map(|x| x.code.as_str()).collect()
+    fn codes(r: &FacesReport) -> Vec<ReasonCode> {
+        r.reasons.iter().map(|x| x.code).collect()
     }
 
     #[test]
@@ -446,23 +400,26 @@ mod tests {
     #[test]
     fn missing_several_small_and_jumping_faces_are_reported() {
         let r = faces_report(&trace(60, |_| (0, None, 1.0)));
-        assert_eq!((r.outcome, codes(&r)), (Outcome::Rejected, vec!["no_face"]));
+        assert_eq!(
+            (r.outcome, codes(&r)),
+            (Outcome::Rejected, vec![ReasonCode::NoFace])
+        );
         let r = faces_report(&trace(60, |i| {
             (if i % 2 == 0 { 2 } else { 1 }, face(100.0, 200.0), 1.0)
         }));
         assert_eq!(
             (r.outcome, codes(&r)),
-            (Outcome::Rejected, vec!["multiple_faces"])
+            (Outcome::Rejected, vec![ReasonCode::MultipleFaces])
         );
         let r = faces_report(&trace(60, |_| (1, face(100.0, 30.0), 1.0)));
         assert_eq!(
             (r.outcome, codes(&r)),
-            (Outcome::Attention, vec!["face_too_small"])
+            (Outcome::Attention, vec![ReasonCode::FaceTooSmall])
         );
         let r = faces_report(&trace(60, |i| {
             (1, face(if i < 30 { 50.0 } else { 250.0 }, 150.0), 1.0)
         }));
-        assert_eq!(codes(&r), vec!["face_track_break"]);
+        assert_eq!(codes(&r), vec![ReasonCode::FaceTrackBreak]);
         assert_eq!(r.track_breaks, vec![2.0]);
     }
 
@@ -471,7 +428,7 @@ mod tests {
         let r = faces_report(&trace(60, |_| (1, face(100.0, 200.0), 0.0)));
         assert_eq!(
             (r.outcome, codes(&r)),
-            (Outcome::Rejected, vec!["static_face"])
+            (Outcome::Rejected, vec![ReasonCode::StaticFace])
         );
     }
 }

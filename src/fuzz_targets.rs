@@ -3,10 +3,11 @@
 //! `tests/fuzz_smoke.rs` runs them in every test run on mutations of real inputs and on the
 //! kept regressions.
 
+use crate::report::ChallengeType;
 use std::sync::OnceLock;
 
 use crate::actions::ActionVocabulary;
-use crate::live_video::{ChallengeType, LiveVideo};
+use crate::live_video::LiveVideo;
 use crate::speech::matcher::match_voice;
 use crate::speech::normalize::LanguagePacks;
 

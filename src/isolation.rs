@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,43 +25,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError};
 use serde_json::Value;
 
-use crate::pipeline::Cancel;
+use crate::control::Cancel;
 
 /// How long a child may take to stop after it was asked to cancel before it is killed.
 pub const CANCEL_GRACE: Duration = Duration::from_secs(10);
-
-/// Environment variable arming the crash drill, for tests and operators: a comma-separated
-/// list of `STAGE:SHA256` (stage `probe`, `verify` or `photo`); processing a file with that
-/// sha256 at that stage aborts the process, as a failed whisper.cpp assertion does. Unset in
-/// normal use.
-pub const CRASH_DRILL_ENV: &str = "LIVENESS_CRASH_DRILL";
-
-/// Aborts the process when [`CRASH_DRILL_ENV`] names `stage` with `path`'s sha256; does
-/// nothing (and reads nothing) when the variable is unset or names another stage.
-pub fn crash_drill(stage: &str, path: &Path) {
-    let Ok(drill) = std::env::var(CRASH_DRILL_ENV) else {
-        return;
-    };
-    let targets: Vec<String> = drill
-        .split(',')
-        .filter_map(|d| d.trim().split_once(':'))
-        .filter(|(s, _)| *s == stage)
-        .map(|(_, sha)| sha.to_ascii_lowercase())
-        .collect();
-    if targets.is_empty() {
-        return;
-    }
-    let Ok(sha) = crate::models::sha256_file(path) else {
-        return;
-    };
-    if targets.contains(&sha) {
-        eprintln!(
-            "liveness: crash drill: aborting at {stage} on {}",
-            path.display()
-        );
-        std::process::abort();
-    }
-}
 
 /// Why a job sent to a child process has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -437,7 +404,7 @@ pub fn run_forked(work: impl FnOnce(&mut File) -> i32) -> std::io::Result<Forked
         // SAFETY: descriptor duplication only.
         if unsafe { libc::dup2(2, 1) } < 0 {
             // SAFETY: as below.
-            unsafe { libc::_exit(crate::cli::EXIT_SOFTWARE) };
+            unsafe { libc::_exit(crate::report::ErrorClass::Internal.exit_code()) };
         }
         let code = work(&mut out);
         let _ = out.flush();

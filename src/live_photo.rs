@@ -7,14 +7,15 @@
 //! liveness is always `attention` ("passive liveness model not installed"), and a photo is
 //! never `clear` overall.
 
+use crate::report::{
+    Inspection, Outcome, PhotoBreakdown, PhotoMeasurements, PhotoReport, Reason, ReasonCode,
+};
 use std::path::Path;
 
 use crossbeam_channel::bounded;
-use serde::{Deserialize, Serialize};
 
 use crate::decode::{DecodeConfig, DecodeError, Frame, MediaDecoder};
-use crate::live_video::{Outcome, Reason};
-use crate::rounding::{round3, round_to};
+use crate::report::rounding::{round3, round_to};
 use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
 use crate::vision::image::{luminance_spread, RgbView, Roi};
 use crate::vision::VisionError;
@@ -91,16 +92,6 @@ pub enum PhotoError {
     NoPicture(String),
 }
 
-/// One inspection's result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Inspection {
-    /// Outcome of this inspection.
-    pub outcome: Outcome,
-    /// Why it is not `clear`.
-    pub reasons: Vec<Reason>,
-}
-
 impl Inspection {
     fn clear() -> Self {
         Self {
@@ -109,80 +100,10 @@ impl Inspection {
         }
     }
 
-    fn flag(&mut self, outcome: Outcome, code: &str, message: impl Into<String>) {
+    fn flag(&mut self, outcome: Outcome, code: ReasonCode, message: impl Into<String>) {
         self.outcome = self.outcome.worst(outcome);
         self.reasons.push(Reason::new(code, message));
     }
-}
-
-/// The four inspections, ComplyCube's breakdown of a photo check.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhotoBreakdown {
-    /// Exactly one face, large enough.
-    pub face_analysis: Inspection,
-    /// Eyes, nose and mouth visible.
-    pub facial_obstruction: Inspection,
-    /// Near-frontal.
-    pub facial_orientation: Inspection,
-    /// A live person, not a spoof.
-    pub liveness: Inspection,
-}
-
-/// Measurements behind the inspections.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhotoMeasurements {
-    /// Picture width and height as analysed (scaled to at most 640 a side, upright).
-    pub width: usize,
-    /// Height.
-    pub height: usize,
-    /// Width of the picture as it is seen, from its file's header (JPEG and PNG).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_width: Option<u32>,
-    /// Height of the picture as it is seen.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_height: Option<u32>,
-    /// The JPEG's EXIF orientation, applied before the inspections (6 and 8: quarter turns).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub orientation: Option<u8>,
-    /// Faces found.
-    pub faces: usize,
-    /// Main face width over the picture's shorter side.
-    pub face_size: Option<f64>,
-    /// The face mesh's probability that the whole face is visible.
-    pub face_visibility: Option<f64>,
-    /// Lit-skin luminance of the face (0..255: upper quartile over its middle); the texture
-    /// measures are judged relative to it.
-    pub face_luminance: Option<f64>,
-    /// Luminance spread of the mouth region (0..255; a covered mouth is flat).
-    pub mouth_texture: Option<f64>,
-    /// Luminance spread of the more textured eye region (0..255; covered eyes are flat).
-    pub eye_texture: Option<f64>,
-    /// Height of the plain band found across the eyes, as a share of the distance between the
-    /// outer eye corners (0 for none; real eyes, brows and the nose bridge are never flat).
-    pub eye_band: Option<f64>,
-    /// Head yaw, pitch and roll in degrees (pitch is not judged on a single still: its
-    /// neutral value depends on the face and the camera height).
-    pub yaw: Option<f64>,
-    /// Pitch.
-    pub pitch: Option<f64>,
-    /// Openness of the more open eye (eye-contour model; about 0.4 open, under 0.2 shut).
-    pub eyes: Option<f64>,
-    /// Roll.
-    pub roll: Option<f64>,
-}
-
-/// The result of inspecting one Live Photo.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhotoReport {
-    /// Worst of the four inspections.
-    pub outcome: Outcome,
-    /// Per inspection.
-    pub breakdown: PhotoBreakdown,
-    /// What was measured.
-    pub measurements: PhotoMeasurements,
 }
 
 /// Reads the first picture of an image (or video) file.
@@ -366,7 +287,7 @@ fn flag_flat(
         if t / lit < min_contrast {
             obstruction.flag(
                 Outcome::Rejected,
-                "face_obstructed",
+                ReasonCode::FaceObstructed,
                 format!("{covered} (no texture: contrast {:.3})", t / lit),
             );
         }
@@ -375,7 +296,7 @@ fn flag_flat(
 
 /// Inspects one photo.
 pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, PhotoError> {
-    crate::isolation::crash_drill("photo", path);
+    crate::control::crash_drill("photo", path);
     let picture = first_picture(path)?;
     let frame = &picture.frame;
     let img = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
@@ -390,18 +311,22 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
 
     let mut faces = Inspection::clear();
     match detected.len() {
-        0 => faces.flag(Outcome::Rejected, "no_face", "no face in the photo"),
+        0 => faces.flag(
+            Outcome::Rejected,
+            ReasonCode::NoFace,
+            "no face in the photo",
+        ),
         1 => {}
         n => faces.flag(
             Outcome::Rejected,
-            "multiple_faces",
+            ReasonCode::MultipleFaces,
             format!("{n} faces in the photo"),
         ),
     }
     if face_size.is_some_and(|s| s < MIN_FACE_SHARE) {
         faces.flag(
             Outcome::Attention,
-            "face_too_small",
+            ReasonCode::FaceTooSmall,
             format!(
                 "the face spans {:.0}% of the photo",
                 face_size.unwrap_or(0.0) * 100.0
@@ -411,15 +336,15 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
 
     let mut obstruction = Inspection::clear();
     match o.main_presence {
-        None => obstruction.flag(Outcome::Rejected, "no_face", "no face to inspect"),
+        None => obstruction.flag(Outcome::Rejected, ReasonCode::NoFace, "no face to inspect"),
         Some(p) if p < COVERED => obstruction.flag(
             Outcome::Rejected,
-            "face_obstructed",
+            ReasonCode::FaceObstructed,
             format!("the face is covered or cut off (visibility {p:.2})"),
         ),
         Some(p) if p < VISIBLE => obstruction.flag(
             Outcome::Attention,
-            "face_partly_obstructed",
+            ReasonCode::FacePartlyObstructed,
             format!("parts of the face may be covered (visibility {p:.2})"),
         ),
         Some(_) => {}
@@ -434,7 +359,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
     if let Some(l) = face_luminance.filter(|&l| l < MIN_FACE_LUMINANCE) {
         obstruction.flag(
             Outcome::Attention,
-            "face_too_dark",
+            ReasonCode::FaceTooDark,
             format!("the face is too dark to see whether it is covered (luminance {l:.0})"),
         );
     }
@@ -486,7 +411,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         if b >= MIN_EYE_BAND {
             obstruction.flag(
                 Outcome::Rejected,
-                "face_obstructed",
+                ReasonCode::FaceObstructed,
                 format!(
                     "a plain band covers the eyes ({:.0}% of the eye strip is flat)",
                     b / (2.0 * EYE_STRIP_HALF_HEIGHT) * 100.0
@@ -498,7 +423,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
         if s.eyes < EYES_SHUT {
             obstruction.flag(
                 Outcome::Attention,
-                "eyes_closed",
+                ReasonCode::EyesClosed,
                 format!("the eyes look shut (openness {:.2})", s.eyes),
             );
         }
@@ -508,7 +433,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
     match o.main {
         None => orientation.flag(
             Outcome::Rejected,
-            "no_face",
+            ReasonCode::NoFace,
             "no face whose orientation can be measured",
         ),
         Some(s) => {
@@ -516,7 +441,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             if worst > TURNED {
                 orientation.flag(
                     Outcome::Rejected,
-                    "face_not_frontal",
+                    ReasonCode::FaceNotFrontal,
                     format!(
                         "the head is turned (yaw {:.0}°, roll {:.0}°)",
                         s.yaw, s.roll
@@ -525,7 +450,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             } else if worst > FRONTAL {
                 orientation.flag(
                     Outcome::Attention,
-                    "face_not_frontal",
+                    ReasonCode::FaceNotFrontal,
                     format!(
                         "the head is not quite frontal (yaw {:.0}°, roll {:.0}°)",
                         s.yaw, s.roll
@@ -538,7 +463,7 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
     let mut liveness = Inspection::clear();
     liveness.flag(
         Outcome::Attention,
-        "passive_liveness_unavailable",
+        ReasonCode::PassiveLivenessUnavailable,
         "passive liveness model not installed",
     );
 

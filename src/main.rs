@@ -1,14 +1,14 @@
 //! The `liveness` command: a thin shell over the library.
 
+use liveness::report::{ErrorObject, Outcome};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use liveness::cli::{self, ErrorObject};
+use liveness::cli;
 use liveness::isolation::{run_forked, Forked};
 use liveness::live_photo::inspect_photo;
-use liveness::live_video::Outcome;
 use liveness::models::{self, Manifest, ModelsDir};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
 use liveness::server::engine::Isolation;

@@ -1,6 +1,13 @@
 //! Wires decode, speech and verdicts: one video flows once through bounded channels, the
 //! decoder on its own thread, frames and audio consumed by their own threads.
 
+use crate::control::Cancel;
+use crate::report::ActionEvent;
+use crate::report::{
+    Baseline, ChallengeReport, ChallengeType, Evidence, MediaReport, Outcome, PosePoint, Reason,
+    ReasonCode, Timings, VerifyReport,
+};
+
 use std::path::Path;
 use std::sync::Arc;
 use std::thread;
@@ -8,21 +15,18 @@ use std::time::Instant;
 
 use crossbeam_channel::bounded;
 
-use crate::actions::recognise::{recognise, ActionEvent};
-use crate::actions::trace::{pose_trace, Baseline, PosePoint, SignalTrace};
+use crate::actions::recognise::recognise;
+use crate::actions::trace::{pose_trace, SignalTrace};
 use crate::actions::{ActionVocabulary, VocabularyError};
 use crate::av_sync::{lip_spans, measure, SpeechEnvelope};
 use crate::decode::{
     AudioChunk, DecodeConfig, DecodeError, DecodeStats, Frame, MediaDecoder, MediaInfo, AUDIO_RATE,
 };
 use crate::face_analysis::{analyse_frames, faces_report, FramePlan};
-use crate::live_video::{
-    ChallengeReport, ChallengeType, Evidence, LiveVideo, LiveVideoError, MediaReport, Outcome,
-    Reason, Timings, VerifyReport,
-};
+use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::models::lazy::LazyModel;
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
-use crate::rounding::round3;
+use crate::report::rounding::round3;
 use crate::speech::asr::{AsrError, Transcriber, Transcript};
 use crate::speech::grammar::digit_grammar;
 use crate::speech::likelihood::digit_rivals;
@@ -67,28 +71,6 @@ pub enum VerifyError {
     /// The caller cancelled the verification (a time limit ran out).
     #[error("verification cancelled (time limit)")]
     Cancelled,
-}
-
-/// A flag a caller sets to stop a verification early (decode stops at the next packet,
-/// whisper at its next step); the verification then ends with `VerifyError::Cancelled`.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
-
-impl Cancel {
-    /// A flag not set.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks the verification to stop.
-    pub fn cancel(&self) {
-        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Whether it was asked to stop.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
-    }
 }
 
 impl From<LanguageError> for VerifyError {
@@ -301,7 +283,7 @@ impl Verifier {
         live_video: &LiveVideo,
         cancel: &Cancel,
     ) -> Result<VerifyReport, VerifyError> {
-        crate::isolation::crash_drill("verify", video);
+        crate::control::crash_drill("verify", video);
         let result = self.verify_inner(video, live_video, cancel);
         if cancel.is_cancelled() {
             return Err(VerifyError::Cancelled);
@@ -329,7 +311,7 @@ impl Verifier {
             frame_max_side: self.config.vision_max_side,
             max_fps: self.config.vision_fps,
             max_duration_s: self.config.max_duration_s,
-            cancel: Some(cancel.0.clone()),
+            cancel: Some(cancel.flag().clone()),
             ..DecodeConfig::default()
         };
         // The voice first: its audio decodes in a small fraction of the picture's time, and
@@ -394,7 +376,7 @@ impl Verifier {
             .map(|challenge| match challenge.kind {
                 ChallengeType::Voice => {
                     let r = voice.next().expect("one voice report per voice challenge");
-                    if r.reasons.iter().any(|x| x.code == "no_audio_track") {
+                    if r.reasons.iter().any(|x| x.code == ReasonCode::NoAudioTrack) {
                         r
                     } else {
                         weigh_lip_sync(r, av_sync.as_ref(), media.has_video)
@@ -528,7 +510,7 @@ impl Verifier {
                     challenge,
                     Outcome::Rejected,
                     Reason::new(
-                        "no_audio_track",
+                        ReasonCode::NoAudioTrack,
                         "the video has no audio track to hear the recital in",
                     ),
                 ));
@@ -542,7 +524,7 @@ impl Verifier {
                     &pack.whisper,
                     None,
                     Some(&scoring),
-                    Some(&cancel.0),
+                    Some(cancel.flag()),
                 )?);
             }
             let free = free_text.as_ref().expect("set above");
@@ -560,7 +542,7 @@ impl Verifier {
                         &pack.whisper,
                         Some(&grammar),
                         None,
-                        Some(&cancel.0),
+                        Some(cancel.flag()),
                     )?);
                 }
                 let digits = digit_text.as_ref().expect("set above");
@@ -575,7 +557,7 @@ impl Verifier {
             if audio.truncated && r.outcome == Outcome::Clear {
                 r.outcome = Outcome::Attention;
                 r.reasons.push(Reason::new(
-                    "audio_too_long",
+                    ReasonCode::AudioTooLong,
                     format!(
                         "only the first {} s of audio were analysed",
                         self.config.max_audio_s

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::audit::{run_request, AuditRequest, AUDIT_JOB};
+use crate::control::Cancel;
 use crate::isolation::{serve_requests, RunnerCommand};
 use crate::models::ModelsDir;
-use crate::pipeline::{Cancel, VerifierConfig};
+use crate::pipeline::VerifierConfig;
 use crate::server::engine::{encode_answer, Engine, EngineError, EngineJob};
 
 /// The `job` tag of the model-loading request.

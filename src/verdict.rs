@@ -1,17 +1,20 @@
 //! Turns match results and analysis outcomes into per-challenge verdicts.
 
-use crate::actions::recognise::{ActionEvent, WEAK_CONFIDENCE};
-use crate::actions::trace::{Baseline, PosePoint, MIN_BASELINE_FRAMES};
-use crate::av_sync::{AvSync, PLAUSIBLE_OFFSET};
-use crate::live_video::{
-    ActionsEvidence, Challenge, ChallengeReport, ChallengeType, Evidence, Outcome, PerformedAction,
-    Reason, VoiceEvidence,
+use crate::report::ActionEvent;
+use crate::report::{
+    ActionsEvidence, AvSync, Baseline, ChallengeReport, ChallengeType, DigitLikelihood, Evidence,
+    FacesReport, MediaReport, Outcome, PerformedAction, PhraseLikelihood, PosePoint, Reason,
+    ReasonCode, Timings, VerifyReport, VoiceEvidence,
 };
-use crate::rounding::round3;
+
+use crate::actions::recognise::WEAK_CONFIDENCE;
+use crate::actions::trace::MIN_BASELINE_FRAMES;
+use crate::av_sync::PLAUSIBLE_OFFSET;
+use crate::live_video::{Challenge, LiveVideo};
+use crate::report::rounding::round3;
 use crate::speech::asr::Transcript;
 use crate::speech::likelihood::{
-    best_rendering, digit_places, digit_rendering, digit_support, renderings, DigitLikelihood,
-    DigitSupport, PhraseLikelihood,
+    best_rendering, digit_places, digit_rendering, digit_support, renderings, DigitSupport,
 };
 use crate::speech::matcher::{is_digit_challenge, match_voice, MatchResult};
 use crate::speech::normalize::LanguagePack;
@@ -58,7 +61,7 @@ pub fn reconcile_digit_readings(
     {
         first.outcome = Outcome::Attention;
         first.reasons.push(Reason::new(
-            "unclear_speech",
+            ReasonCode::UnclearSpeech,
             format!(
                 "two readings disagree: free \"{}\", digit grammar \"{}\"",
                 free.text, digits.text
@@ -68,7 +71,7 @@ pub fn reconcile_digit_readings(
     } else if m.outcome < first.outcome {
         let mut r = voice_verdict(challenge, digits, &pack.whisper, m);
         r.reasons.push(Reason::new(
-            "digit_grammar_reading",
+            ReasonCode::DigitGrammarReading,
             format!(
                 "read under the digit grammar; the free reading was \"{}\"",
                 free.text
@@ -159,7 +162,7 @@ pub fn weigh_digit_likelihood(
             report.score = report.score.max(round3(DIGIT_SUPPORT_SCORE));
             report.reasons.clear();
             report.reasons.push(Reason::new(
-                "digit_likelihood_support",
+                ReasonCode::DigitLikelihoodSupport,
                 format!(
                     "transcript \"{transcript}\" differs, but each expected digit is clearly \
                      the most likely digit at its place ({weakest})"
@@ -169,7 +172,7 @@ pub fn weigh_digit_likelihood(
         DigitSupport::Leaning if report.outcome == Outcome::Rejected => {
             report.outcome = Outcome::Attention;
             report.reasons.push(Reason::new(
-                "unclear_speech",
+                ReasonCode::UnclearSpeech,
                 format!(
                     "transcript \"{transcript}\" differs, but each expected digit is the most \
                      likely at its place, some narrowly ({weakest})"
@@ -227,12 +230,14 @@ pub fn weigh_phrase_likelihood(
     let partial = report
         .reasons
         .iter()
-        .any(|r| r.code == "phrase_partial_match");
+        .any(|r| r.code == ReasonCode::PhrasePartialMatch);
     if report.outcome == Outcome::Attention && partial && likelihood.all_words_supported() {
         report.outcome = Outcome::Clear;
-        report.reasons.retain(|r| r.code != "phrase_partial_match");
+        report
+            .reasons
+            .retain(|r| r.code != ReasonCode::PhrasePartialMatch);
         report.reasons.push(Reason::new(
-            "phrase_likelihood_support",
+            ReasonCode::PhraseLikelihoodSupport,
             format!(
                 "transcript \"{transcript}\" differs in part, but every expected word is \
                  supported by the audio (weakest {weakest})"
@@ -244,7 +249,7 @@ pub fn weigh_phrase_likelihood(
     {
         report.outcome = Outcome::Attention;
         report.reasons.push(Reason::new(
-            "unclear_speech",
+            ReasonCode::UnclearSpeech,
             format!(
                 "transcript \"{transcript}\" does not match, but the expected phrase explains \
                  the audio as well ({:.1} against {:.1}; weakest {weakest})",
@@ -293,16 +298,17 @@ const SYNC_CLEAR_STRENGTH: f64 = 3.5;
 /// only shifted in time; `attention` (`lip_sync_unclear`) otherwise. `sync` is None when
 /// nothing could be measured.
 pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec<Reason>) {
-    let rejected = |code: &str, msg: String| (Outcome::Rejected, vec![Reason::new(code, msg)]);
+    let rejected =
+        |code: ReasonCode, msg: String| (Outcome::Rejected, vec![Reason::new(code, msg)]);
     let unclear = |msg: String| {
         (
             Outcome::Attention,
-            vec![Reason::new("lip_sync_unclear", msg)],
+            vec![Reason::new(ReasonCode::LipSyncUnclear, msg)],
         )
     };
     if !has_video {
         return rejected(
-            "no_face_while_speaking",
+            ReasonCode::NoFaceWhileSpeaking,
             "no picture: nothing shows who speaks the recital".into(),
         );
     }
@@ -314,7 +320,7 @@ pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec
     }
     if s.face_share < SYNC_FACE_REJECTED {
         return rejected(
-            "no_face_while_speaking",
+            ReasonCode::NoFaceWhileSpeaking,
             format!(
                 "one face is on screen for only {:.0}% of the speech",
                 s.face_share * 100.0
@@ -323,7 +329,7 @@ pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec
     }
     if s.mouth_movement.is_some_and(|m| m < SYNC_STILL_MOUTH) {
         return rejected(
-            "voice_not_from_face",
+            ReasonCode::VoiceNotFromFace,
             format!(
                 "the lips do not move while {:.1} s of speech is heard",
                 s.speech_seconds
@@ -339,7 +345,7 @@ pub fn lip_sync_verdict(sync: Option<&AvSync>, has_video: bool) -> (Outcome, Vec
         let outside = !(PLAUSIBLE_OFFSET.0..=PLAUSIBLE_OFFSET.1).contains(&at);
         if outside && z >= SYNC_SHIFTED_STRENGTH && best - plausible >= SYNC_SHIFTED_MARGIN {
             return rejected(
-                "voice_not_from_face",
+                ReasonCode::VoiceNotFromFace,
                 format!(
                     "the voice follows the lips only {:.2} s {} (agreement {best:.2}, {plausible:.2} at \
                      any offset real recordings show)",
@@ -477,7 +483,7 @@ pub fn actions_verdict(
                 if e.confidence < WEAK_CONFIDENCE {
                     outcome = outcome.worst(Outcome::Attention);
                     reasons.push(Reason::new(
-                        "weak_action",
+                        ReasonCode::WeakAction,
                         format!(
                             "{action} at {:.1} s was weak (confidence {:.2})",
                             e.peak, e.confidence
@@ -493,22 +499,22 @@ pub fn actions_verdict(
                 outcome = Outcome::Rejected;
                 let elsewhere = events.iter().any(|e| &e.action == action);
                 reasons.push(if baseline.is_none() && face_frames == 0 {
-                    Reason::new("no_face", format!("{action}: no face in the video to follow"))
+                    Reason::new(ReasonCode::NoFace, format!("{action}: no face in the video to follow"))
                 } else if baseline.is_none() {
                     Reason::new(
-                        "action_not_performed",
+                        ReasonCode::ActionNotPerformed,
                         format!(
                             "{action}: only {face_frames} analysed frame(s) show a face, too few to follow a movement (at least {MIN_BASELINE_FRAMES})"
                         ),
                     )
                 } else if elsewhere {
                     Reason::new(
-                        "actions_out_of_order",
+                        ReasonCode::ActionsOutOfOrder,
                         format!("{action} was performed, but not in the requested order"),
                     )
                 } else {
                     Reason::new(
-                        "action_not_performed",
+                        ReasonCode::ActionNotPerformed,
                         format!("{action} was not performed"),
                     )
                 });
@@ -555,6 +561,41 @@ pub fn unverified(challenge: &Challenge, outcome: Outcome, reason: Reason) -> Ch
     }
 }
 
+impl VerifyReport {
+    /// Builds the report: the overall outcome is the worst of the challenge outcomes and of the
+    /// faces analysis, the score the lowest challenge score.
+    pub fn new(
+        live_video: &LiveVideo,
+        challenges: Vec<ChallengeReport>,
+        media: MediaReport,
+        faces: Option<FacesReport>,
+        timings: Timings,
+    ) -> Self {
+        let outcome = challenges
+            .iter()
+            .map(|c| c.outcome)
+            .chain(faces.as_ref().map(|f| f.outcome))
+            .fold(Outcome::Clear, Outcome::worst);
+        let score = challenges.iter().map(|c| c.score).fold(1.0, f64::min);
+        let outcome = if challenges.is_empty() {
+            Outcome::Attention
+        } else {
+            outcome
+        };
+        Self {
+            live_video_id: live_video.id.clone(),
+            client_id: live_video.client_id.clone(),
+            language: live_video.language.clone(),
+            outcome,
+            score,
+            challenges,
+            media,
+            faces,
+            timings,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -587,7 +628,10 @@ mod tests {
             "Neuf, quatre, quatre, huit.",
         );
         assert_eq!(r.outcome, Outcome::Clear);
-        assert!(r.reasons.iter().any(|x| x.code == "digit_grammar_reading"));
+        assert!(r
+            .reasons
+            .iter()
+            .any(|x| x.code == ReasonCode::DigitGrammarReading));
     }
 
     #[test]
@@ -605,7 +649,7 @@ mod tests {
     fn disagreeing_readings_of_an_unclear_recital_give_attention() {
         let r = reconcile(&["7", "2", "1", "9"], "Set, do, ah, naf.", "sept deux un");
         assert_eq!(r.outcome, Outcome::Attention);
-        assert_eq!(r.reasons.last().unwrap().code, "unclear_speech");
+        assert_eq!(r.reasons.last().unwrap().code, ReasonCode::UnclearSpeech);
         // Both readings agreeing on another sequence is a wrong answer.
         let r = reconcile(&["7", "2", "1", "9"], "sept deux", "sept deux");
         assert_eq!(r.outcome, Outcome::Rejected);
@@ -618,7 +662,7 @@ mod tests {
             free_logprob,
             words: words
                 .iter()
-                .map(|(w, l)| crate::speech::likelihood::WordLikelihood {
+                .map(|(w, l)| crate::report::WordLikelihood {
                     word: w.to_string(),
                     logprob: *l,
                 })
@@ -652,7 +696,10 @@ mod tests {
         );
         let r = phrase("lay blue at x", "Lay blue it text.", supported);
         assert_eq!(r.outcome, Outcome::Clear, "{r:?}");
-        assert_eq!(r.reasons.last().unwrap().code, "phrase_likelihood_support");
+        assert_eq!(
+            r.reasons.last().unwrap().code,
+            ReasonCode::PhraseLikelihoodSupport
+        );
         let Evidence::Voice(v) = &r.evidence else {
             panic!()
         };
@@ -666,7 +713,10 @@ mod tests {
         assert_ne!(r.outcome, Outcome::Clear, "{r:?}");
         let r = phrase("lay blue at x", "Lay blue it text.", r_weak());
         assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
-        assert_eq!(r.reasons.last().unwrap().code, "phrase_partial_match");
+        assert_eq!(
+            r.reasons.last().unwrap().code,
+            ReasonCode::PhrasePartialMatch
+        );
     }
 
     #[test]
@@ -677,7 +727,7 @@ mod tests {
         );
         let r = phrase("bin blue at f", "Tuna.", as_likely);
         assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
-        assert_eq!(r.reasons.last().unwrap().code, "unclear_speech");
+        assert_eq!(r.reasons.last().unwrap().code, ReasonCode::UnclearSpeech);
 
         let unlikely = likelihood(&[("Set", -14.4), ("white", -10.0)], -2.0);
         let r = phrase("set white", "Been read by K7 now.", unlikely);
@@ -711,7 +761,7 @@ mod tests {
         let clear = places(&[("7", -5.2, -7.7), ("2", -2.8, -5.6)]);
         let r = digits("Set, do.", clear.clone(), false);
         assert_eq!(r.outcome, Outcome::Clear, "{r:?}");
-        assert_eq!(r.reasons[0].code, "digit_likelihood_support");
+        assert_eq!(r.reasons[0].code, ReasonCode::DigitLikelihoodSupport);
         let Evidence::Voice(v) = &r.evidence else {
             panic!()
         };
@@ -720,7 +770,7 @@ mod tests {
         // A complete free reading of another sequence caps the lift at attention.
         let r = digits("sept trois", clear, true);
         assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
-        assert_eq!(r.reasons.last().unwrap().code, "unclear_speech");
+        assert_eq!(r.reasons.last().unwrap().code, ReasonCode::UnclearSpeech);
 
         let narrow = places(&[("7", -0.5, -1.1), ("2", -2.8, -5.6)]);
         assert_eq!(
@@ -773,10 +823,10 @@ mod tests {
         };
         let none = actions_verdict(&c, &[], None, 0, Vec::new());
         assert_eq!(none.outcome, Outcome::Rejected);
-        assert_eq!(none.reasons[0].code, "no_face");
+        assert_eq!(none.reasons[0].code, ReasonCode::NoFace);
         let one = actions_verdict(&c, &[], None, 1, Vec::new());
         assert_eq!(one.outcome, Outcome::Rejected);
-        assert_eq!(one.reasons[0].code, "action_not_performed");
+        assert_eq!(one.reasons[0].code, ReasonCode::ActionNotPerformed);
         assert!(
             one.reasons[0].message.contains("only 1 analysed frame"),
             "{:?}",
@@ -795,7 +845,7 @@ mod tests {
         // Only a weak one: attention.
         let r = actions(&["smile"], &[event("smile", 1.0, 0.4)]);
         assert_eq!(r.outcome, Outcome::Attention);
-        assert_eq!(r.reasons[0].code, "weak_action");
+        assert_eq!(r.reasons[0].code, ReasonCode::WeakAction);
         // Order matters.
         let evs = [
             event("turnHeadRight", 1.0, 1.0),
@@ -807,9 +857,9 @@ mod tests {
         );
         let r = actions(&["turnHeadLeft", "turnHeadRight"], &evs);
         assert_eq!(r.outcome, Outcome::Rejected);
-        assert_eq!(r.reasons[0].code, "actions_out_of_order");
+        assert_eq!(r.reasons[0].code, ReasonCode::ActionsOutOfOrder);
         let r = actions(&["nod"], &evs);
-        assert_eq!(r.reasons[0].code, "action_not_performed");
+        assert_eq!(r.reasons[0].code, ReasonCode::ActionNotPerformed);
     }
 
     #[test]
@@ -821,7 +871,10 @@ mod tests {
         let r = unverified(
             &c,
             Outcome::Attention,
-            Reason::new("actions_not_available", "action recognition not available"),
+            Reason::new(
+                ReasonCode::ActionsNotAvailable,
+                "action recognition not available",
+            ),
         );
         assert_eq!(r.outcome, Outcome::Attention);
         assert_eq!(r.score, 0.0);
@@ -848,23 +901,25 @@ mod tests {
         }
     }
 
-    fn lip(s: &AvSync) -> (Outcome, String) {
+    fn lip(s: &AvSync) -> (Outcome, Option<ReasonCode>) {
         let (o, r) = lip_sync_verdict(Some(s), true);
-        let code = r.first().map_or("", |r| r.code.as_str()).to_string();
-        (o, code)
+        (o, r.first().map(|r| r.code))
     }
 
     #[test]
     fn lips_must_follow_the_voice_well_beyond_chance_to_clear() {
         assert_eq!(
             lip(&sync(0.75, 4.2, (0.02, 0.75, 4.2))),
-            (Outcome::Clear, String::new())
+            (Outcome::Clear, None)
         );
         let weak = lip(&sync(0.55, 2.6, (0.02, 0.55, 2.6)));
-        assert_eq!(weak, (Outcome::Attention, "lip_sync_unclear".into()));
+        assert_eq!(weak, (Outcome::Attention, Some(ReasonCode::LipSyncUnclear)));
         // Strong agreement only 0.8 s later: a shifted voice.
         let shifted = lip(&sync(0.2, 0.9, (0.8, 0.7, 3.9)));
-        assert_eq!(shifted, (Outcome::Rejected, "voice_not_from_face".into()));
+        assert_eq!(
+            shifted,
+            (Outcome::Rejected, Some(ReasonCode::VoiceNotFromFace))
+        );
         // A chance peak elsewhere is not evidence of a shift.
         assert_eq!(lip(&sync(0.2, 0.9, (0.8, 0.5, 2.4))).0, Outcome::Attention);
     }
@@ -873,22 +928,28 @@ mod tests {
     fn no_face_a_still_mouth_or_too_little_to_judge_never_clear() {
         assert_eq!(
             lip_sync_verdict(None, false).1[0].code,
-            "no_face_while_speaking"
+            ReasonCode::NoFaceWhileSpeaking
         );
         let (outcome, reasons) = lip_sync_verdict(None, true);
         assert_eq!(outcome, Outcome::Attention);
-        assert_eq!(reasons[0].code, "lip_sync_unclear");
+        assert_eq!(reasons[0].code, ReasonCode::LipSyncUnclear);
         let mut s = sync(0.75, 4.2, (0.02, 0.75, 4.2));
         s.face_share = 0.3;
         assert_eq!(
             lip(&s),
-            (Outcome::Rejected, "no_face_while_speaking".into())
+            (Outcome::Rejected, Some(ReasonCode::NoFaceWhileSpeaking))
         );
         s.face_share = 0.7;
-        assert_eq!(lip(&s), (Outcome::Attention, "lip_sync_unclear".into()));
+        assert_eq!(
+            lip(&s),
+            (Outcome::Attention, Some(ReasonCode::LipSyncUnclear))
+        );
         let mut s = sync(0.75, 4.2, (0.02, 0.75, 4.2));
         s.mouth_movement = Some(0.002);
-        assert_eq!(lip(&s), (Outcome::Rejected, "voice_not_from_face".into()));
+        assert_eq!(
+            lip(&s),
+            (Outcome::Rejected, Some(ReasonCode::VoiceNotFromFace))
+        );
         let mut s = sync(0.75, 4.2, (0.02, 0.75, 4.2));
         s.face_size = Some(0.05);
         assert_eq!(lip(&s).0, Outcome::Attention);
@@ -921,5 +982,36 @@ mod tests {
             weigh_lip_sync(wrong, Some(&strong), true).outcome,
             Outcome::Rejected
         );
+    }
+
+    #[test]
+    fn overall_outcome_is_the_worst() {
+        let lv = LiveVideo::parse(
+            r#"{"id":"x","language":"en","challenges":[{"type":"voice","value":["1"]}]}"#,
+            &LanguagePacks::builtin().unwrap(),
+            &crate::actions::ActionVocabulary::builtin().unwrap(),
+        )
+        .unwrap();
+        let ch = |o: Outcome, s: f64| ChallengeReport {
+            kind: ChallengeType::Voice,
+            value: vec!["1".into()],
+            outcome: o,
+            score: s,
+            reasons: vec![],
+            evidence: Evidence::None {},
+        };
+        let r = VerifyReport::new(
+            &lv,
+            vec![ch(Outcome::Clear, 0.9), ch(Outcome::Attention, 0.5)],
+            MediaReport::default(),
+            None,
+            Timings::default(),
+        );
+        assert_eq!(r.outcome, Outcome::Attention);
+        assert_eq!(r.score, 0.5);
+        assert_eq!(Outcome::Rejected.complycube(), Outcome::Attention);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["liveVideoId"], "x");
+        assert_eq!(json["challenges"][0]["outcome"], "clear");
     }
 }

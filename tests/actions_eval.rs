@@ -6,10 +6,12 @@
 
 mod common;
 
+use liveness::report::ActionEvent;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use liveness::actions::recognise::{recognise, ActionEvent, WEAK_CONFIDENCE};
+use liveness::actions::recognise::{recognise, WEAK_CONFIDENCE};
 use liveness::actions::ActionVocabulary;
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
 use liveness::face_analysis::{analyse_frames, faces_report, FramePlan};
@@ -18,10 +20,7 @@ use liveness::vision::analyzer::VisionModels;
 const TOLERANCE: f64 = 0.5;
 
 /// Events of every action in one video.
-fn detect(
-    models: &VisionModels,
-    path: &Path,
-) -> (Vec<ActionEvent>, liveness::face_analysis::FacesReport) {
+fn detect(models: &VisionModels, path: &Path) -> (Vec<ActionEvent>, liveness::report::FacesReport) {
     let (tx, rx) = crossbeam_channel::bounded::<Frame>(8);
     let p = path.to_path_buf();
     let decoding = std::thread::spawn(move || {

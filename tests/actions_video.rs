@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use liveness::report::{Evidence, Outcome, VerifyReport};
 
-use liveness::live_video::{Evidence, Outcome, VerifyReport};
+use std::path::{Path, PathBuf};
 
 fn verify(video: &Path, challenges: &str, extra: &str) -> VerifyReport {
     let v = common::verifier();
@@ -18,11 +18,11 @@ fn verify(video: &Path, challenges: &str, extra: &str) -> VerifyReport {
 fn codes(r: &VerifyReport) -> Vec<String> {
     r.challenges
         .iter()
-        .flat_map(|c| c.reasons.iter().map(|x| x.code.clone()))
+        .flat_map(|c| c.reasons.iter().map(|x| x.code.to_string()))
         .chain(
             r.faces
                 .iter()
-                .flat_map(|f| f.reasons.iter().map(|x| x.code.clone())),
+                .flat_map(|f| f.reasons.iter().map(|x| x.code.to_string())),
         )
         .collect()
 }
@@ -193,7 +193,8 @@ fn the_demo_gets_the_verdict_a_person_watching_would_give() {
         voice
             .reasons
             .iter()
-            .any(|x| x.code == "lip_sync_unclear" || x.code == "voice_not_from_face"),
+            .any(|x| x.code == liveness::report::ReasonCode::LipSyncUnclear
+                || x.code == liveness::report::ReasonCode::VoiceNotFromFace),
         "{:?}",
         codes(&r)
     );

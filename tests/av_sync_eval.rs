@@ -7,11 +7,11 @@
 
 mod common;
 
+use liveness::report::{Evidence, Outcome, VerifyReport};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use liveness::live_video::{Evidence, Outcome, VerifyReport};
 
 /// What a test video is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,9 +2,8 @@
 //! WebM (VP8 + Vorbis, VP9 + Opus), MOV (H.264 + PCM) and MKV (MPEG-4 + MP3) still verifies
 //! its spoken digit, with media facts taken from the streams.
 
+use liveness::report::{Evidence, Outcome};
 mod common;
-
-use liveness::live_video::{Evidence, Outcome};
 
 #[test]
 fn common_containers_and_codecs_decode_and_verify() {

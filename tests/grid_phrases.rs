@@ -2,9 +2,8 @@
 //! phrase challenge, another GRID sentence as an impostor challenge, the true sentence with one
 //! word changed (its colour, its letter) as near-miss impostors, and the sentence's digit.
 
+use liveness::report::{Evidence, Outcome};
 mod common;
-
-use liveness::live_video::{Evidence, Outcome};
 
 fn digit_of(sentence: &str) -> String {
     let words = [

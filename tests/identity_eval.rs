@@ -6,10 +6,11 @@
 
 mod common;
 
+use liveness::report::FacesReport;
 use std::path::{Path, PathBuf};
 
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
-use liveness::face_analysis::{analyse_frames, faces_report, FacesReport, FramePlan};
+use liveness::face_analysis::{analyse_frames, faces_report, FramePlan};
 use liveness::vision::analyzer::VisionModels;
 
 fn analyse(models: &VisionModels, video: &Path) -> FacesReport {
@@ -89,7 +90,12 @@ fn same_person_kept_and_a_cut_to_another_person_caught() {
             id.min_similarity
         );
         lowest_same = lowest_same.min(id.min_similarity);
-        if id.changed_at.is_none() && !r.reasons.iter().any(|x| x.code == "face_changed") {
+        if id.changed_at.is_none()
+            && !r
+                .reasons
+                .iter()
+                .any(|x| x.code == liveness::report::ReasonCode::FaceChanged)
+        {
             kept += 1;
         }
     }
@@ -118,8 +124,11 @@ fn same_person_kept_and_a_cut_to_another_person_caught() {
                 (2.0..=3.5).contains(&at),
                 "change found at the cut, not {at}"
             );
-            assert!(r.reasons.iter().any(|x| x.code == "face_changed"));
-            assert_ne!(r.outcome, liveness::live_video::Outcome::Clear);
+            assert!(r
+                .reasons
+                .iter()
+                .any(|x| x.code == liveness::report::ReasonCode::FaceChanged));
+            assert_ne!(r.outcome, liveness::report::Outcome::Clear);
             if id.clearly_other {
                 rejected += 1;
             }

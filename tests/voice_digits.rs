@@ -5,7 +5,9 @@
 
 mod common;
 
-use liveness::live_video::{LiveVideo, Outcome};
+use liveness::report::Outcome;
+
+use liveness::live_video::LiveVideo;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -98,7 +100,7 @@ fn digit_recitals_in_five_languages() {
             let lv: LiveVideo = verifier.parse_live_video(&json).unwrap();
             let r = verifier.verify(&mp4, &lv).unwrap();
             let transcript = match &r.challenges[0].evidence {
-                liveness::live_video::Evidence::Voice(v) => v.transcript.clone(),
+                liveness::report::Evidence::Voice(v) => v.transcript.clone(),
                 _ => String::new(),
             };
             // The words are judged on their own here: the digits come from other recordings

@@ -3,11 +3,11 @@
 //! minimum amplitude and duration, and, where the action implies it, a return towards neutral
 //! within a maximum duration.
 
-use serde::{Deserialize, Serialize};
+use crate::report::{ActionEvent, Baseline};
 
-use super::trace::{deviation, Baseline, Signal, SignalTrace};
+use super::trace::{deviation, Signal, SignalTrace};
 use super::{ActionSpec, Recogniser, RecogniserKind};
-use crate::rounding::round3;
+use crate::report::rounding::round3;
 
 /// Longest run of frames without any face that an event may bridge, seconds.
 const MAX_GAP: f64 = 0.5;
@@ -25,25 +25,6 @@ const EYES_OPEN_QUANTILE: f64 = 0.8;
 const EYES_LEVEL_FLOOR: f32 = 0.85;
 /// Confidence below which a detected event is weak (`attention`, not `clear`).
 pub const WEAK_CONFIDENCE: f64 = 0.6;
-
-/// One recognised action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionEvent {
-    /// Canonical action name.
-    pub action: String,
-    /// Start, seconds.
-    pub start: f64,
-    /// End, seconds.
-    pub end: f64,
-    /// Time of the largest deviation, seconds.
-    pub peak: f64,
-    /// Largest deviation in the action's direction (degrees for pose, a ratio otherwise).
-    pub amplitude: f64,
-    /// amplitude / the recogniser's `strong`, capped at 1; at most half (weak) for events
-    /// held shorter than the recogniser's `min_duration`.
-    pub confidence: f64,
-}
 
 /// A run of frames past `exit` in one direction that reached `enter`.
 #[derive(Debug, Clone, Copy, PartialEq)]

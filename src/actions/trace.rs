@@ -2,9 +2,8 @@
 //! signals; the person's neutral baseline; deviations from it per recogniser signal; and a
 //! compact pose trace for reviewers. A trace holds a few numbers per frame, never pixels.
 
-use serde::{Deserialize, Serialize};
-
-use crate::rounding::round3;
+use crate::report::rounding::round3;
+use crate::report::{Baseline, PosePoint};
 use crate::vision::analyzer::{FaceBox, LipReading};
 use crate::vision::signals::FaceSignals;
 
@@ -52,25 +51,6 @@ pub struct Sample {
     /// Mean absolute luminance change (0..255) of a 32x32 thumbnail of the frame since the
     /// previous analysed frame (None on the first).
     pub motion: Option<f32>,
-}
-
-/// The person's neutral state, estimated robustly over the whole trace: the median head pose
-/// and eye openness (turns and blinks are brief or one-sided), and the lower quartile of mouth
-/// width and opening (a neutral mouth is the narrower, closed one; a smile held at the start
-/// would spoil a baseline taken from the first frames only).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Baseline {
-    /// Yaw, degrees.
-    pub yaw: f32,
-    /// Pitch, degrees.
-    pub pitch: f32,
-    /// Eye openness.
-    pub eyes: f32,
-    /// Mouth width over face width.
-    pub mouth_width: f32,
-    /// Mouth opening over mouth width.
-    pub mouth_opening: f32,
 }
 
 /// Fewest frames with a face needed for a baseline.
@@ -177,24 +157,6 @@ pub fn deviation(signal: Signal, face: &FaceSignals, base: &Baseline, mirrored: 
         }
         Signal::MouthOpening => face.mouth_opening - base.mouth_opening,
     }
-}
-
-/// One point of the reviewer's pose trace.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PosePoint {
-    /// Media time, seconds.
-    pub t: f64,
-    /// Yaw deviation, degrees (+ subject's left).
-    pub yaw: f32,
-    /// Pitch deviation, degrees (+ up).
-    pub pitch: f32,
-    /// Eye closure (0 open as usual, 1 shut).
-    pub eyes: f32,
-    /// Mouth widening.
-    pub smile: f32,
-    /// Mouth opening above baseline.
-    pub mouth: f32,
 }
 
 /// The trace resampled to at most `hz` points a second (the first face frame of each 1/hz

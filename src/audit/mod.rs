@@ -9,6 +9,7 @@ pub mod results;
 pub mod summary;
 pub mod thumbs;
 
+use crate::report::{ErrorObject, Evidence, VerifyReport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,11 +20,11 @@ use serde::{Deserialize, Serialize};
 use self::input::{read_input, AuditJob, InputFailure};
 use self::results::{for_each_line, input_sha256, ResultLine, ResultsFile, Thumbnail};
 use self::summary::{summarise, AuditSummary, VideoRecord};
-use crate::cli::{classify, ErrorObject};
+use crate::cli::classify;
+use crate::control::Cancel;
 use crate::isolation::{Runner, RunnerCommand, CANCEL_GRACE};
-use crate::live_video::{Evidence, VerifyReport};
-use crate::pipeline::{Cancel, Verifier};
-use crate::rounding::round3;
+use crate::pipeline::Verifier;
+use crate::report::rounding::round3;
 
 /// Errors that stop an audit (a single video's failure never does).
 #[derive(Debug, thiserror::Error)]

@@ -4,6 +4,7 @@
 //! detected action peaks, an SVG plot of head pose and eye/mouth signals with the detected
 //! events marked, and the transcript with the matched words highlighted.
 
+use crate::report::{ActionsEvidence, AvSync, ChallengeType, Evidence, PosePoint, VoiceEvidence};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -12,9 +13,6 @@ use base64::Engine as _;
 
 use super::results::{for_each_line, ResultLine};
 use super::summary::{AuditSummary, VideoRecord};
-use crate::actions::trace::PosePoint;
-use crate::av_sync::AvSync;
-use crate::live_video::{ActionsEvidence, ChallengeType, Evidence, VoiceEvidence};
 
 /// Escapes text for HTML.
 fn esc(s: &str) -> String {
@@ -223,7 +221,7 @@ fn detail(h: &mut String, i: usize, l: &ResultLine, thumbs: &Path) {
                 let _ = write!(
                     h,
                     "<br><small>{}: {}</small>",
-                    esc(&reason.code),
+                    esc(reason.code.as_str()),
                     esc(&reason.message)
                 );
             }
@@ -447,14 +445,14 @@ mod tests {
             offset_seconds: Some(0.04),
             agreement: Some(0.71),
             strength: Some(3.9),
-            segments: vec![crate::av_sync::SpeechSegmentSync {
+            segments: vec![crate::report::SpeechSegmentSync {
                 start: 0.5,
                 end: 1.5,
                 face_share: 1.0,
                 mouth_active_share: 0.8,
                 agreement: Some(0.7),
             }],
-            trace: crate::av_sync::SyncTrace {
+            trace: crate::report::SyncTrace {
                 t: vec![0.2, 0.6, 1.0, 1.4, 1.8, 2.2],
                 mouth: vec![Some(0.1), Some(0.8), None, Some(0.2), Some(0.9), Some(0.1)],
                 speech: vec![0.0, 1.0, 0.5, 0.3, 1.0, 0.0],

@@ -2,17 +2,17 @@
 //! so that an interrupted audit loses at most the videos in flight. A re-run reads it back and
 //! skips every video whose id and input sha256 already have a line.
 
+use crate::report::ErrorObject;
+use crate::report::VerifyReport;
+
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 
+use crate::models::hash_reader;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-use crate::cli::ErrorObject;
-use crate::live_video::VerifyReport;
-use crate::models::hash_reader;
 
 /// One line of `results.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,14 +2,14 @@
 //! timing percentiles, computed from the results file (so a resumed audit sums every run)
 //! through small per-video records, never holding the reports themselves.
 
+use crate::report::ChallengeType;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::input::InputError;
 use super::results::ResultLine;
-use crate::live_video::ChallengeType;
-use crate::rounding::round3;
+use crate::report::rounding::round3;
 
 /// Timing percentiles in seconds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -94,13 +94,14 @@ impl VideoRecord {
                 };
                 r.challenges
                     .push((kind.to_string(), c.outcome.as_str().to_string()));
-                r.reasons.extend(c.reasons.iter().map(|x| x.code.clone()));
+                r.reasons
+                    .extend(c.reasons.iter().map(|x| x.code.to_string()));
             }
             r.reasons.extend(
                 report
                     .faces
                     .iter()
-                    .flat_map(|f| f.reasons.iter().map(|x| x.code.clone())),
+                    .flat_map(|f| f.reasons.iter().map(|x| x.code.to_string())),
             );
         }
         r

@@ -10,6 +10,7 @@
 //! `isolation` and `runner`) whose death fails only that job; the runner itself holds an
 //! in-process engine and answers [`EngineJob`]s with [`Engine::run_here`].
 
+use crate::report::Outcome;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,13 +18,13 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::classify;
+use crate::control::Cancel;
 use crate::decode::{DecodeConfig, DecodeError, MediaDecoder, MediaInfo};
 use crate::isolation::{IsolationError, RunnerCommand, RunnerPool};
 use crate::live_photo::{inspect_photo, PhotoError};
-use crate::live_video::Outcome;
 use crate::models::lazy::{LazyModel, RETRY_AFTER};
 use crate::models::ModelsDir;
-use crate::pipeline::{load_vision, Cancel, SharedVision, Verifier, VerifierConfig, VerifyError};
+use crate::pipeline::{load_vision, SharedVision, Verifier, VerifierConfig, VerifyError};
 use crate::store::{JobFailure, LiveVideoRecord};
 use crate::vision::analyzer::VisionModels;
 
@@ -229,7 +230,7 @@ impl Engine {
                 .photo_report(&image, perform_liveness)
                 .map(|(_, report)| report),
             EngineJob::ProbeVideo { media } => {
-                crate::isolation::crash_drill("probe", &media);
+                crate::control::crash_drill("probe", &media);
                 let info = MediaDecoder::open(&media, DecodeConfig::default())
                     .map(|d| d.info().clone())
                     .map_err(|e| match e {

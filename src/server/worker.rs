@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
 use super::engine::{Engine, EngineError};
-use crate::pipeline::Cancel;
+use crate::control::Cancel;
 use crate::store::media::{MediaError, MediaStore};
 use crate::store::{now_ms, ClaimedCheck, JobFailure, Store};
 

@@ -7,11 +7,10 @@
 //! partial text match to `clear` only when every expected word is well supported, or soften a
 //! mismatch to `attention` when the phrase explains the audio as well as the free reading does.
 
-use serde::{Deserialize, Serialize};
-
 use super::normalize::LanguagePack;
 use super::whisper_ffi::TextScore;
-use crate::rounding::round_to;
+use crate::report::rounding::round_to;
+use crate::report::{DigitLikelihood, PhraseLikelihood, WordLikelihood};
 
 /// Log-probability (natural log) at or above which an expected word counts as supported by the
 /// audio. Calibrated on the GRID clips with their true sentences and with one-word changes of
@@ -33,20 +32,6 @@ pub const DIGIT_MARGIN: f32 = 1.0;
 
 /// Log-probability below which a forced digit is too faint to count, whatever its margin.
 pub const DIGIT_FLOOR: f32 = -6.0;
-
-/// One expected digit, force-decoded, against the most likely other digit at its place.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DigitLikelihood {
-    /// The expected digit.
-    pub expected: String,
-    /// Its log-probability at its place.
-    pub logprob: f64,
-    /// The most likely other digit there.
-    pub rival: String,
-    /// That digit's log-probability.
-    pub rival_logprob: f64,
-}
 
 impl DigitLikelihood {
     /// How far the expected digit leads its best rival (negative: the rival is more likely).
@@ -106,30 +91,6 @@ pub fn digit_support(places: &[DigitLikelihood], expected_len: usize) -> DigitSu
     } else {
         DigitSupport::Against
     }
-}
-
-/// One word of a scored text with its summed token log-probabilities.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WordLikelihood {
-    /// The word as whisper writes it.
-    pub word: String,
-    /// Sum of its tokens' natural-log probabilities.
-    pub logprob: f64,
-}
-
-/// The likelihood evidence of one expected phrase.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PhraseLikelihood {
-    /// The rendering of the phrase that scored best.
-    pub rendering: String,
-    /// Its total log-likelihood (end of text included).
-    pub logprob: f64,
-    /// The free reading's total log-likelihood under the same prompt.
-    pub free_logprob: f64,
-    /// Per expected word.
-    pub words: Vec<WordLikelihood>,
 }
 
 impl PhraseLikelihood {

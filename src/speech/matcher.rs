@@ -1,7 +1,7 @@
 //! Matching what was heard against a `voice` challenge: digit sequences exactly (order and
 //! count matter), phrases by a similarity-weighted token alignment tolerant of ASR spelling noise.
 
-use crate::live_video::{Outcome, Reason, TokenMatch};
+use crate::report::{Outcome, Reason, ReasonCode, TokenMatch};
 
 use super::normalize::{LanguagePack, Token};
 
@@ -178,7 +178,7 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
         score = 0.0;
         outcome = Outcome::Rejected;
         reasons.push(Reason::new(
-            "speech_not_detected",
+            ReasonCode::SpeechNotDetected,
             if heard_tokens.is_empty() {
                 "no speech was recognised".to_string()
             } else {
@@ -191,7 +191,7 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
         if min_conf < 0.9 {
             outcome = Outcome::Attention;
             reasons.push(Reason::new(
-                "low_confidence_match",
+                ReasonCode::LowConfidenceMatch,
                 "some digits were recognised only approximately",
             ));
         } else {
@@ -207,7 +207,7 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
         sorted_h.sort();
         if sorted_e == sorted_h {
             reasons.push(Reason::new(
-                "digits_out_of_order",
+                ReasonCode::DigitsOutOfOrder,
                 format!(
                     "heard {} instead of {}",
                     heard.join(" "),
@@ -216,7 +216,7 @@ fn match_digits(expected: &[String], heard_tokens: &[Token], pack: &LanguagePack
             ));
         } else {
             reasons.push(Reason::new(
-                "digits_mismatch",
+                ReasonCode::DigitsMismatch,
                 format!(
                     "heard {} instead of {}",
                     heard.join(" "),
@@ -294,7 +294,7 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
     let mut reasons = Vec::new();
     let outcome = if heard.is_empty() {
         reasons.push(Reason::new(
-            "speech_not_detected",
+            ReasonCode::SpeechNotDetected,
             "no speech was recognised",
         ));
         Outcome::Rejected
@@ -302,7 +302,7 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
         Outcome::Clear
     } else if score >= PHRASE_ATTENTION {
         reasons.push(Reason::new(
-            "phrase_partial_match",
+            ReasonCode::PhrasePartialMatch,
             format!(
                 "the phrase matched only in part (score {score:.2}; not heard: {})",
                 unheard.join(" ")
@@ -311,7 +311,7 @@ fn match_phrase(expected: &[String], heard_tokens: &[Token]) -> MatchResult {
         Outcome::Attention
     } else {
         reasons.push(Reason::new(
-            "phrase_mismatch",
+            ReasonCode::PhraseMismatch,
             format!("heard \"{}\"", heard.join(" ")),
         ));
         Outcome::Rejected
@@ -364,10 +364,10 @@ mod tests {
     fn wrong_missing_extra_or_swapped_digits_are_rejected() {
         let r = run("en", &["7", "9", "1", "7"], "seven nine two seven");
         assert_eq!(r.outcome, Outcome::Rejected);
-        assert_eq!(r.reasons[0].code, "digits_mismatch");
+        assert_eq!(r.reasons[0].code, ReasonCode::DigitsMismatch);
         let r = run("en", &["7", "9", "1", "7"], "seven one nine seven");
         assert_eq!(r.outcome, Outcome::Rejected);
-        assert_eq!(r.reasons[0].code, "digits_out_of_order");
+        assert_eq!(r.reasons[0].code, ReasonCode::DigitsOutOfOrder);
         assert_eq!(
             run("en", &["7", "9", "1", "7"], "seven nine one").outcome,
             Outcome::Rejected
@@ -378,7 +378,7 @@ mod tests {
         );
         let r = run("en", &["7", "9", "1", "7"], "");
         assert_eq!(r.outcome, Outcome::Rejected);
-        assert_eq!(r.reasons[0].code, "speech_not_detected");
+        assert_eq!(r.reasons[0].code, ReasonCode::SpeechNotDetected);
     }
 
     #[test]
@@ -386,7 +386,7 @@ mod tests {
         // "sevan" is close to "seven" but not a known form.
         let r = run("en", &["7", "9"], "sevan nine");
         assert_eq!(r.outcome, Outcome::Attention, "{r:?}");
-        assert_eq!(r.reasons[0].code, "low_confidence_match");
+        assert_eq!(r.reasons[0].code, ReasonCode::LowConfidenceMatch);
     }
 
     #[test]

@@ -2,13 +2,13 @@
 //! binary, WAV reading and writing, and assembling real videos with the ffmpeg CLI.
 #![allow(dead_code)]
 
+use liveness::report::{ChallengeReport, Evidence, Outcome};
+
+use liveness::models::ModelsDir;
+use liveness::pipeline::{Verifier, VerifierConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-
-use liveness::live_video::{ChallengeReport, Evidence, Outcome};
-use liveness::models::ModelsDir;
-use liveness::pipeline::{Verifier, VerifierConfig};
 
 /// The shared real media folder, or None (with a message) when it is absent.
 pub fn media() -> Option<PathBuf> {

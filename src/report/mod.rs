@@ -1,0 +1,22 @@
+//! The shared vocabulary at the bottom of the crate: outcomes, the stable list of reason
+//! codes, the report and evidence types every stage fills in, the JSON error object and the
+//! error classes. It imports no other module of the crate; every other module may import it.
+
+pub mod error;
+pub mod evidence;
+pub mod outcome;
+pub mod photo;
+pub mod rounding;
+pub mod video;
+
+pub use error::{ErrorClass, ErrorObject};
+pub use evidence::{
+    ActionEvent, AvSync, Baseline, DigitLikelihood, FacesReport, IdentityReport, PhraseLikelihood,
+    PosePoint, SpeechSegmentSync, SyncTrace, WordLikelihood,
+};
+pub use outcome::{Outcome, Reason, ReasonCode};
+pub use photo::{Inspection, PhotoBreakdown, PhotoMeasurements, PhotoReport};
+pub use video::{
+    ActionsEvidence, ChallengeReport, ChallengeType, Evidence, MediaReport, PerformedAction,
+    Timings, TokenMatch, VerifyReport, VoiceEvidence,
+};
