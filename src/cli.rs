@@ -1,63 +1,34 @@
 //! What the command line shows: exit codes, the JSON error object, and the human summary of a
 //! report. Kept in the library so it is tested; `main.rs` only parses arguments and calls here.
 
-use crate::report::{Evidence, Outcome, PhotoReport, VerifyReport};
+use std::io::Write;
 
-use crate::decode::DecodeError;
-use crate::live_photo::PhotoError;
-use crate::live_video::LiveVideoError;
-use crate::pipeline::VerifyError;
+use crate::models::{Manifest, ModelsDir};
 pub use crate::report::ErrorObject;
+use crate::report::{Classify, ErrorClass, Evidence, Outcome, PhotoReport, VerifyReport};
+use crate::vision::analyzer::{fingerprint_matches, VisionModels};
 
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).
 pub const EXIT_OK: i32 = 0;
 /// Exit status: the verdict reached the `--fail-on` level.
 pub const EXIT_VERDICT: i32 = 1;
 /// Exit status: bad command line (sysexits EX_USAGE).
-pub const EXIT_USAGE: i32 = 64;
+pub const EXIT_USAGE: i32 = ErrorClass::Usage.exit_code();
 /// Exit status: bad input data: undecodable video, invalid Live Video (EX_DATAERR).
-pub const EXIT_DATA: i32 = 65;
+pub const EXIT_DATA: i32 = ErrorClass::InvalidMedia.exit_code();
 /// Exit status: an input file is missing (EX_NOINPUT).
-pub const EXIT_NO_INPUT: i32 = 66;
+pub const EXIT_NO_INPUT: i32 = ErrorClass::NotFound.exit_code();
 /// Exit status: internal failure (EX_SOFTWARE).
-pub const EXIT_SOFTWARE: i32 = 70;
+pub const EXIT_SOFTWARE: i32 = ErrorClass::Internal.exit_code();
 /// Exit status: a model is missing or corrupt (EX_UNAVAILABLE).
-pub const EXIT_UNAVAILABLE: i32 = 69;
+pub const EXIT_UNAVAILABLE: i32 = ErrorClass::ModelUnavailable.exit_code();
 /// Exit status: an I/O error writing output (EX_IOERR).
-pub const EXIT_IO: i32 = 74;
+pub const EXIT_IO: i32 = ErrorClass::Output.exit_code();
 
-/// Exit code and error object for a verification error.
-pub fn classify(e: &VerifyError) -> (i32, ErrorObject) {
-    let param = match e {
-        VerifyError::LiveVideo(LiveVideoError::TooLarge { param, .. }) => Some(param.clone()),
-        VerifyError::Decode(DecodeError::LimitReached { .. }) => Some("video".to_string()),
-        _ => None,
-    };
-    let (code, kind) = match e {
-        VerifyError::LiveVideo(LiveVideoError::TooLarge { .. })
-        | VerifyError::Decode(DecodeError::LimitReached { .. }) => (EXIT_DATA, "limit_exceeded"),
-        VerifyError::LiveVideo(_) => (EXIT_DATA, "invalid_request"),
-        VerifyError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
-        VerifyError::Decode(DecodeError::Cancelled { .. }) | VerifyError::Cancelled => {
-            (EXIT_SOFTWARE, "timeout")
-        }
-        VerifyError::Decode(_) => (EXIT_DATA, "invalid_media"),
-        VerifyError::Model(_) | VerifyError::VisionUnavailable(_) => {
-            (EXIT_UNAVAILABLE, "model_unavailable")
-        }
-        VerifyError::Asr(_)
-        | VerifyError::Vision(_)
-        | VerifyError::Data(_)
-        | VerifyError::Internal(_) => (EXIT_SOFTWARE, "internal_error"),
-    };
-    (
-        code,
-        ErrorObject {
-            kind: kind.to_string(),
-            message: e.to_string(),
-            param,
-        },
-    )
+/// Exit code and error object for any classified error (a verification, a photo inspection,
+/// an audit): both follow from the error's class.
+pub fn classify<E: Classify + ?Sized>(e: &E) -> (i32, ErrorObject) {
+    (e.class().exit_code(), e.to_object())
 }
 
 /// Exit code for a finished report given the `--fail-on` level.
@@ -68,19 +39,55 @@ pub fn verdict_exit(outcome: Outcome, fail_on: Option<Outcome>) -> i32 {
     }
 }
 
-/// Exit code and JSON error object for a failed photo inspection.
-pub fn classify_photo(e: &PhotoError) -> (i32, ErrorObject) {
-    let (code, kind) = match e {
-        PhotoError::Decode(DecodeError::NotFound { .. }) => (EXIT_NO_INPUT, "resource_not_found"),
-        PhotoError::Decode(DecodeError::LimitReached { .. }) => (EXIT_DATA, "limit_exceeded"),
-        PhotoError::Decode(_) | PhotoError::NoPicture(_) => (EXIT_DATA, "invalid_media"),
-        PhotoError::Vision(_) => (EXIT_SOFTWARE, "internal_error"),
-    };
-    let mut object = ErrorObject::new(kind, e.to_string());
-    if kind == "limit_exceeded" {
-        object.param = Some("image".into());
+/// `models check`: every model file against the manifest's sha256, and the converted vision
+/// models run on a fixed input against their fingerprints; one `ok` / `FAILED` line each on
+/// `out`. Whether all are healthy.
+pub fn check_models(dir: &ModelsDir, out: &mut dyn Write) -> bool {
+    let mut healthy = true;
+    let manifest = Manifest::builtin();
+    for entry in &manifest.models {
+        let line = match dir.verify(entry) {
+            Ok(p) => format!(
+                "ok       {} {} ({})",
+                entry.name,
+                p.display(),
+                if entry.sha256.is_some() {
+                    "sha256 matches"
+                } else {
+                    "present; checked by running it"
+                }
+            ),
+            Err(e) => {
+                healthy = false;
+                format!("FAILED   {}: {e}", entry.name)
+            }
+        };
+        let _ = writeln!(out, "{line}");
     }
-    (code, object)
+    match VisionModels::load(dir.root()).and_then(|m| m.fingerprints()) {
+        Ok(prints) => {
+            for (name, actual) in prints {
+                let expected = manifest.entry(name).and_then(|e| e.fingerprint.clone());
+                if expected.is_some_and(|e| fingerprint_matches(&actual, &e)) {
+                    let _ = writeln!(
+                        out,
+                        "ok       {name} runs and its outputs match the manifest"
+                    );
+                } else {
+                    healthy = false;
+                    let _ = writeln!(
+                        out,
+                        "FAILED   {name}: outputs {actual:?} differ from the manifest"
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            healthy = false;
+            let _ = writeln!(out, "FAILED   vision models: {e}");
+        }
+    }
+    healthy
 }
 
 /// One progress line of an audit: done / total, rate, ETA, counts per outcome.
@@ -230,8 +237,10 @@ pub fn render_text(r: &VerifyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::DecodeError;
     use crate::live_video::LiveVideoError;
     use crate::models::ModelError;
+    use crate::pipeline::VerifyError;
     use std::path::PathBuf;
 
     #[test]

@@ -3,6 +3,7 @@
 //! decoded, so memory stays bounded by the channel capacities whatever the video's length.
 
 use crate::report::MediaReport;
+use crate::report::{Classify, ErrorClass};
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
@@ -669,6 +670,37 @@ impl MediaReport {
             video_codec: info.video_codec.clone(),
             audio_codec: info.audio_codec.clone(),
         }
+    }
+}
+
+impl DecodeError {
+    /// What went wrong, without the file's path (for someone who does not know the path,
+    /// such as the uploader of a file the service stored under a temporary name).
+    pub fn reason(&self) -> String {
+        match self {
+            DecodeError::NotFound { message, .. }
+            | DecodeError::InvalidData { message, .. }
+            | DecodeError::LimitReached { message, .. } => message.clone(),
+            DecodeError::NoStreams { .. } => "no decodable audio or video stream".into(),
+            DecodeError::Cancelled { .. } => "cancelled".into(),
+        }
+    }
+}
+
+impl Classify for DecodeError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            DecodeError::NotFound { .. } => ErrorClass::NotFound,
+            DecodeError::InvalidData { .. } | DecodeError::NoStreams { .. } => {
+                ErrorClass::InvalidMedia
+            }
+            DecodeError::LimitReached { .. } => ErrorClass::LimitReached,
+            DecodeError::Cancelled { .. } => ErrorClass::Cancelled,
+        }
+    }
+
+    fn param(&self) -> Option<String> {
+        matches!(self, DecodeError::LimitReached { .. }).then(|| "video".to_string())
     }
 }
 

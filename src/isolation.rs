@@ -12,6 +12,7 @@
 //! on stdout (ggml prints a debugger's backtrace there when it aborts) never mixes with the
 //! answers.
 
+use crate::report::{Classify, ErrorClass};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -435,6 +436,18 @@ pub fn run_forked(work: impl FnOnce(&mut File) -> i32) -> std::io::Result<Forked
             output,
         },
     })
+}
+
+impl Classify for IsolationError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            // No runner could be started (no memory, no executable): try again later.
+            IsolationError::Spawn { .. } => ErrorClass::ServiceUnavailable,
+            IsolationError::Died { .. }
+            | IsolationError::Protocol(_)
+            | IsolationError::Unresponsive(_) => ErrorClass::Internal,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! liveness is always `attention` ("passive liveness model not installed"), and a photo is
 //! never `clear` overall.
 
+use crate::report::{Classify, ErrorClass};
 use crate::report::{
     Inspection, Outcome, PhotoBreakdown, PhotoMeasurements, PhotoReport, Reason, ReasonCode,
 };
@@ -505,6 +506,20 @@ pub fn inspect_photo(models: &VisionModels, path: &Path) -> Result<PhotoReport, 
             eyes: signals.map(|s| round3(f64::from(s.eyes))),
         },
     })
+}
+
+impl Classify for PhotoError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            PhotoError::Decode(e) => e.class(),
+            PhotoError::Vision(e) => e.class(),
+            PhotoError::NoPicture(_) => ErrorClass::InvalidMedia,
+        }
+    }
+
+    fn param(&self) -> Option<String> {
+        (self.class() == ErrorClass::LimitReached).then(|| "image".to_string())
+    }
 }
 
 #[cfg(test)]

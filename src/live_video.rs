@@ -3,6 +3,7 @@
 //! Pure data: no I/O. The report a verification gives is in `report`.
 
 use crate::report::ChallengeType;
+use crate::report::{Classify, ErrorClass};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::ActionVocabulary;
@@ -320,6 +321,27 @@ fn recitable(text: &str) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+impl Classify for LiveVideoError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            LiveVideoError::TooLarge { .. } => ErrorClass::LimitReached,
+            LiveVideoError::Language(e) => e.class(),
+            LiveVideoError::Json(_)
+            | LiveVideoError::UnknownChallengeType { .. }
+            | LiveVideoError::BadValue { .. }
+            | LiveVideoError::UnknownAction { .. }
+            | LiveVideoError::NoChallenges => ErrorClass::InvalidRequest,
+        }
+    }
+
+    fn param(&self) -> Option<String> {
+        match self {
+            LiveVideoError::TooLarge { param, .. } => Some(param.clone()),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The `liveness` command: a thin shell over the library.
 
-use liveness::report::{ErrorObject, Outcome};
+use liveness::report::{Classify, ErrorClass, ErrorObject, Outcome};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -15,7 +15,7 @@ use liveness::server::engine::Isolation;
 use liveness::server::webhooks::WebhookConfig;
 use liveness::server::worker::WorkerConfig;
 use liveness::server::{ApiConfig, ServeOptions, ServiceError, WorkerOptions};
-use liveness::vision::analyzer::{fingerprint_matches, VisionModels};
+use liveness::vision::analyzer::VisionModels;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -281,6 +281,46 @@ fn wants_json(format: Option<Format>) -> bool {
     }
 }
 
+/// Why a command stopped without its result: the class decides the exit code and the error
+/// object's type (one map, `ErrorClass`), the object says what happened.
+struct Failure {
+    class: ErrorClass,
+    object: ErrorObject,
+}
+
+impl<E: Classify> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self {
+            class: e.class(),
+            object: e.to_object(),
+        }
+    }
+}
+
+/// A failure of this class.
+fn fail(class: ErrorClass, message: impl Into<String>) -> Failure {
+    Failure {
+        class,
+        object: ErrorObject::of(class, message, None),
+    }
+}
+
+impl Failure {
+    /// Prints the error object on `out` (when JSON is wanted) and a line on stderr; the exit
+    /// code.
+    fn write(&self, out: &mut dyn Write, json: bool) -> i32 {
+        if json {
+            let _ = writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&self.object).unwrap_or_default()
+            );
+        }
+        eprintln!("liveness: {}: {}", self.object.kind, self.object.message);
+        self.class.exit_code()
+    }
+}
+
 /// Prints a report (pretty JSON, or the text `render` makes of it) and turns its outcome into
 /// the exit status (`--fail-on`).
 fn emit_report<T: serde::Serialize>(
@@ -297,50 +337,30 @@ fn emit_report<T: serde::Serialize>(
         render(report)
     };
     if out.write_all(rendered.as_bytes()).is_err() {
-        return cli::EXIT_IO;
+        return ErrorClass::Output.exit_code();
     }
     cli::verdict_exit(outcome, fail_on.map(Outcome::from))
-}
-
-/// Prints the JSON error object on `out` (when JSON is wanted) and a line on stderr.
-fn write_error(out: &mut dyn Write, json: bool, code: i32, obj: &ErrorObject) -> i32 {
-    if json {
-        let _ = writeln!(out, "{}", serde_json::to_string(obj).unwrap_or_default());
-    }
-    eprintln!("liveness: {}: {}", obj.kind, obj.message);
-    code
-}
-
-fn emit_error(json: bool, code: i32, obj: &ErrorObject) -> ExitCode {
-    ExitCode::from(write_error(&mut std::io::stdout(), json, code, obj) as u8)
 }
 
 /// Runs a one-file command in a forked child (see `isolation::run_forked`): what it writes
 /// goes to stdout and its status is ours; a child killed by native code (an abort, a
 /// segfault) becomes exit 70 with an `internal_error` object, never a verdict.
-fn forked(json: bool, what: &str, work: impl FnOnce(&mut dyn Write) -> i32) -> ExitCode {
-    let internal = |message: String| ErrorObject {
-        kind: "internal_error".into(),
-        message,
-        param: None,
-    };
+fn forked(what: &str, work: impl FnOnce(&mut dyn Write) -> i32) -> Result<ExitCode, Failure> {
     match run_forked(|out| work(out)) {
         Ok(Forked::Exited { code, output }) => {
-            if std::io::stdout().write_all(&output).is_err() {
-                return ExitCode::from(cli::EXIT_IO as u8);
-            }
-            ExitCode::from(code.clamp(0, 255) as u8)
+            std::io::stdout()
+                .write_all(&output)
+                .map_err(|e| fail(ErrorClass::Output, e.to_string()))?;
+            Ok(ExitCode::from(code.clamp(0, 255) as u8))
         }
-        Ok(Forked::Killed { status, .. }) => emit_error(
-            json,
-            cli::EXIT_SOFTWARE,
-            &internal(format!("{what} crashed ({status}); nothing was decided")),
-        ),
-        Err(e) => emit_error(
-            json,
-            cli::EXIT_SOFTWARE,
-            &internal(format!("cannot start the {what}: {e}")),
-        ),
+        Ok(Forked::Killed { status, .. }) => Err(fail(
+            ErrorClass::Internal,
+            format!("{what} crashed ({status}); nothing was decided"),
+        )),
+        Err(e) => Err(fail(
+            ErrorClass::Internal,
+            format!("cannot start the {what}: {e}"),
+        )),
     }
 }
 
@@ -350,13 +370,28 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => cli::EXIT_USAGE,
+                _ => ErrorClass::Usage.exit_code(),
             };
             let _ = e.print();
             return ExitCode::from(code as u8);
         }
     };
-    match cli.command {
+    // Where errors are printed as JSON objects: `verify` and `photo` as their `--format`
+    // says, `audit` always (its output is JSON), the others as a line on stderr.
+    let json = match &cli.command {
+        Command::Verify { format, .. } | Command::Photo { format, .. } => wants_json(*format),
+        Command::Audit { .. } => true,
+        _ => false,
+    };
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(failure) => ExitCode::from(failure.write(&mut std::io::stdout(), json) as u8),
+    }
+}
+
+/// One function per subcommand.
+fn run(command: Command) -> Result<ExitCode, Failure> {
+    match command {
         Command::Verify {
             video,
             live_video,
@@ -365,116 +400,21 @@ fn main() -> ExitCode {
             fail_on,
             threads,
             mirrored,
-        } => {
-            let json = wants_json(format);
-            // Read no more than the limit and a little: a larger file is refused as too large.
-            let read_bounded = |path: &std::path::Path| -> std::io::Result<String> {
-                let limit = liveness::live_video::LIMITS.json_bytes;
-                let bytes = liveness::sniff::read_start(path, limit + 4)?;
-                if bytes.len() > limit {
-                    // Cut anywhere: the parser refuses it for its size alone.
-                    return Ok(String::from_utf8_lossy(&bytes).into_owned());
-                }
-                String::from_utf8(bytes)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-            };
-            let text = match read_bounded(&live_video) {
-                Ok(t) => t,
-                Err(e) => {
-                    let code = if e.kind() == std::io::ErrorKind::NotFound {
-                        cli::EXIT_NO_INPUT
-                    } else {
-                        cli::EXIT_DATA
-                    };
-                    let kind = if code == cli::EXIT_NO_INPUT {
-                        "resource_not_found"
-                    } else {
-                        "invalid_request"
-                    };
-                    return emit_error(
-                        json,
-                        code,
-                        &ErrorObject {
-                            kind: kind.into(),
-                            message: format!(
-                                "cannot read Live Video {}: {e}",
-                                live_video.display()
-                            ),
-                            param: None,
-                        },
-                    );
-                }
-            };
-            let mut config = VerifierConfig {
-                mirrored,
-                ..VerifierConfig::default()
-            };
-            if let Some(t) = threads {
-                config.asr_threads = t.max(1);
-            }
-            forked(json, "verification", |out| {
-                let result: Result<_, VerifyError> = (|| {
-                    let verifier =
-                        Verifier::load_all(&ModelsDir::locate(models.as_deref()), config)?;
-                    let lv = verifier.parse_live_video(&text)?;
-                    verifier.verify(&video, &lv)
-                })();
-                match result {
-                    Ok(report) => emit_report(
-                        out,
-                        json,
-                        &report,
-                        cli::render_text,
-                        report.outcome,
-                        fail_on,
-                    ),
-                    Err(e) => {
-                        let (code, obj) = cli::classify(&e);
-                        write_error(out, json, code, &obj)
-                    }
-                }
-            })
-        }
+        } => verify(
+            &video,
+            &live_video,
+            wants_json(format),
+            models,
+            fail_on,
+            threads,
+            mirrored,
+        ),
         Command::Photo {
             image,
             format,
             models,
             fail_on,
-        } => {
-            let json = wants_json(format);
-            let dir = ModelsDir::locate(models.as_deref());
-            forked(json, "photo inspection", |out| {
-                let models = match VisionModels::load(dir.root()) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        return write_error(
-                            out,
-                            json,
-                            cli::EXIT_UNAVAILABLE,
-                            &ErrorObject {
-                                kind: "model_unavailable".into(),
-                                message: e.to_string(),
-                                param: None,
-                            },
-                        )
-                    }
-                };
-                match inspect_photo(&models, &image) {
-                    Ok(report) => emit_report(
-                        out,
-                        json,
-                        &report,
-                        cli::render_photo_text,
-                        report.outcome,
-                        fail_on,
-                    ),
-                    Err(e) => {
-                        let (code, obj) = cli::classify_photo(&e);
-                        write_error(out, json, code, &obj)
-                    }
-                }
-            })
-        }
+        } => photo(&image, wants_json(format), models, fail_on),
         Command::Audit {
             input,
             out,
@@ -483,257 +423,245 @@ fn main() -> ExitCode {
             fail_on,
             timeout_per_video,
             in_process,
-        } => {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let jobs = jobs.unwrap_or((cores / 2).max(1)).max(1);
-            let config = VerifierConfig {
-                asr_threads: (cores / jobs).max(1),
-                ..VerifierConfig::default()
-            };
-            let models = ModelsDir::locate(models.as_deref());
-            let verifier;
-            let executor = if in_process {
-                verifier = match Verifier::load_all(&models, config) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        let (code, obj) = cli::classify(&e);
-                        return emit_error(false, code, &obj);
-                    }
-                };
-                liveness::audit::Executor::InProcess(&verifier)
-            } else {
-                match liveness::runner::runner_command(&models, config.asr_threads) {
-                    Ok(command) => liveness::audit::Executor::Isolated(command),
-                    Err(e) => {
-                        return emit_error(
-                            false,
-                            cli::EXIT_SOFTWARE,
-                            &ErrorObject {
-                                kind: "internal_error".into(),
-                                message: format!("cannot find this executable: {e}"),
-                                param: None,
-                            },
-                        )
-                    }
-                }
-            };
-            // A progress bar on a terminal; plain lines every 2 s otherwise.
-            let terminal = std::io::stderr().is_terminal();
-            let bar = terminal.then(|| {
-                let b = indicatif::ProgressBar::new(0);
-                b.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{bar:30} {pos}/{len} videos, {per_sec}, ETA {eta} {msg}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                b
-            });
-            let mut last_line = std::time::Instant::now();
-            let mut report_progress = |p: &liveness::audit::Progress| {
-                if let Some(b) = &bar {
-                    b.set_length(p.total as u64);
-                    b.set_position(p.done as u64);
-                    let counts: Vec<String> =
-                        p.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
-                    b.set_message(counts.join(", "));
-                } else if p.done == p.total || last_line.elapsed().as_secs_f64() >= 2.0 {
-                    eprintln!("{}", cli::progress_line(p));
-                    last_line = std::time::Instant::now();
-                }
-            };
-            let result = liveness::audit::run_audit(
-                &executor,
-                &input,
-                &liveness::audit::AuditConfig {
-                    jobs,
-                    out: out.clone(),
-                    timeout_per_video: (timeout_per_video > 0.0)
-                        .then(|| std::time::Duration::from_secs_f64(timeout_per_video)),
-                },
-                &mut report_progress,
-            );
-            if let Some(b) = &bar {
-                b.finish();
-            }
-            match result {
-                Ok(summary) => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&summary).unwrap_or_default()
-                    );
-                    let worst = ["rejected", "attention", "clear"]
-                        .into_iter()
-                        .zip([Outcome::Rejected, Outcome::Attention, Outcome::Clear])
-                        .find(|(name, _)| summary.outcomes.get(*name).is_some_and(|n| *n > 0))
-                        .map_or(Outcome::Clear, |(_, o)| o);
-                    ExitCode::from(cli::verdict_exit(worst, fail_on.map(Outcome::from)) as u8)
-                }
-                Err(e) => {
-                    let code = match &e {
-                        liveness::audit::AuditError::Input(
-                            liveness::audit::input::InputFailure::NotFound(_),
-                        ) => cli::EXIT_NO_INPUT,
-                        liveness::audit::AuditError::Input(_) => cli::EXIT_DATA,
-                        liveness::audit::AuditError::Unavailable(_) => cli::EXIT_UNAVAILABLE,
-                        liveness::audit::AuditError::Output { .. } => cli::EXIT_IO,
-                    };
-                    emit_error(
-                        true,
-                        code,
-                        &ErrorObject {
-                            kind: match code {
-                                cli::EXIT_NO_INPUT => "resource_not_found".into(),
-                                cli::EXIT_UNAVAILABLE => "model_unavailable".into(),
-                                _ => "invalid_request".into(),
-                            },
-                            message: e.to_string(),
-                            param: None,
-                        },
-                    )
-                }
-            }
-        }
+        } => audit(
+            &input,
+            out,
+            jobs,
+            models,
+            fail_on,
+            timeout_per_video,
+            in_process,
+        ),
         Command::Serve { .. } | Command::Worker { .. } | Command::Keys { .. } => {
-            service_command(cli.command)
+            service_command(command)
         }
         Command::Runner { models, threads } => {
             let mut config = VerifierConfig::default();
             if let Some(t) = threads {
                 config.asr_threads = t.max(1);
             }
-            match liveness::runner::run(ModelsDir::locate(models.as_deref()), config) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("liveness runner: {e}");
-                    ExitCode::from(cli::EXIT_IO as u8)
-                }
-            }
+            liveness::runner::run(ModelsDir::locate(models.as_deref()), config)
+                .map_err(|e| fail(ErrorClass::Output, format!("runner: {e}")))?;
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Models { command } => match command {
-            ModelsCommand::Check { models } => {
-                let dir = ModelsDir::locate(models.as_deref());
-                let mut failed = false;
-                for entry in Manifest::builtin().models {
-                    match dir.verify(&entry) {
-                        Ok(p) => println!(
-                            "ok       {} {} ({})",
-                            entry.name,
-                            p.display(),
-                            if entry.sha256.is_some() {
-                                "sha256 matches"
-                            } else {
-                                "present; checked by running it"
-                            }
-                        ),
-                        Err(e) => {
-                            failed = true;
-                            println!("FAILED   {}: {e}", entry.name);
-                        }
-                    }
-                }
-                // Converted vision models: run each on a fixed input against its fingerprint.
-                let manifest = Manifest::builtin();
-                match VisionModels::load(dir.root()).and_then(|m| m.fingerprints()) {
-                    Ok(prints) => {
-                        for (name, actual) in prints {
-                            let expected = manifest.entry(name).and_then(|e| e.fingerprint.clone());
-                            if expected.is_some_and(|e| fingerprint_matches(&actual, &e)) {
-                                println!("ok       {name} runs and its outputs match the manifest");
-                            } else {
-                                failed = true;
-                                println!(
-                                    "FAILED   {name}: outputs {actual:?} differ from the manifest"
-                                );
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        failed = true;
-                        println!("FAILED   vision models: {e}");
-                    }
-                }
-                ExitCode::from(if failed {
-                    cli::EXIT_UNAVAILABLE as u8
-                } else {
-                    0
-                })
-            }
-            ModelsCommand::ImportCt2 {
-                model_bin,
-                vocabulary,
-                models,
-            } => {
-                let dir = ModelsDir::locate(models.as_deref());
-                let manifest = Manifest::builtin();
-                let Some(entry) = manifest.entry(models::WHISPER_BASE) else {
-                    return emit_error(
-                        false,
-                        cli::EXIT_SOFTWARE,
-                        &ErrorObject {
-                            kind: "internal_error".into(),
-                            message: "manifest lacks whisper-base".into(),
-                            param: None,
-                        },
-                    );
-                };
-                if let Err(e) = std::fs::create_dir_all(dir.root()) {
-                    return emit_error(
-                        false,
-                        cli::EXIT_IO,
-                        &ErrorObject {
-                            kind: "io_error".into(),
-                            message: e.to_string(),
-                            param: None,
-                        },
-                    );
-                }
-                let out = dir.root().join(&entry.file);
-                match models::import_ct2_whisper(&model_bin, &vocabulary, &out) {
-                    Ok(summary) => {
-                        println!(
-                            "wrote {} ({} bytes, {} tensors, {} tokens)",
-                            out.display(),
-                            summary.bytes,
-                            summary.tensors,
-                            summary.tokens
-                        );
-                        match dir.verify(entry) {
-                            Ok(_) => {
-                                println!("sha256 matches the manifest");
-                                ExitCode::SUCCESS
-                            }
-                            Err(e) => emit_error(
-                                false,
-                                cli::EXIT_UNAVAILABLE,
-                                &ErrorObject {
-                                    kind: "model_unavailable".into(),
-                                    message: e.to_string(),
-                                    param: None,
-                                },
-                            ),
-                        }
-                    }
-                    Err(e) => {
-                        let code = match e {
-                            models::ModelError::Missing(_) => cli::EXIT_NO_INPUT,
-                            models::ModelError::Format(_) => cli::EXIT_DATA,
-                            _ => cli::EXIT_IO,
-                        };
-                        emit_error(
-                            false,
-                            code,
-                            &ErrorObject {
-                                kind: "model_unavailable".into(),
-                                message: e.to_string(),
-                                param: None,
-                            },
-                        )
-                    }
-                }
-            }
-        },
+        Command::Models {
+            command: ModelsCommand::Check { models },
+        } => {
+            let dir = ModelsDir::locate(models.as_deref());
+            let healthy = cli::check_models(&dir, &mut std::io::stdout());
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(ErrorClass::ModelUnavailable.exit_code() as u8)
+            })
+        }
+        Command::Models {
+            command:
+                ModelsCommand::ImportCt2 {
+                    model_bin,
+                    vocabulary,
+                    models,
+                },
+        } => import_ct2(&model_bin, &vocabulary, models),
     }
+}
+
+/// `verify`: one video against its Live Video, in a forked child.
+fn verify(
+    video: &Path,
+    live_video: &Path,
+    json: bool,
+    models: Option<PathBuf>,
+    fail_on: Option<FailOn>,
+    threads: Option<usize>,
+    mirrored: bool,
+) -> Result<ExitCode, Failure> {
+    let text = read_live_video(live_video)?;
+    let mut config = VerifierConfig {
+        mirrored,
+        ..VerifierConfig::default()
+    };
+    if let Some(t) = threads {
+        config.asr_threads = t.max(1);
+    }
+    forked("verification", |out| {
+        let result: Result<_, VerifyError> = (|| {
+            let verifier = Verifier::load_all(&ModelsDir::locate(models.as_deref()), config)?;
+            let lv = verifier.parse_live_video(&text)?;
+            verifier.verify(video, &lv)
+        })();
+        match result {
+            Ok(report) => emit_report(
+                out,
+                json,
+                &report,
+                cli::render_text,
+                report.outcome,
+                fail_on,
+            ),
+            Err(e) => Failure::from(e).write(out, json),
+        }
+    })
+}
+
+/// Reads a Live Video file, no more than its size limit and a little: a larger file is
+/// refused as too large by the parser.
+fn read_live_video(path: &Path) -> Result<String, Failure> {
+    let limit = liveness::live_video::LIMITS.json_bytes;
+    let read = liveness::sniff::read_start(path, limit + 4).and_then(|bytes| {
+        if bytes.len() > limit {
+            // Cut anywhere: the parser refuses it for its size alone.
+            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        }
+        String::from_utf8(bytes)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    });
+    read.map_err(|e| {
+        let class = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorClass::NotFound
+        } else {
+            ErrorClass::InvalidRequest
+        };
+        fail(
+            class,
+            format!("cannot read Live Video {}: {e}", path.display()),
+        )
+    })
+}
+
+/// `photo`: one still, in a forked child.
+fn photo(
+    image: &Path,
+    json: bool,
+    models: Option<PathBuf>,
+    fail_on: Option<FailOn>,
+) -> Result<ExitCode, Failure> {
+    let dir = ModelsDir::locate(models.as_deref());
+    forked("photo inspection", |out| {
+        let result = VisionModels::load(dir.root())
+            .map_err(Failure::from)
+            .and_then(|models| inspect_photo(&models, image).map_err(Failure::from));
+        match result {
+            Ok(report) => emit_report(
+                out,
+                json,
+                &report,
+                cli::render_photo_text,
+                report.outcome,
+                fail_on,
+            ),
+            Err(failure) => failure.write(out, json),
+        }
+    })
+}
+
+/// `audit`: a folder or manifest, each video in a runner process unless `--in-process`.
+fn audit(
+    input: &Path,
+    out: PathBuf,
+    jobs: Option<usize>,
+    models: Option<PathBuf>,
+    fail_on: Option<FailOn>,
+    timeout_per_video: f64,
+    in_process: bool,
+) -> Result<ExitCode, Failure> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let jobs = jobs.unwrap_or((cores / 2).max(1)).max(1);
+    let config = VerifierConfig {
+        asr_threads: (cores / jobs).max(1),
+        ..VerifierConfig::default()
+    };
+    let models = ModelsDir::locate(models.as_deref());
+    let verifier;
+    let executor = if in_process {
+        verifier = Verifier::load_all(&models, config)?;
+        liveness::audit::Executor::InProcess(&verifier)
+    } else {
+        let command =
+            liveness::runner::runner_command(&models, config.asr_threads).map_err(|e| {
+                fail(
+                    ErrorClass::Internal,
+                    format!("cannot find this executable: {e}"),
+                )
+            })?;
+        liveness::audit::Executor::Isolated(command)
+    };
+    // A progress bar on a terminal; plain lines every 2 s otherwise.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(0);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} videos, {per_sec}, ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let mut last_line = std::time::Instant::now();
+    let mut report_progress = |p: &liveness::audit::Progress| {
+        if let Some(b) = &bar {
+            b.set_length(p.total as u64);
+            b.set_position(p.done as u64);
+            let counts: Vec<String> = p.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            b.set_message(counts.join(", "));
+        } else if p.done == p.total || last_line.elapsed().as_secs_f64() >= 2.0 {
+            eprintln!("{}", cli::progress_line(p));
+            last_line = std::time::Instant::now();
+        }
+    };
+    let result = liveness::audit::run_audit(
+        &executor,
+        input,
+        &liveness::audit::AuditConfig {
+            jobs,
+            out,
+            timeout_per_video: (timeout_per_video > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(timeout_per_video)),
+        },
+        &mut report_progress,
+    );
+    if let Some(b) = &bar {
+        b.finish();
+    }
+    let summary = result?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    );
+    let worst = ["rejected", "attention", "clear"]
+        .into_iter()
+        .zip([Outcome::Rejected, Outcome::Attention, Outcome::Clear])
+        .find(|(name, _)| summary.outcomes.get(*name).is_some_and(|n| *n > 0))
+        .map_or(Outcome::Clear, |(_, o)| o);
+    Ok(ExitCode::from(
+        cli::verdict_exit(worst, fail_on.map(Outcome::from)) as u8,
+    ))
+}
+
+/// `models import-ct2`: converts CTranslate2 whisper weights to the ggml file and checks it.
+fn import_ct2(
+    model_bin: &[PathBuf],
+    vocabulary: &Path,
+    models: Option<PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let dir = ModelsDir::locate(models.as_deref());
+    let manifest = Manifest::builtin();
+    let entry = manifest
+        .entry(models::WHISPER_BASE)
+        .ok_or_else(|| fail(ErrorClass::Internal, "manifest lacks whisper-base"))?;
+    std::fs::create_dir_all(dir.root()).map_err(|e| fail(ErrorClass::Output, e.to_string()))?;
+    let out = dir.root().join(&entry.file);
+    let summary = models::import_ct2_whisper(model_bin, vocabulary, &out)?;
+    println!(
+        "wrote {} ({} bytes, {} tensors, {} tokens)",
+        out.display(),
+        summary.bytes,
+        summary.tensors,
+        summary.tokens
+    );
+    dir.verify(entry)?;
+    println!("sha256 matches the manifest");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn storage_locations(s: &StorageArgs) -> Result<liveness::server::Locations, ServiceError> {
@@ -797,13 +725,13 @@ fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
 }
 
 /// `serve`, `worker` and `keys`: a tokio runtime around the library's service.
-fn service_command(command: Command) -> ExitCode {
+fn service_command(command: Command) -> Result<ExitCode, Failure> {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
-        Err(e) => return service_error(ServiceError::Config(format!("no async runtime: {e}"))),
+        Err(e) => return Err(fail(ErrorClass::Usage, format!("no async runtime: {e}"))),
     };
     let result = runtime.block_on(async move {
         match command {
@@ -893,28 +821,6 @@ fn service_command(command: Command) -> ExitCode {
             _ => unreachable!("only service commands are passed here"),
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => service_error(e),
-    }
-}
-
-fn service_error(e: ServiceError) -> ExitCode {
-    let (code, kind) = match &e {
-        ServiceError::Config(_) => (cli::EXIT_USAGE, "usage_error"),
-        ServiceError::Io { .. } => (cli::EXIT_IO, "io_error"),
-        ServiceError::Store(_) | ServiceError::Media(_) => {
-            (cli::EXIT_UNAVAILABLE, "service_unavailable")
-        }
-        ServiceError::Data(_) => (cli::EXIT_SOFTWARE, "internal_error"),
-    };
-    emit_error(
-        false,
-        code,
-        &ErrorObject {
-            kind: kind.into(),
-            message: e.to_string(),
-            param: None,
-        },
-    )
+    result?;
+    Ok(ExitCode::SUCCESS)
 }

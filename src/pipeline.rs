@@ -7,6 +7,7 @@ use crate::report::{
     Baseline, ChallengeReport, ChallengeType, Evidence, MediaReport, Outcome, PosePoint, Reason,
     ReasonCode, Timings, VerifyReport,
 };
+use crate::report::{Classify, ErrorClass};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -616,4 +617,27 @@ struct Heard {
     truncated: bool,
     /// Media time of the last decoded sample.
     decoded_seconds: f64,
+}
+
+impl Classify for VerifyError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            VerifyError::LiveVideo(e) => e.class(),
+            VerifyError::Decode(e) => e.class(),
+            VerifyError::Model(e) => e.class(),
+            VerifyError::Asr(e) => e.class(),
+            VerifyError::VisionUnavailable(_) => ErrorClass::ModelUnavailable,
+            VerifyError::Vision(e) => e.class(),
+            VerifyError::Data(_) | VerifyError::Internal(_) => ErrorClass::Internal,
+            VerifyError::Cancelled => ErrorClass::Cancelled,
+        }
+    }
+
+    fn param(&self) -> Option<String> {
+        match self {
+            VerifyError::LiveVideo(e) => e.param(),
+            VerifyError::Decode(e) => e.param(),
+            _ => None,
+        }
+    }
 }

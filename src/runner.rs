@@ -35,7 +35,7 @@ pub fn runner_command(models: &ModelsDir, asr_threads: usize) -> std::io::Result
 
 /// Answers one request with `engine`.
 pub fn answer(engine: &Engine, request: Value, cancel: &Cancel) -> Value {
-    let internal = |e: serde_json::Error| EngineError::Internal(format!("bad request: {e}"));
+    let internal = |e: serde_json::Error| EngineError::internal(format!("bad request: {e}"));
     let result = match request.get("job").and_then(Value::as_str) {
         Some(AUDIT_JOB) => serde_json::from_value::<AuditRequest>(request)
             .map_err(internal)
@@ -58,7 +58,7 @@ fn load_models(engine: &Engine) -> Result<(), EngineError> {
         let whisper = engine.verifier().map(|_| ());
         let vision = vision
             .join()
-            .unwrap_or_else(|_| Err(EngineError::Internal("loading panicked".into())));
+            .unwrap_or_else(|_| Err(EngineError::internal("loading panicked")));
         whisper.and(vision)
     })
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use liveness::models::ModelsDir;
 use liveness::pipeline::VerifierConfig;
+use liveness::report::ErrorClass;
 use liveness::server::engine::{Engine, EngineError};
 use liveness::vision::analyzer::{
     DETECTOR_FILE, EMBEDDER_FILE, EYES_FILE, MESH_FILE, RUNTIME_FILE,
@@ -56,7 +57,11 @@ fn photos_need_no_whisper_and_a_failed_load_is_tried_again() {
 
     // Whisper is missing: videos cannot be verified, and the failure is answered as such.
     match engine.verifier() {
-        Err(EngineError::Unavailable(message)) => assert!(message.contains("ggml"), "{message}"),
+        Err(EngineError {
+            class: ErrorClass::ModelUnavailable,
+            message,
+            ..
+        }) => assert!(message.contains("ggml"), "{message}"),
         other => panic!("expected the verifier to be unavailable, got {other:?}"),
     }
     // Installed meanwhile: within the pause the failure still stands, after it the load is
@@ -64,7 +69,10 @@ fn photos_need_no_whisper_and_a_failed_load_is_tried_again() {
     link(&installed, dir.path(), "ggml-base.bin");
     assert!(matches!(
         engine.verifier(),
-        Err(EngineError::Unavailable(_))
+        Err(EngineError {
+            class: ErrorClass::ModelUnavailable,
+            ..
+        })
     ));
     std::thread::sleep(pause + Duration::from_millis(100));
     let verifier = engine.verifier().expect("loaded once whisper is there");

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use crate::report::{Classify, ErrorClass};
 use serde::{Deserialize, Serialize};
 
 /// File extensions taken as videos in a folder.
@@ -57,6 +58,15 @@ pub enum InputFailure {
         /// Why.
         message: String,
     },
+}
+
+impl Classify for InputFailure {
+    fn class(&self) -> ErrorClass {
+        match self {
+            InputFailure::NotFound(_) => ErrorClass::NotFound,
+            InputFailure::Unreadable { .. } => ErrorClass::InvalidRequest,
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -9,7 +9,7 @@ pub mod results;
 pub mod summary;
 pub mod thumbs;
 
-use crate::report::{ErrorObject, Evidence, VerifyReport};
+use crate::report::{Classify, ErrorClass, ErrorObject, Evidence, VerifyReport};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -20,7 +20,6 @@ use serde::{Deserialize, Serialize};
 use self::input::{read_input, AuditJob, InputFailure};
 use self::results::{for_each_line, input_sha256, ResultLine, ResultsFile, Thumbnail};
 use self::summary::{summarise, AuditSummary, VideoRecord};
-use crate::cli::classify;
 use crate::control::Cancel;
 use crate::isolation::{Runner, RunnerCommand, CANCEL_GRACE};
 use crate::pipeline::Verifier;
@@ -43,6 +42,16 @@ pub enum AuditError {
         /// Why.
         message: String,
     },
+}
+
+impl Classify for AuditError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AuditError::Input(e) => e.class(),
+            AuditError::Unavailable(_) => ErrorClass::ModelUnavailable,
+            AuditError::Output { .. } => ErrorClass::Output,
+        }
+    }
 }
 
 /// Where an audit's verifications run.
@@ -98,7 +107,7 @@ pub fn run_request(verifier: &Verifier, request: AuditRequest) -> ResultLine {
 fn error_line(
     job: &AuditJob,
     sha: String,
-    kind: &str,
+    class: ErrorClass,
     message: String,
     seconds: f64,
 ) -> ResultLine {
@@ -107,11 +116,7 @@ fn error_line(
         video: job.video.display().to_string(),
         input_sha256: sha,
         report: None,
-        error: Some(ErrorObject {
-            kind: kind.into(),
-            message,
-            param: None,
-        }),
+        error: Some(ErrorObject::of(class, message, None)),
         seconds: round3(seconds),
         thumbnails: Vec::new(),
     }
@@ -146,27 +151,26 @@ fn run_isolated(
                     error_line(
                         job,
                         sha,
-                        "internal_error",
+                        ErrorClass::Internal,
                         format!("unreadable results line from the runner: {e}"),
                         seconds(),
                     )
                 });
             }
+            // The runner could not verify at all (its models, a bad request): its class.
             let error = &answer["error"];
-            let kind = match error["class"].as_str() {
-                Some("unavailable") => "model_unavailable",
-                _ => "internal_error",
-            };
+            let class =
+                serde_json::from_value(error["class"].clone()).unwrap_or(ErrorClass::Internal);
             let message = error["message"]
                 .as_str()
                 .unwrap_or("the runner failed")
                 .to_string();
-            error_line(job, sha, kind, message, seconds())
+            error_line(job, sha, class, message, seconds())
         }
         Err(e) => error_line(
             job,
             sha,
-            "internal_error",
+            ErrorClass::Internal,
             format!("verification crashed its process and was not finished: {e}"),
             seconds(),
         ),
@@ -354,22 +358,22 @@ pub fn run_job(
     };
     let (report, error) = match outcome {
         Ok(Ok(r)) => (Some(r), None),
-        Ok(Err(JobError::Verify(e))) => (None, Some(classify(&e).1)),
+        Ok(Err(JobError::Verify(e))) => (None, Some(e.to_object())),
         Ok(Err(JobError::TimedOut(t))) => (
             None,
-            Some(ErrorObject {
-                kind: "timeout".into(),
-                message: format!("verification took longer than {:.1} s and was stopped", t.0),
-                param: None,
-            }),
+            Some(ErrorObject::of(
+                ErrorClass::Cancelled,
+                format!("verification took longer than {:.1} s and was stopped", t.0),
+                None,
+            )),
         ),
         Err(_) => (
             None,
-            Some(ErrorObject {
-                kind: "internal_error".into(),
-                message: "verification panicked".into(),
-                param: None,
-            }),
+            Some(ErrorObject::of(
+                ErrorClass::Internal,
+                "verification panicked",
+                None,
+            )),
         ),
     };
     let seconds = round3(started.elapsed().as_secs_f64());
@@ -415,13 +419,13 @@ pub fn run_audit(
             Ok(sha) if done.contains(&(job.id.clone(), sha.clone())) => skipped += 1,
             Ok(sha) => todo.push((job, sha)),
             Err(e) => {
-                let kind = if e.kind() == std::io::ErrorKind::NotFound {
-                    "resource_not_found"
+                let class = if e.kind() == std::io::ErrorKind::NotFound {
+                    ErrorClass::NotFound
                 } else {
-                    "invalid_media"
+                    ErrorClass::InvalidMedia
                 };
                 let message = format!("{}: {e}", job.video.display());
-                unreadable.push(error_line(&job, String::new(), kind, message, 0.0));
+                unreadable.push(error_line(&job, String::new(), class, message, 0.0));
             }
         }
     }
@@ -481,7 +485,8 @@ pub fn run_audit(
                             run_job(v, &job, sha, thumbs_dir, timeout)
                         }
                         (Executor::Isolated(_), None) => {
-                            error_line(&job, sha, "internal_error", "no runner process".into(), 0.0)
+                            let message = "no runner process".to_string();
+                            error_line(&job, sha, ErrorClass::Internal, message, 0.0)
                         }
                     };
                     if tx.send(line).is_err() {

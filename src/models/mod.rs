@@ -7,6 +7,7 @@ pub mod lazy;
 pub mod mel;
 pub mod whisper_ggml;
 
+use crate::report::{Classify, ErrorClass};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
@@ -217,6 +218,12 @@ pub fn import_ct2_whisper(
     let summary = whisper_ggml::write_ggml(&model, &vocab, BufWriter::new(File::create(&tmp)?))?;
     std::fs::rename(&tmp, out)?;
     Ok(summary)
+}
+
+impl Classify for ModelError {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::ModelUnavailable
+    }
 }
 
 #[cfg(test)]

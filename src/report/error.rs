@@ -48,7 +48,7 @@ impl ErrorClass {
     }
 
     /// The process exit status (the BSD `sysexits` convention).
-    pub fn exit_code(self) -> i32 {
+    pub const fn exit_code(self) -> i32 {
         match self {
             ErrorClass::Usage => 64,
             ErrorClass::InvalidRequest | ErrorClass::InvalidMedia | ErrorClass::LimitReached => 65,
@@ -74,6 +74,24 @@ impl ErrorClass {
             | ErrorClass::Cancelled
             | ErrorClass::Output => false,
         }
+    }
+}
+
+/// An error that knows its class: every module error implements it, and every edge (the
+/// command line, the HTTP API, the job queue, the audit) turns errors into exit codes, error
+/// objects, statuses and retries through it alone.
+pub trait Classify: std::fmt::Display {
+    /// What the caller can do about it.
+    fn class(&self) -> ErrorClass;
+
+    /// The input at fault, when one is (a Live Video field, `video`, `image`).
+    fn param(&self) -> Option<String> {
+        None
+    }
+
+    /// The JSON error object: the class's type, this error's message and param.
+    fn to_object(&self) -> ErrorObject {
+        ErrorObject::of(self.class(), self.to_string(), self.param())
     }
 }
 

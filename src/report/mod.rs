@@ -9,7 +9,7 @@ pub mod photo;
 pub mod rounding;
 pub mod video;
 
-pub use error::{ErrorClass, ErrorObject};
+pub use error::{Classify, ErrorClass, ErrorObject};
 pub use evidence::{
     ActionEvent, AvSync, Baseline, DigitLikelihood, FacesReport, IdentityReport, PhraseLikelihood,
     PosePoint, SpeechSegmentSync, SyncTrace, WordLikelihood,

@@ -19,6 +19,7 @@ use super::error::{ApiError, ErrorBody};
 use super::upload::{self, Received};
 use super::AppState;
 use crate::live_video::{LiveVideo, LiveVideoError};
+use crate::report::ErrorClass;
 use crate::store::{
     new_id, now_text, CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource,
     LiveVideoRecord, LiveVideoResource,
@@ -375,12 +376,17 @@ pub async fn create_live_video(
         "id": id, "clientId": client_id, "language": language, "challenges": challenges,
     });
     let live_video = LiveVideo::parse(&object.to_string(), &state.packs, &state.vocabulary)
-        .map_err(|e| match e {
-            LiveVideoError::TooLarge { .. } => {
-                ApiError::limit(StatusCode::BAD_REQUEST, "challenges", e.to_string())
+        .map_err(|e| {
+            // The form field at fault: the language, or the challenges (whichever part).
+            let field = match e {
+                LiveVideoError::Language(_) => "language",
+                _ => "challenges",
+            };
+            let mut err = ApiError::classified("challenges", &e);
+            if err.status.is_client_error() {
+                err.body.param = Some(field.into());
             }
-            LiveVideoError::Language(_) => ApiError::invalid("language", e.to_string()),
-            _ => ApiError::invalid("challenges", e.to_string()),
+            err
         })?;
     let received = form
         .file
@@ -421,18 +427,9 @@ pub async fn create_live_video(
 async fn probe_video(state: &AppState, received: &Received) -> Result<Option<i64>, ApiError> {
     let path = received.file.path().to_path_buf();
     let engine = state.engine.clone();
-    let info = match blocking(state, move || engine.probe_video(&path)).await? {
-        Ok(info) => info,
-        Err(super::engine::EngineError::Input(message)) => return Err(ApiError::media(message)),
-        Err(super::engine::EngineError::Limit(message)) => {
-            return Err(ApiError::limit(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "video",
-                format!("limit reached: {message}"),
-            ))
-        }
-        Err(e) => return Err(ApiError::internal("media probe", e)),
-    };
+    let info = blocking(state, move || engine.probe_video(&path))
+        .await?
+        .map_err(|e| ApiError::about_upload("media probe", "video", &e))?;
     if !info.has_video {
         return Err(ApiError::media("the file has no video stream"));
     }
@@ -659,12 +656,9 @@ async fn inspect(
     let outcome = blocking(state, move || engine.inspect_photo(&path, perform_liveness)).await?;
     match outcome {
         Ok(report) => Ok(Some(report)),
-        Err(super::engine::EngineError::Input(message)) => Err(ApiError::media(message)),
-        Err(super::engine::EngineError::Limit(message)) => Err(ApiError::limit(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "photo",
-            message,
-        )),
+        Err(e) if matches!(e.class, ErrorClass::InvalidMedia | ErrorClass::LimitReached) => {
+            Err(ApiError::about_upload("photo inspection", "photo", &e))
+        }
         Err(e) => {
             eprintln!("liveness serve: photo inspection skipped: {e}");
             Ok(None)

@@ -10,86 +10,80 @@
 //! `isolation` and `runner`) whose death fails only that job; the runner itself holds an
 //! in-process engine and answers [`EngineJob`]s with [`Engine::run_here`].
 
-use crate::report::Outcome;
+use crate::report::{Classify, ErrorClass, Outcome};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::classify;
 use crate::control::Cancel;
-use crate::decode::{DecodeConfig, DecodeError, MediaDecoder, MediaInfo};
+use crate::decode::{DecodeConfig, MediaDecoder, MediaInfo};
 use crate::isolation::{IsolationError, RunnerCommand, RunnerPool};
-use crate::live_photo::{inspect_photo, PhotoError};
+use crate::live_photo::inspect_photo;
 use crate::models::lazy::{LazyModel, RETRY_AFTER};
 use crate::models::ModelsDir;
-use crate::pipeline::{load_vision, SharedVision, Verifier, VerifierConfig, VerifyError};
+use crate::pipeline::{load_vision, SharedVision, Verifier, VerifierConfig};
 use crate::store::{JobFailure, LiveVideoRecord};
 use crate::vision::analyzer::VisionModels;
 
-/// Why a job produced no result.
-#[derive(Debug, thiserror::Error, Serialize, Deserialize)]
-#[serde(tag = "class", content = "message", rename_all = "camelCase")]
-pub enum EngineError {
-    /// The input itself is unusable (undecodable media, invalid challenges): retrying will
-    /// not help.
-    #[error("{0}")]
-    Input(String),
-    /// A limit that protects the machine was reached (media too long, frames too large, too
-    /// many channels): retrying will not help.
-    #[error("{0}")]
-    Limit(String),
-    /// Models missing or failing to load: another attempt (on another machine) may work.
-    #[error("models unavailable: {0}")]
-    Unavailable(String),
-    /// The job ran past its time limit or was called off.
-    #[error("stopped: {0}")]
-    Stopped(String),
-    /// Anything else (a bug, an inference failure).
-    #[error("{0}")]
-    Internal(String),
+/// Why a job produced no result: what the caller can do about it (its class) and what went
+/// wrong. It crosses the runner pipe as JSON.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct EngineError {
+    /// What the caller can do about it (whether the job is retried, the API status).
+    pub class: ErrorClass,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The input at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
 }
 
 impl EngineError {
+    /// An error of this class.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            class,
+            message: message.into(),
+            param: None,
+        }
+    }
+
+    /// Our own failure (retried).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Internal, message)
+    }
+
+    /// A module error, keeping its class and param.
+    pub fn of<E: Classify + ?Sized>(e: &E) -> Self {
+        Self {
+            class: e.class(),
+            message: e.to_string(),
+            param: e.param(),
+        }
+    }
+
     /// The stored failure of a job.
     pub fn to_failure(&self) -> JobFailure {
-        let (kind, retryable) = match self {
-            Self::Input(_) => ("invalid_media", false),
-            Self::Limit(_) => ("limit_exceeded", false),
-            Self::Unavailable(_) => ("model_unavailable", true),
-            Self::Stopped(_) => ("timeout", false),
-            Self::Internal(_) => ("internal_error", true),
-        };
-        JobFailure {
-            kind: kind.into(),
-            message: self.to_string(),
-            retryable,
-        }
+        JobFailure::new(self.class, self.message.clone())
+    }
+}
+
+impl Classify for EngineError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    fn param(&self) -> Option<String> {
+        self.param.clone()
     }
 }
 
 impl From<IsolationError> for EngineError {
     fn from(e: IsolationError) -> Self {
-        match e {
-            IsolationError::Spawn { .. } => Self::Unavailable(e.to_string()),
-            _ => Self::Internal(e.to_string()),
-        }
-    }
-}
-
-impl From<&VerifyError> for EngineError {
-    fn from(e: &VerifyError) -> Self {
-        let (_, object) = classify(e);
-        match object.kind.as_str() {
-            "invalid_request" | "invalid_media" | "resource_not_found" => {
-                Self::Input(object.message)
-            }
-            "limit_exceeded" => Self::Limit(object.message),
-            "model_unavailable" => Self::Unavailable(object.message),
-            "timeout" => Self::Stopped(object.message),
-            _ => Self::Internal(object.message),
-        }
+        Self::of(&e)
     }
 }
 
@@ -199,7 +193,7 @@ impl Engine {
             EngineJob::InspectPhoto { .. } | EngineJob::ProbeVideo { .. } => &runners.uploads,
         };
         let request =
-            serde_json::to_value(&job).map_err(|e| EngineError::Internal(e.to_string()))?;
+            serde_json::to_value(&job).map_err(|e| EngineError::internal(e.to_string()))?;
         let deadline = Instant::now() + runners.job_timeout;
         let answer = pool.call(&request, cancel, Some(deadline))?;
         decode_answer(answer)
@@ -211,7 +205,7 @@ impl Engine {
         job: EngineJob,
         cancel: &Cancel,
     ) -> Result<serde_json::Value, EngineError> {
-        let internal = |e: serde_json::Error| EngineError::Internal(e.to_string());
+        let internal = |e: serde_json::Error| EngineError::internal(e.to_string());
         match job {
             EngineJob::VerifyVideo { live_video, media } => {
                 self.verify_here(&live_video, &media, cancel)
@@ -233,9 +227,19 @@ impl Engine {
                 crate::control::crash_drill("probe", &media);
                 let info = MediaDecoder::open(&media, DecodeConfig::default())
                     .map(|d| d.info().clone())
-                    .map_err(|e| match e {
-                        DecodeError::LimitReached { message, .. } => EngineError::Limit(message),
-                        e => EngineError::Input(format!("video does not decode: {e}")),
+                    .map_err(|e| {
+                        // Said to the uploader: the reason without our temporary file's path.
+                        let reason = e.reason();
+                        let message = match e.class() {
+                            ErrorClass::InvalidMedia => format!("video does not decode: {reason}"),
+                            ErrorClass::LimitReached => format!("limit reached: {reason}"),
+                            _ => e.to_string(),
+                        };
+                        EngineError {
+                            class: e.class(),
+                            message,
+                            param: e.param(),
+                        }
                     })?;
                 serde_json::to_value(info).map_err(internal)
             }
@@ -250,13 +254,22 @@ impl Engine {
                     .map(|v| Arc::new(v.sharing_vision(self.vision.clone())))
                     .map_err(|e| e.to_string())
             })
-            .map_err(EngineError::Unavailable)
+            .map_err(|m| {
+                EngineError::new(
+                    ErrorClass::ModelUnavailable,
+                    format!("models unavailable: {m}"),
+                )
+            })
     }
 
     /// The vision models alone (a Live Photo needs no whisper), loading them the first time.
     pub fn vision_models(&self) -> Result<Arc<VisionModels>, EngineError> {
-        load_vision(&self.vision, self.models.root())
-            .map_err(|m| EngineError::Unavailable(format!("vision models unavailable: {m}")))
+        load_vision(&self.vision, self.models.root()).map_err(|m| {
+            EngineError::new(
+                ErrorClass::ModelUnavailable,
+                format!("models unavailable: vision models unavailable: {m}"),
+            )
+        })
     }
 
     /// Verifies a stored Live Video's media file. The result is the check's
@@ -293,10 +306,10 @@ impl Engine {
         let verifier = self.verifier()?;
         let live_video = verifier
             .parse_live_video(live_video)
-            .map_err(|e| EngineError::from(&e))?;
+            .map_err(|e| EngineError::of(&e))?;
         let report = verifier
             .verify_cancellable(media, &live_video, cancel)
-            .map_err(|e| EngineError::from(&e))?;
+            .map_err(|e| EngineError::of(&e))?;
         Ok(serde_json::json!({
             "outcome": report.outcome.complycube(),
             "breakdown": report,
@@ -336,7 +349,7 @@ impl Engine {
             media: path.to_path_buf(),
         };
         let value = self.run(job, &Cancel::new())?;
-        serde_json::from_value(value).map_err(|e| EngineError::Internal(e.to_string()))
+        serde_json::from_value(value).map_err(|e| EngineError::internal(e.to_string()))
     }
 
     /// The photo's outcome and report (see `inspect_photo`).
@@ -346,13 +359,7 @@ impl Engine {
         perform_liveness: bool,
     ) -> Result<(Outcome, serde_json::Value), EngineError> {
         let vision = self.vision_models()?;
-        let report = inspect_photo(&vision, path).map_err(|e| match e {
-            PhotoError::Decode(DecodeError::LimitReached { .. }) => {
-                EngineError::Limit(e.to_string())
-            }
-            PhotoError::Decode(_) | PhotoError::NoPicture(_) => EngineError::Input(e.to_string()),
-            PhotoError::Vision(_) => EngineError::Internal(e.to_string()),
-        })?;
+        let report = inspect_photo(&vision, path).map_err(|e| EngineError::of(&e))?;
         let b = &report.breakdown;
         let outcome = if perform_liveness {
             report.outcome
@@ -366,7 +373,7 @@ impl Engine {
             .fold(Outcome::Clear, |o, i| o.worst(i.outcome))
         };
         let mut value =
-            serde_json::to_value(&report).map_err(|e| EngineError::Internal(e.to_string()))?;
+            serde_json::to_value(&report).map_err(|e| EngineError::internal(e.to_string()))?;
         if !perform_liveness {
             if let Some(breakdown) = value["breakdown"].as_object_mut() {
                 breakdown.remove("liveness");
@@ -392,10 +399,10 @@ pub fn decode_answer(mut answer: serde_json::Value) -> Result<serde_json::Value,
     }
     match answer.get_mut("error").map(|e| e.take()) {
         Some(error) => Err(serde_json::from_value(error).unwrap_or_else(|e| {
-            EngineError::Internal(format!("unreadable error from the runner: {e}"))
+            EngineError::internal(format!("unreadable error from the runner: {e}"))
         })),
-        None => Err(EngineError::Internal(
-            "the runner's answer has neither ok nor error".into(),
+        None => Err(EngineError::internal(
+            "the runner's answer has neither ok nor error",
         )),
     }
 }
@@ -408,12 +415,10 @@ mod tests {
     fn answers_round_trip_with_their_error_class() {
         let ok = encode_answer(Ok(serde_json::json!({"outcome": "clear"})));
         assert_eq!(decode_answer(ok).unwrap()["outcome"], "clear");
-        let failed = encode_answer(Err(EngineError::Input("video does not decode".into())));
-        assert_eq!(failed["error"]["class"], "input");
-        match decode_answer(failed) {
-            Err(EngineError::Input(m)) => assert_eq!(m, "video does not decode"),
-            other => panic!("{other:?}"),
-        }
+        let error = EngineError::new(ErrorClass::InvalidMedia, "video does not decode");
+        let failed = encode_answer(Err(error.clone()));
+        assert_eq!(failed["error"]["class"], "invalidMedia");
+        assert_eq!(decode_answer(failed), Err(error));
         let job = EngineJob::PhotoCheck {
             image: "a.jpg".into(),
             perform_liveness: true,

@@ -6,6 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::report::{Classify, ErrorClass};
 use crate::store::media::MediaError;
 use crate::store::StoreError;
 
@@ -48,7 +49,11 @@ impl ApiError {
 
     /// 400 `invalid_request` about one field.
     pub fn invalid(param: &str, message: impl Into<String>) -> Self {
-        let mut e = Self::new(StatusCode::BAD_REQUEST, "invalid_request", message);
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            ErrorClass::InvalidRequest.error_type(),
+            message,
+        );
         e.body.param = Some(param.into());
         e
     }
@@ -57,7 +62,7 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "resource_not_found",
+            ErrorClass::NotFound.error_type(),
             format!("{what} not found"),
         )
     }
@@ -73,12 +78,16 @@ impl ApiError {
 
     /// 422 `invalid_media`.
     pub fn media(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_media", message)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorClass::InvalidMedia.error_type(),
+            message,
+        )
     }
 
     /// `limit_exceeded` about one input (400 for a request field, 422 for media).
     pub fn limit(status: StatusCode, param: &str, message: impl Into<String>) -> Self {
-        let mut e = Self::new(status, "limit_exceeded", message);
+        let mut e = Self::new(status, ErrorClass::LimitReached.error_type(), message);
         e.body.param = Some(param.into());
         e
     }
@@ -93,20 +102,67 @@ impl ApiError {
         eprintln!("liveness serve: {context}: {e}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorClass::Internal.error_type(),
             format!("{context} failed"),
         )
     }
 }
 
+impl ApiError {
+    /// The answer for a classified error: its class gives the status and the type. Our own
+    /// failures and unavailable dependencies are logged with their details and answered
+    /// with `{context} failed` (nothing internal reaches the client).
+    pub fn classified(context: &str, e: &(impl Classify + ?Sized)) -> Self {
+        let class = e.class();
+        let status = match class {
+            ErrorClass::InvalidRequest | ErrorClass::Usage => StatusCode::BAD_REQUEST,
+            ErrorClass::InvalidMedia => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorClass::LimitReached => match e.param().as_deref() {
+                Some("video" | "photo" | "image") => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
+            },
+            ErrorClass::NotFound => StatusCode::NOT_FOUND,
+            ErrorClass::ModelUnavailable | ErrorClass::ServiceUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ErrorClass::Cancelled => StatusCode::GATEWAY_TIMEOUT,
+            ErrorClass::Internal | ErrorClass::Output => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        match class {
+            ErrorClass::Internal
+            | ErrorClass::Output
+            | ErrorClass::ModelUnavailable
+            | ErrorClass::ServiceUnavailable
+            | ErrorClass::Cancelled => {
+                let mut err = Self::internal(context, e);
+                err.status = status;
+                err.body.kind = class.error_type().into();
+                err
+            }
+            _ => {
+                let mut err = Self::new(status, class.error_type(), e.to_string());
+                err.body.param = e.param();
+                err
+            }
+        }
+    }
+
+    /// The answer for a classified error about the file uploaded in the form field `field`:
+    /// media we cannot use is a 422 naming the field; anything else as [`Self::classified`].
+    pub fn about_upload(context: &str, field: &str, e: &(impl Classify + ?Sized)) -> Self {
+        match e.class() {
+            ErrorClass::InvalidMedia => Self::media(e.to_string()),
+            ErrorClass::LimitReached => {
+                Self::limit(StatusCode::UNPROCESSABLE_ENTITY, field, e.to_string())
+            }
+            _ => Self::classified(context, e),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let mut err = Self::internal("database", &e);
-        if matches!(e, StoreError::Database(_)) {
-            err.status = StatusCode::SERVICE_UNAVAILABLE;
-            err.body.kind = "service_unavailable".into();
-        }
-        err
+        Self::classified("database", &e)
     }
 }
 
@@ -114,7 +170,7 @@ impl From<MediaError> for ApiError {
     fn from(e: MediaError) -> Self {
         match e {
             MediaError::NotFound(_) => Self::not_found("media"),
-            other => Self::internal("media store", other),
+            other => Self::classified("media store", &other),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod upload;
 pub mod webhooks;
 pub mod worker;
 
+use crate::report::{Classify, ErrorClass};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -401,4 +402,16 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
     shutdown_signal().await;
     background.stop().await;
     Ok(())
+}
+
+impl Classify for ServiceError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            ServiceError::Store(e) => e.class(),
+            ServiceError::Media(e) => e.class(),
+            ServiceError::Io { .. } => ErrorClass::Output,
+            ServiceError::Data(_) => ErrorClass::Internal,
+            ServiceError::Config(_) => ErrorClass::Usage,
+        }
+    }
 }

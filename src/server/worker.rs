@@ -11,6 +11,7 @@ use tokio::sync::{watch, Notify};
 
 use super::engine::{Engine, EngineError};
 use crate::control::Cancel;
+use crate::report::ErrorClass;
 use crate::store::media::{MediaError, MediaStore};
 use crate::store::{now_ms, ClaimedCheck, JobFailure, Store};
 
@@ -45,20 +46,15 @@ impl WorkerConfig {
 
 /// The failure of a job whose record or media is gone (deleted or redacted): not retried.
 fn gone(what: &str) -> JobFailure {
-    JobFailure {
-        kind: "resource_not_found".into(),
-        message: format!("the {what} was deleted or redacted before the check ran"),
-        retryable: false,
-    }
+    JobFailure::new(
+        ErrorClass::NotFound,
+        format!("the {what} was deleted or redacted before the check ran"),
+    )
 }
 
 /// The failure of a job the store or media store let down: retried.
 fn store_failure(e: &dyn std::fmt::Display) -> JobFailure {
-    JobFailure {
-        kind: "internal_error".into(),
-        message: format!("store: {e}"),
-        retryable: true,
-    }
+    JobFailure::new(ErrorClass::Internal, format!("store: {e}"))
 }
 
 /// A process-unique worker name: host, pid and a random suffix.
@@ -210,11 +206,10 @@ impl JobRunner {
                     Box::new(move || engine.photo_check(&path, perform))
                 }
                 other => {
-                    return Err(JobFailure {
-                        kind: "invalid_request".into(),
-                        message: format!("unknown check type {other:?}"),
-                        retryable: false,
-                    })
+                    return Err(JobFailure::new(
+                        ErrorClass::InvalidRequest,
+                        format!("unknown check type {other:?}"),
+                    ))
                 }
             };
         let result = self.supervise(worker, job, work, &cancel).await;
@@ -256,7 +251,7 @@ impl JobRunner {
         loop {
             tokio::select! {
                 joined = &mut handle => {
-                    return joined.unwrap_or_else(|e| Err(EngineError::Internal(format!("job panicked: {e}"))));
+                    return joined.unwrap_or_else(|e| Err(EngineError::internal(format!("job panicked: {e}"))));
                 }
                 _ = tick.tick() => {
                     if Instant::now() > deadline {

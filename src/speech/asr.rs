@@ -4,6 +4,7 @@
 //! and the encoder window is sized to the speech instead of whisper's fixed 30 s. Digit
 //! recitals may be decoded under a grammar that admits any digit sequence.
 
+use crate::report::{Classify, ErrorClass};
 use std::path::Path;
 
 use super::grammar::Grammar;
@@ -203,5 +204,14 @@ impl Transcriber {
             reference: decoded.reference,
             scores: decoded.scores,
         })
+    }
+}
+
+impl Classify for AsrError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AsrError::Load { .. } => ErrorClass::ModelUnavailable,
+            AsrError::Inference(_) => ErrorClass::Internal,
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Language packs (`challenges/lang/<code>.toml`) and text normalisation: a transcript becomes
 //! a list of lower-case tokens in which every spoken digit is the digit itself.
 
+use crate::report::{Classify, ErrorClass};
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -232,6 +233,20 @@ impl LanguagePacks {
     /// Supported language codes.
     pub fn codes(&self) -> Vec<&str> {
         self.packs.iter().map(|p| p.code.as_str()).collect()
+    }
+}
+
+impl Classify for LanguageError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            LanguageError::Unsupported { .. } => ErrorClass::InvalidRequest,
+            // The shipped data is broken: ours to fix.
+            LanguageError::BadPack { .. } => ErrorClass::Internal,
+        }
+    }
+
+    fn param(&self) -> Option<String> {
+        matches!(self, LanguageError::Unsupported { .. }).then(|| "language".to_string())
     }
 }
 

@@ -3,6 +3,7 @@
 //! from the usual `AWS_*` variables). Keys are made by the service from random ids, never from
 //! anything a client sent.
 
+use crate::report::{Classify, ErrorClass};
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
@@ -141,6 +142,18 @@ impl MediaStore {
         match self.store.delete(&self.location(key)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Classify for MediaError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            MediaError::Location { .. } => ErrorClass::Usage,
+            MediaError::NotFound(_) => ErrorClass::NotFound,
+            // The object store did not answer: try later.
+            MediaError::Store(_) => ErrorClass::ServiceUnavailable,
+            MediaError::Io(_) => ErrorClass::Internal,
         }
     }
 }

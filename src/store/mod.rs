@@ -10,6 +10,7 @@
 pub mod media;
 pub mod records;
 
+use crate::report::{Classify, ErrorClass};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -204,6 +205,18 @@ pub struct JobFailure {
     pub message: String,
     /// Whether another attempt may succeed (the machine, not the input, failed).
     pub retryable: bool,
+}
+
+impl JobFailure {
+    /// A failure of this class: its type, and retried when the class says another attempt
+    /// may succeed.
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self {
+            kind: class.error_type().into(),
+            message: message.into(),
+            retryable: class.retryable(),
+        }
+    }
 }
 
 impl Store {
@@ -1071,6 +1084,16 @@ fn check_from_row(r: &AnyRow) -> Result<CheckRecord, StoreError> {
         updated_at: r.get("updated_at"),
         completed_at: r.get("completed_at"),
     })
+}
+
+impl Classify for StoreError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            StoreError::Database(_) => ErrorClass::ServiceUnavailable,
+            StoreError::UnsupportedUrl(_) => ErrorClass::Usage,
+            StoreError::Corrupt { .. } => ErrorClass::Internal,
+        }
+    }
 }
 
 #[cfg(test)]

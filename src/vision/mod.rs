@@ -12,6 +12,7 @@ pub mod mesh;
 pub mod runtime;
 pub mod signals;
 
+use crate::report::{Classify, ErrorClass};
 use std::path::PathBuf;
 
 /// Errors from the vision stage.
@@ -41,5 +42,14 @@ pub enum VisionError {
 impl VisionError {
     fn inference(e: impl std::fmt::Display) -> Self {
         Self::Inference(e.to_string())
+    }
+}
+
+impl Classify for VisionError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            VisionError::Runtime { .. } | VisionError::Load { .. } => ErrorClass::ModelUnavailable,
+            VisionError::Inference(_) => ErrorClass::Internal,
+        }
     }
 }
