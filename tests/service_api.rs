@@ -315,6 +315,9 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
     std::fs::write(&cut_path, cut).unwrap();
     let r = a.upload_video(&cut_path, "c", "en", &digits);
     assert!(r.status == 422 || r.status == 201, "{:?}", r.json);
+    // What the uploader is told names no file of the server's.
+    let told = r.json["message"].as_str().unwrap_or("");
+    assert!(!told.contains('/'), "{told}");
     for (challenges, language, param) in [
         (
             json!([{"type": "dance", "value": ["x"]}]),
@@ -463,6 +466,22 @@ fn live_photos_are_inspected_and_checked() {
     let text = dir.path().join("photo.jpg");
     std::fs::write(&text, "not a picture").unwrap();
     assert_eq!(api.upload_photo(&text, "person").status, 422);
+    // A JPEG cut after its first bytes gets past the sniffing and fails to decode: a 422
+    // whose message names no file of the server's.
+    let head = dir.path().join("head.jpg");
+    std::fs::write(&head, &std::fs::read(&still).unwrap()[..64]).unwrap();
+    let r = api.upload_photo(&head, "person");
+    assert_eq!(
+        (r.status, r.json["type"].as_str()),
+        (422, Some("invalid_media")),
+        "{:?}",
+        r.json
+    );
+    let told = r.json["message"].as_str().unwrap();
+    assert!(
+        told.starts_with("image does not decode") && !told.contains('/'),
+        "{told}"
+    );
     assert_eq!(
         api.get(&format!("/v1/livePhotos/{id}/download")).bytes,
         std::fs::read(&still).unwrap()

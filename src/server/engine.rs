@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::control::Cancel;
-use crate::decode::{DecodeConfig, MediaDecoder, MediaInfo};
+use crate::decode::{DecodeConfig, DecodeError, MediaDecoder, MediaInfo};
 use crate::isolation::{IsolationError, RunnerCommand, RunnerPool};
-use crate::live_photo::inspect_photo;
+use crate::live_photo::{inspect_photo, PhotoError};
 use crate::models::lazy::{LazyModel, RETRY_AFTER};
 use crate::models::ModelsDir;
 use crate::pipeline::{load_vision, SharedVision, Verifier, VerifierConfig};
@@ -227,20 +227,7 @@ impl Engine {
                 crate::control::crash_drill("probe", &media);
                 let info = MediaDecoder::open(&media, DecodeConfig::default())
                     .map(|d| d.info().clone())
-                    .map_err(|e| {
-                        // Said to the uploader: the reason without our temporary file's path.
-                        let reason = e.reason();
-                        let message = match e.class() {
-                            ErrorClass::InvalidMedia => format!("video does not decode: {reason}"),
-                            ErrorClass::LimitReached => format!("limit reached: {reason}"),
-                            _ => e.to_string(),
-                        };
-                        EngineError {
-                            class: e.class(),
-                            message,
-                            param: e.param(),
-                        }
-                    })?;
+                    .map_err(|e| about_upload(&e, "video"))?;
                 serde_json::to_value(info).map_err(internal)
             }
         }
@@ -359,7 +346,10 @@ impl Engine {
         perform_liveness: bool,
     ) -> Result<(Outcome, serde_json::Value), EngineError> {
         let vision = self.vision_models()?;
-        let report = inspect_photo(&vision, path).map_err(|e| EngineError::of(&e))?;
+        let report = inspect_photo(&vision, path).map_err(|e| match &e {
+            PhotoError::Decode(d) => about_upload(d, "image"),
+            _ => EngineError::of(&e),
+        })?;
         let b = &report.breakdown;
         let outcome = if perform_liveness {
             report.outcome
@@ -381,6 +371,22 @@ impl Engine {
         }
         value["outcome"] = serde_json::json!(outcome);
         Ok((outcome, value))
+    }
+}
+
+/// A decoding error as the uploader of `what` is told it: the reason without the path of the
+/// temporary file the service stored the upload under.
+fn about_upload(e: &DecodeError, what: &str) -> EngineError {
+    let reason = e.reason();
+    let message = match e.class() {
+        ErrorClass::InvalidMedia => format!("{what} does not decode: {reason}"),
+        ErrorClass::LimitReached => format!("limit reached: {reason}"),
+        _ => e.to_string(),
+    };
+    EngineError {
+        class: e.class(),
+        message,
+        param: e.param(),
     }
 }
 
