@@ -16,4 +16,6 @@ LIVENESS_SCHEMATHESIS="$(schemathesis_venv)/bin/schemathesis"
 export LIVENESS_SCHEMATHESIS
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --quiet -- -D warnings
+# The verifier alone (no HTTP service, no model converters) builds and lints clean too.
+cargo clippy --release --no-default-features --lib --bins --quiet -- -D warnings
 cargo test --release -- --test-threads "${TEST_THREADS:-1}"

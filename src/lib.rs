@@ -10,6 +10,7 @@ pub mod av_sync;
 pub mod cli;
 pub mod control;
 pub mod decode;
+pub mod engine;
 pub mod face_analysis;
 pub mod fuzz_targets;
 pub mod isolation;
@@ -19,9 +20,11 @@ pub mod models;
 pub mod pipeline;
 pub mod report;
 pub mod runner;
+#[cfg(feature = "service")]
 pub mod server;
 pub mod sniff;
 pub mod speech;
+#[cfg(feature = "service")]
 pub mod store;
 pub mod verdict;
 pub mod vision;

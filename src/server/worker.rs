@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
-use super::engine::{Engine, EngineError};
 use crate::control::Cancel;
+use crate::engine::{Engine, EngineError};
 use crate::report::ErrorClass;
 use crate::store::media::{MediaError, MediaStore};
-use crate::store::{now_ms, ClaimedCheck, JobFailure, Store};
+use crate::store::{now_ms, ClaimedCheck, JobFailure, LiveVideoRecord, Store};
 
 /// How workers behave.
 #[derive(Debug, Clone)]
@@ -55,6 +55,19 @@ fn gone(what: &str) -> JobFailure {
 /// The failure of a job the store or media store let down: retried.
 fn store_failure(e: &dyn std::fmt::Display) -> JobFailure {
     JobFailure::new(ErrorClass::Internal, format!("store: {e}"))
+}
+
+/// The Live Video object a stored record stands for (the JSON the verifier parses).
+fn live_video_object(record: &LiveVideoRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": record.id,
+        "clientId": record.client_id,
+        "language": record.language,
+        "challenges": record.challenges,
+        "createdAt": record.created_at,
+        "updatedAt": record.updated_at,
+        "mirrored": record.mirrored,
+    })
 }
 
 /// A process-unique worker name: host, pid and a random suffix.
@@ -191,7 +204,8 @@ impl JobRunner {
                     self.fetch(record.media_key.as_deref(), "Live Video", &path)
                         .await?;
                     let cancel = cancel.clone();
-                    Box::new(move || engine.verify_video(&record, &path, &cancel))
+                    let live_video = live_video_object(&record).to_string();
+                    Box::new(move || engine.verify_video(live_video, &path, &cancel))
                 }
                 "liveness_photo_check" => {
                     let record = self
@@ -214,7 +228,7 @@ impl JobRunner {
             };
         let result = self.supervise(worker, job, work, &cancel).await;
         drop(tmp);
-        result.map_err(|e| e.to_failure())
+        result.map_err(|e| JobFailure::of(&e))
     }
 
     /// Copies a record's media into `path`; a redacted record or a missing object fails the

@@ -217,6 +217,11 @@ impl JobFailure {
             retryable: class.retryable(),
         }
     }
+
+    /// The failure a classified error makes.
+    pub fn of(e: &(impl Classify + ?Sized)) -> Self {
+        Self::new(e.class(), e.to_string())
+    }
 }
 
 impl Store {

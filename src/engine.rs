@@ -24,7 +24,6 @@ use crate::live_photo::{inspect_photo, PhotoError};
 use crate::models::lazy::{LazyModel, RETRY_AFTER};
 use crate::models::ModelsDir;
 use crate::pipeline::{load_vision, SharedVision, Verifier, VerifierConfig};
-use crate::store::{JobFailure, LiveVideoRecord};
 use crate::vision::analyzer::VisionModels;
 
 /// Why a job produced no result: what the caller can do about it (its class) and what went
@@ -63,11 +62,6 @@ impl EngineError {
             message: e.to_string(),
             param: e.param(),
         }
-    }
-
-    /// The stored failure of a job.
-    pub fn to_failure(&self) -> JobFailure {
-        JobFailure::new(self.class, self.message.clone())
     }
 }
 
@@ -259,25 +253,16 @@ impl Engine {
         })
     }
 
-    /// Verifies a stored Live Video's media file. The result is the check's
+    /// Verifies `media` against a Live Video object (JSON text). The result is the check's
     /// `{outcome, breakdown}`: ComplyCube's `clear`/`attention` and the full report.
     pub fn verify_video(
         &self,
-        record: &LiveVideoRecord,
+        live_video: String,
         media: &Path,
         cancel: &Cancel,
     ) -> Result<serde_json::Value, EngineError> {
-        let object = serde_json::json!({
-            "id": record.id,
-            "clientId": record.client_id,
-            "language": record.language,
-            "challenges": record.challenges,
-            "createdAt": record.created_at,
-            "updatedAt": record.updated_at,
-            "mirrored": record.mirrored,
-        });
         let job = EngineJob::VerifyVideo {
-            live_video: object.to_string(),
+            live_video,
             media: media.to_path_buf(),
         };
         self.run(job, cancel)
