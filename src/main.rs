@@ -749,6 +749,7 @@ fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
 #[cfg(feature = "service")]
 /// `serve`, `worker` and `keys`: a tokio runtime around the library's service.
 fn service_command(command: Command) -> Result<ExitCode, Failure> {
+    liveness::server::log::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -252,7 +252,7 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
         .find_map(|l| l.strip_prefix("account: "))
         .unwrap();
     let (key3, _) = key_for(dir.path(), &["--account", account1]);
-    let server = serve(dir.path(), &["--workers", "0"]);
+    let mut server = serve(dir.path(), &["--workers", "0"]);
     let a = Api::new(&server.base, &key1);
     let b = Api::new(&server.base, &key2);
     let same_account = Api::new(&server.base, &key3);
@@ -295,6 +295,49 @@ fn accounts_are_isolated_and_bad_input_is_refused() {
     }
     let bearer = Api::new(&server.base, &format!("Bearer {key1}"));
     assert_eq!(bearer.get("/v1/liveVideos").status, 200);
+
+    // Request ids: each answer carries one (16 hex digits, new each time), and the log line
+    // of that request names it with its level, status and path; a client's own plain id is
+    // kept, one that could forge log lines is replaced.
+    let first = a.get("/v1/liveVideos");
+    let second = a.get("/v1/nowhere");
+    for r in [&first, &second] {
+        assert_eq!(r.request_id.len(), 16, "{:?}", r.request_id);
+        assert!(r.request_id.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+    assert_ne!(first.request_id, second.request_id);
+    assert!(server.wait_log(&second.request_id, Duration::from_secs(5)));
+    let line = |id: &str| {
+        server
+            .log()
+            .lines()
+            .find(|l| l.contains(id) && l.contains("request answered"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let logged = line(&second.request_id);
+    assert!(
+        logged.contains("INFO") && logged.contains("status=404") && logged.contains("/v1/nowhere"),
+        "{logged}"
+    );
+    let client = reqwest::blocking::Client::new();
+    let echoed = |sent: &str| {
+        client
+            .get(format!("{}/v1/liveVideos", server.base))
+            .header("Authorization", &a.key)
+            .header("X-Request-Id", sent)
+            .send()
+            .unwrap()
+            .headers()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(echoed("order-7_retry.2"), "order-7_retry.2");
+    let forged = echoed("x INFO request answered status=200");
+    assert_eq!(forged.len(), 16, "{forged}");
 
     // Bad uploads.
     let text = dir.path().join("notes.mp4");

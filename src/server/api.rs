@@ -660,7 +660,7 @@ async fn inspect(
             Err(ApiError::about_upload("photo inspection", "photo", &e))
         }
         Err(e) => {
-            eprintln!("liveness serve: photo inspection skipped: {e}");
+            tracing::warn!("photo inspection skipped: {e}");
             Ok(None)
         }
     }

@@ -99,7 +99,7 @@ impl ApiError {
 
     /// 500 `internal_error` (the details go to the log, not to the client).
     pub fn internal(context: &str, e: impl std::fmt::Display) -> Self {
-        eprintln!("liveness serve: {context}: {e}");
+        tracing::error!("{context}: {e}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorClass::Internal.error_type(),

@@ -111,7 +111,7 @@ pub async fn serve(
                 Ok(a) => a,
                 Err(e) => {
                     // Out of descriptors and the like: wait, do not spin.
-                    eprintln!("liveness serve: accept: {e}");
+                    tracing::warn!("accept: {e}");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -140,6 +140,6 @@ pub async fn serve(
         .await
         .is_err()
     {
-        eprintln!("liveness serve: requests still running after 30 s were dropped");
+        tracing::warn!("requests still running after 30 s were dropped");
     }
 }

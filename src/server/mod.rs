@@ -7,6 +7,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod log;
 pub mod openapi;
 pub mod upload;
 pub mod webhooks;
@@ -164,6 +165,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(upload_limit as usize))
+        .layer(axum::middleware::from_fn(log::request_id))
         .with_state(state)
 }
 
@@ -340,7 +342,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
         .await
         .map_err(io(format!("binding {}", options.listen)))?;
     let addr = listener.local_addr().map_err(io("local address"))?;
-    eprintln!(
+    tracing::info!(
         "liveness serve: listening on {addr} ({} in-process workers)",
         options.workers
     );
@@ -394,9 +396,10 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
         Arc::new(Notify::new()),
         &options.webhooks,
     );
-    eprintln!(
+    tracing::info!(
         "liveness worker {}: running {} job(s) at a time",
-        options.worker.name, options.concurrency
+        options.worker.name,
+        options.concurrency
     );
     shutdown_signal().await;
     background.stop().await;

@@ -75,7 +75,7 @@ pub async fn deliver_loop(store: Store, config: WebhookConfig, mut stop: watch::
     let client = match reqwest::Client::builder().timeout(config.timeout).build() {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("webhooks: no HTTP client ({e}); deliveries stay queued");
+            tracing::error!("webhooks: no HTTP client ({e}); deliveries stay queued");
             return;
         }
     };
@@ -108,7 +108,7 @@ pub async fn deliver_loop(store: Store, config: WebhookConfig, mut stop: watch::
                     .finish_delivery(&d.id, error.as_deref(), retry_at)
                     .await
                 {
-                    eprintln!("webhooks: delivery {} not recorded: {e}", d.id);
+                    tracing::warn!("webhooks: delivery {} not recorded: {e}", d.id);
                 }
             }
             Ok(None) => {
@@ -118,7 +118,7 @@ pub async fn deliver_loop(store: Store, config: WebhookConfig, mut stop: watch::
                 }
             }
             Err(e) => {
-                eprintln!("webhooks: claim: {e}");
+                tracing::warn!("webhooks: claim: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

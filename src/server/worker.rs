@@ -132,7 +132,7 @@ impl JobRunner {
             if last_sweep.elapsed() > self.config.lease {
                 last_sweep = Instant::now();
                 if let Err(e) = self.store.fail_exhausted(now_ms()).await {
-                    eprintln!("worker {id}: sweep: {e}");
+                    tracing::warn!("worker {id}: sweep: {e}");
                 }
             }
             let lease_ms = self.config.lease.as_millis() as i64;
@@ -146,7 +146,7 @@ impl JobRunner {
                     }
                 }
                 Err(e) => {
-                    eprintln!("worker {id}: claim: {e}");
+                    tracing::warn!("worker {id}: claim: {e}");
                     tokio::time::sleep(self.config.poll.max(Duration::from_secs(1))).await;
                 }
             }
@@ -155,9 +155,10 @@ impl JobRunner {
 
     async fn run(&self, worker: &str, job: ClaimedCheck) {
         let started = Instant::now();
-        eprintln!(
+        tracing::info!(
             "worker {worker}: check {} attempt {} started",
-            job.id, job.attempts
+            job.id,
+            job.attempts
         );
         let outcome = self.execute(worker, &job).await;
         let status = match &outcome {
@@ -165,17 +166,17 @@ impl JobRunner {
             Err(f) => format!("{} ({})", f.kind, f.message),
         };
         match self.store.complete_check(&job, worker, outcome).await {
-            Ok(true) => eprintln!(
+            Ok(true) => tracing::info!(
                 "worker {worker}: check {} attempt {} -> {status} in {:.2} s",
                 job.id,
                 job.attempts,
                 started.elapsed().as_secs_f64()
             ),
-            Ok(false) => eprintln!(
+            Ok(false) => tracing::warn!(
                 "worker {worker}: check {}: lease lost, result dropped (another worker has it)",
                 job.id
             ),
-            Err(e) => eprintln!(
+            Err(e) => tracing::error!(
                 "worker {worker}: check {}: result not stored ({e}); the lease will expire and it runs again",
                 job.id
             ),
@@ -275,7 +276,7 @@ impl JobRunner {
                     match self.store.renew_lease(&job.id, worker, until).await {
                         Ok(true) => {}
                         Ok(false) => cancel.cancel(),
-                        Err(e) => eprintln!("worker {worker}: lease renewal: {e}"),
+                        Err(e) => tracing::warn!("worker {worker}: lease renewal: {e}"),
                     }
                 }
             }

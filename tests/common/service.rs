@@ -165,6 +165,8 @@ pub struct Answer {
     pub bytes: Vec<u8>,
     /// Content type.
     pub content_type: String,
+    /// The request id the server answered in `X-Request-Id`.
+    pub request_id: String,
 }
 
 impl Api {
@@ -189,6 +191,12 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
+        let request_id = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let bytes = r.bytes().map(|b| b.to_vec()).unwrap_or_default();
         let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Answer {
@@ -196,6 +204,7 @@ impl Api {
             json,
             bytes,
             content_type,
+            request_id,
         }
     }
 
