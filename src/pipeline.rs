@@ -4,8 +4,8 @@
 use crate::control::Cancel;
 use crate::report::ActionEvent;
 use crate::report::{
-    Baseline, ChallengeReport, ChallengeType, Evidence, MediaReport, Outcome, PosePoint, Reason,
-    ReasonCode, Timings, VerifyReport,
+    Baseline, ChallengeReport, ChallengeType, Evidence, MediaReport, PosePoint, Timings,
+    VerifyReport,
 };
 use crate::report::{Classify, ErrorClass};
 
@@ -35,9 +35,9 @@ use crate::speech::matcher::is_digit_challenge;
 use crate::speech::normalize::{LanguageError, LanguagePack, LanguagePacks};
 use crate::speech::whisper_ffi::Scoring;
 use crate::verdict::{
-    actions_verdict, digit_likelihood, phrase_likelihood, reconcile_digit_readings, texts_to_score,
-    unverified, voice_report, wants_digit_reading, weigh_digit_likelihood, weigh_lip_sync,
-    weigh_phrase_likelihood,
+    digit_likelihood, judge, no_audio, phrase_likelihood, reconcile_digit_readings, texts_to_score,
+    voice_report, wants_digit_reading, weigh_audio_cut, weigh_digit_likelihood,
+    weigh_phrase_likelihood, Findings,
 };
 use crate::vision::analyzer::VisionModels;
 use crate::vision::VisionError;
@@ -370,40 +370,22 @@ impl Verifier {
         // Lip sync: how the lips on screen follow the speech heard.
         let av_sync = envelope.as_ref().map(|e| measure(trace, e));
         let (events, baseline, pose) = self.action_events(live_video, trace);
-        let mut voice = voice.into_iter();
-        let reports = live_video
-            .challenges
-            .iter()
-            .map(|challenge| match challenge.kind {
-                ChallengeType::Voice => {
-                    let r = voice.next().expect("one voice report per voice challenge");
-                    if r.reasons.iter().any(|x| x.code == ReasonCode::NoAudioTrack) {
-                        r
-                    } else {
-                        weigh_lip_sync(r, av_sync.as_ref(), media.has_video)
-                    }
-                }
-                ChallengeType::Actions => actions_verdict(
-                    challenge,
-                    &events,
-                    baseline,
-                    trace.faces().count(),
-                    pose.clone(),
-                ),
-            })
-            .collect();
-        let timings = Timings {
-            decode_seconds: round3(seen.seconds),
-            asr_seconds: round3(asr_seconds),
-            total_seconds: round3(started.elapsed().as_secs_f64()),
-        };
-        Ok(VerifyReport::new(
-            live_video,
-            reports,
+        let findings = Findings {
+            voice,
+            av_sync,
+            events,
+            baseline,
+            face_frames: trace.faces().count(),
+            pose,
+            faces,
             media,
-            Some(faces),
-            timings,
-        ))
+            timings: Timings {
+                decode_seconds: round3(seen.seconds),
+                asr_seconds: round3(asr_seconds),
+                total_seconds: round3(started.elapsed().as_secs_f64()),
+            },
+        };
+        Ok(judge(live_video, findings))
     }
 
     /// The picture pass: decodes the frames (on its own thread; ffmpeg contexts are not Send,
@@ -507,14 +489,7 @@ impl Verifier {
             .filter(|c| c.kind == ChallengeType::Voice)
         {
             if !has_audio {
-                reports.push(unverified(
-                    challenge,
-                    Outcome::Rejected,
-                    Reason::new(
-                        ReasonCode::NoAudioTrack,
-                        "the video has no audio track to hear the recital in",
-                    ),
-                ));
+                reports.push(no_audio(challenge));
                 continue;
             }
             if free_text.is_none() {
@@ -555,15 +530,8 @@ impl Verifier {
                 let places = digit_likelihood(challenge, free);
                 r = weigh_digit_likelihood(challenge, r, places, free_complete);
             }
-            if audio.truncated && r.outcome == Outcome::Clear {
-                r.outcome = Outcome::Attention;
-                r.reasons.push(Reason::new(
-                    ReasonCode::AudioTooLong,
-                    format!(
-                        "only the first {} s of audio were analysed",
-                        self.config.max_audio_s
-                    ),
-                ));
+            if audio.truncated {
+                r = weigh_audio_cut(r, self.config.max_audio_s);
             }
             reports.push(r);
         }

@@ -561,6 +561,98 @@ pub fn unverified(challenge: &Challenge, outcome: Outcome, reason: Reason) -> Ch
     }
 }
 
+/// A voice challenge in a file without sound: `rejected`, nothing to hear it in.
+pub fn no_audio(challenge: &Challenge) -> ChallengeReport {
+    unverified(
+        challenge,
+        Outcome::Rejected,
+        Reason::new(
+            ReasonCode::NoAudioTrack,
+            "the video has no audio track to hear the recital in",
+        ),
+    )
+}
+
+/// A voice verdict reached on the first `heard_seconds` of a longer audio track: not `clear`
+/// (what was not heard may matter), `attention` saying so.
+pub fn weigh_audio_cut(mut report: ChallengeReport, heard_seconds: f64) -> ChallengeReport {
+    if report.outcome == Outcome::Clear {
+        report.outcome = Outcome::Attention;
+        report.reasons.push(Reason::new(
+            ReasonCode::AudioTooLong,
+            format!("only the first {heard_seconds} s of audio were analysed"),
+        ));
+    }
+    report
+}
+
+/// Everything the stages found in one video, for [`judge`].
+#[derive(Debug, Clone)]
+pub struct Findings {
+    /// Each voice challenge's verdict from the speech alone, in the Live Video's order.
+    pub voice: Vec<ChallengeReport>,
+    /// How the lips followed the voice (None when nothing was heard).
+    pub av_sync: Option<AvSync>,
+    /// The action events recognised (one pass over the trace for every actions challenge).
+    pub events: Vec<ActionEvent>,
+    /// The person's resting pose (None with too few frames with a face).
+    pub baseline: Option<Baseline>,
+    /// Frames in which a face was analysed.
+    pub face_frames: usize,
+    /// The reviewer's pose trace.
+    pub pose: Vec<PosePoint>,
+    /// The faces analysis of the whole video.
+    pub faces: FacesReport,
+    /// The media as decoded.
+    pub media: MediaReport,
+    /// How long each stage took.
+    pub timings: Timings,
+}
+
+/// The verdict on one Live Video: each voice challenge's speech verdict weighed with lip sync
+/// (a voice must come from the face on screen), each actions challenge against the events,
+/// and the overall outcome as the worst of them and of the faces analysis.
+pub fn judge(live_video: &LiveVideo, findings: Findings) -> VerifyReport {
+    let mut voice = findings.voice.into_iter();
+    let challenges = live_video
+        .challenges
+        .iter()
+        .map(|challenge| match challenge.kind {
+            ChallengeType::Voice => {
+                let r = voice.next().unwrap_or_else(|| {
+                    unverified(
+                        challenge,
+                        Outcome::Attention,
+                        Reason::new(
+                            ReasonCode::SpeechNotDetected,
+                            "the recital was not analysed",
+                        ),
+                    )
+                });
+                if r.reasons.iter().any(|x| x.code == ReasonCode::NoAudioTrack) {
+                    r
+                } else {
+                    weigh_lip_sync(r, findings.av_sync.as_ref(), findings.media.has_video)
+                }
+            }
+            ChallengeType::Actions => actions_verdict(
+                challenge,
+                &findings.events,
+                findings.baseline,
+                findings.face_frames,
+                findings.pose.clone(),
+            ),
+        })
+        .collect();
+    VerifyReport::new(
+        live_video,
+        challenges,
+        findings.media,
+        Some(findings.faces),
+        findings.timings,
+    )
+}
+
 impl VerifyReport {
     /// Builds the report: the overall outcome is the worst of the challenge outcomes and of the
     /// faces analysis, the score the lowest challenge score.
@@ -879,6 +971,91 @@ mod tests {
         assert_eq!(r.outcome, Outcome::Attention);
         assert_eq!(r.score, 0.0);
         assert_eq!(r.reasons[0].message, "action recognition not available");
+    }
+
+    #[test]
+    fn judge_weighs_every_voice_with_lip_sync_and_never_clears_the_unheard() {
+        let lv = LiveVideo::parse(
+            r#"{"id":"x","language":"en","challenges":[
+                {"type":"voice","value":["1","2"]},
+                {"type":"voice","value":["3"]},
+                {"type":"actions","value":["blink"]}]}"#,
+            &LanguagePacks::builtin().unwrap(),
+            &crate::actions::ActionVocabulary::builtin().unwrap(),
+        )
+        .unwrap();
+        let heard_clearly = ChallengeReport {
+            kind: ChallengeType::Voice,
+            value: vec!["1".into(), "2".into()],
+            outcome: Outcome::Clear,
+            score: 1.0,
+            reasons: vec![],
+            evidence: Evidence::None {},
+        };
+        let faces = FacesReport {
+            outcome: Outcome::Clear,
+            reasons: vec![],
+            frames_analysed: 40,
+            frames_detected: 40,
+            frames_with_one_face: 40,
+            frames_without_face: 0,
+            frames_with_several_faces: 0,
+            face_size: 0.4,
+            track_breaks: vec![],
+            identity: None,
+            motion: Some(2.0),
+        };
+        let findings = Findings {
+            // The second voice challenge's report is missing: judged, not skipped.
+            voice: vec![heard_clearly.clone()],
+            av_sync: None,
+            events: vec![],
+            baseline: None,
+            face_frames: 0,
+            pose: vec![],
+            faces,
+            media: MediaReport {
+                has_video: true,
+                has_audio: true,
+                ..MediaReport::default()
+            },
+            timings: Timings::default(),
+        };
+        let r = judge(&lv, findings.clone());
+        assert_eq!(r.challenges.len(), 3);
+        // A recital heard clearly but with nothing to tell whose voice it is: not clear.
+        assert_ne!(r.challenges[0].outcome, Outcome::Clear);
+        assert!(r.challenges[0]
+            .reasons
+            .iter()
+            .any(|x| x.code == ReasonCode::LipSyncUnclear));
+        assert_eq!(r.challenges[1].outcome, Outcome::Attention);
+        assert_eq!(
+            r.challenges[1].reasons[0].code,
+            ReasonCode::SpeechNotDetected
+        );
+        assert_ne!(r.challenges[2].outcome, Outcome::Clear);
+        assert_ne!(r.outcome, Outcome::Clear);
+
+        // No sound: rejected as such, without a lip-sync reason on top.
+        let silent = Findings {
+            voice: vec![no_audio(&lv.challenges[0]), no_audio(&lv.challenges[1])],
+            ..findings
+        };
+        let r = judge(&lv, silent);
+        for c in &r.challenges[..2] {
+            assert_eq!(c.outcome, Outcome::Rejected);
+            assert_eq!(
+                c.reasons.iter().map(|x| x.code).collect::<Vec<_>>(),
+                [ReasonCode::NoAudioTrack]
+            );
+        }
+
+        // A verdict on the first part of a long track is never clear.
+        let cut = weigh_audio_cut(heard_clearly, 60.0);
+        assert_eq!(cut.outcome, Outcome::Attention);
+        assert_eq!(cut.reasons[0].code, ReasonCode::AudioTooLong);
+        assert!(cut.reasons[0].message.contains("60 s"));
     }
 
     fn sync(agreement: f64, strength: f64, best: (f64, f64, f64)) -> AvSync {
