@@ -363,13 +363,15 @@ impl Engine {
 /// temporary file the service stored the upload under.
 fn about_upload(e: &DecodeError, what: &str) -> EngineError {
     let reason = e.reason();
-    let message = match e.class() {
-        ErrorClass::InvalidMedia => format!("{what} does not decode: {reason}"),
-        ErrorClass::LimitReached => format!("limit reached: {reason}"),
-        _ => e.to_string(),
+    let (class, message) = match e.class() {
+        ErrorClass::InvalidMedia => (e.class(), format!("{what} does not decode: {reason}")),
+        ErrorClass::LimitReached => (e.class(), format!("limit reached: {reason}")),
+        // The uploader named no file: ours went missing.
+        ErrorClass::NotFound => (ErrorClass::Internal, e.to_string()),
+        class => (class, e.to_string()),
     };
     EngineError {
-        class: e.class(),
+        class,
         message,
         param: e.param(),
     }
