@@ -21,8 +21,8 @@ use super::AppState;
 use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::report::ErrorClass;
 use crate::store::{
-    new_id, now_text, CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource,
-    LiveVideoRecord, LiveVideoResource,
+    new_id, now_text, CheckRecord, CheckResource, CheckState, ListQuery, LivePhotoRecord,
+    LivePhotoResource, LiveVideoRecord, LiveVideoResource,
 };
 
 /// Largest `pageSize`.
@@ -839,7 +839,7 @@ pub async fn create_check(
         kind: req.kind,
         live_video_id,
         live_photo_id,
-        status: "pending".into(),
+        status: CheckState::Pending,
         result: None,
         error: None,
         attempts: 0,

@@ -541,7 +541,7 @@ impl Store {
         .bind(&c.kind)
         .bind(&c.live_video_id)
         .bind(&c.live_photo_id)
-        .bind(&c.status)
+        .bind(c.status.as_str())
         .bind(c.max_attempts)
         .bind(&c.created_at)
         .bind(&c.updated_at)
@@ -757,14 +757,15 @@ impl Store {
         let now = now_text();
         let mut tx = self.pool.begin().await?;
         let (status, result, error, run_after) = match &outcome {
-            Ok(result) => ("complete", Some(result.to_string()), None, 0),
+            Ok(result) => (CheckState::Complete, Some(result.to_string()), None, 0),
             Err(f) if f.retryable && claimed.attempts < claimed.max_attempts => {
                 let backoff = 1000 * (1i64 << claimed.attempts.clamp(0, 8));
-                ("pending", None, Some(failure_json(f)), now_ms() + backoff)
+                let retry_at = now_ms() + backoff;
+                (CheckState::Pending, None, Some(failure_json(f)), retry_at)
             }
-            Err(f) => ("failed", None, Some(failure_json(f)), 0),
+            Err(f) => (CheckState::Failed, None, Some(failure_json(f)), 0),
         };
-        let finished = status != "pending";
+        let finished = status.is_final();
         let done = sqlx::query(
             "UPDATE checks SET status = $3, result = $4, error = $5, run_after = $6, \
              updated_at = $7, completed_at = $8, lease_until = 0 \
@@ -772,7 +773,7 @@ impl Store {
         )
         .bind(&claimed.id)
         .bind(worker)
-        .bind(status)
+        .bind(status.as_str())
         .bind(result)
         .bind(error)
         .bind(run_after)
@@ -1079,7 +1080,13 @@ fn check_from_row(r: &AnyRow) -> Result<CheckRecord, StoreError> {
         kind: r.get("kind"),
         live_video_id: r.get("live_video_id"),
         live_photo_id: r.get("live_photo_id"),
-        status: r.get("status"),
+        status: {
+            let word: String = r.get("status");
+            CheckState::parse(&word).ok_or_else(|| StoreError::Corrupt {
+                what: "check status",
+                message: format!("unknown status {word:?}"),
+            })?
+        },
         result: json_column(r.get("result"), "result")?,
         error: json_column(r.get("error"), "error")?,
         attempts: r.get("attempts"),
@@ -1174,7 +1181,7 @@ mod tests {
             kind: "liveness_video_check".into(),
             live_video_id: Some("v".into()),
             live_photo_id: None,
-            status: "pending".into(),
+            status: CheckState::Pending,
             result: None,
             error: None,
             attempts: 0,
@@ -1209,7 +1216,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(done.status, "complete");
+        assert_eq!(done.status, CheckState::Complete);
         assert_eq!(done.result.unwrap()["x"], 2);
         // Another account sees nothing.
         assert!(store.check("other", &check.id).await.unwrap().is_none());
@@ -1232,7 +1239,7 @@ mod tests {
             kind: "liveness_video_check".into(),
             live_video_id: Some("v".into()),
             live_photo_id: None,
-            status: "pending".into(),
+            status: CheckState::Pending,
             result: None,
             error: None,
             attempts: 0,
@@ -1257,7 +1264,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(failed.status, "failed");
+        assert_eq!(failed.status, CheckState::Failed);
         assert_eq!(failed.to_api().error.unwrap()["type"], "internal_error");
         let deliveries = store.deliveries_of(&check.id).await.unwrap();
         assert_eq!(deliveries.len(), 1);

@@ -96,7 +96,7 @@ pub struct CheckRecord {
     /// The Live Photo checked.
     pub live_photo_id: Option<String>,
     /// `pending`, `running`, `complete`, `failed`.
-    pub status: String,
+    pub status: CheckState,
     /// `{outcome, breakdown}` once complete.
     pub result: Option<serde_json::Value>,
     /// `{type, message}` of the last failure.
@@ -295,13 +295,67 @@ pub struct CheckResource {
     pub completed_at: Option<String>,
 }
 
+/// Where a check is in its life, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckState {
+    /// Queued (or waiting for a retry).
+    Pending,
+    /// Claimed by a worker under a lease.
+    Running,
+    /// Done: its result is stored.
+    Complete,
+    /// Failed for good: its error is stored.
+    Failed,
+}
+
+impl CheckState {
+    /// The word stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckState::Pending => "pending",
+            CheckState::Running => "running",
+            CheckState::Complete => "complete",
+            CheckState::Failed => "failed",
+        }
+    }
+
+    /// The state a stored word names.
+    pub fn parse(word: &str) -> Option<Self> {
+        [
+            CheckState::Pending,
+            CheckState::Running,
+            CheckState::Complete,
+            CheckState::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+
+    /// As the API shows it: a running check is still `pending` to its client.
+    pub fn public(self) -> Self {
+        match self {
+            CheckState::Running => CheckState::Pending,
+            other => other,
+        }
+    }
+
+    /// Whether the check is finished (complete or failed).
+    pub fn is_final(self) -> bool {
+        matches!(self, CheckState::Complete | CheckState::Failed)
+    }
+}
+
+impl std::fmt::Display for CheckState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl CheckRecord {
     /// The API view (`running` shows as `pending`; the error only once failed).
     pub fn to_api(&self) -> CheckResource {
-        let status = match self.status.as_str() {
-            "running" => "pending",
-            s => s,
-        };
+        let status = self.status.public().as_str();
         CheckResource {
             id: self.id.clone(),
             client_id: self.client_id.clone(),
@@ -310,7 +364,7 @@ impl CheckRecord {
             live_photo_id: self.live_photo_id.clone(),
             status: status.to_string(),
             result: self.result.clone(),
-            error: if self.status == "failed" {
+            error: if self.status == CheckState::Failed {
                 self.error.clone()
             } else {
                 None
@@ -319,5 +373,26 @@ impl CheckRecord {
             updated_at: self.updated_at.clone(),
             completed_at: self.completed_at.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn check_states_round_trip_and_running_shows_as_pending() {
+        for s in [
+            CheckState::Pending,
+            CheckState::Running,
+            CheckState::Complete,
+            CheckState::Failed,
+        ] {
+            assert_eq!(CheckState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_ne!(s.public(), CheckState::Running);
+        }
+        assert_eq!(CheckState::parse("done"), None);
+        assert!(CheckState::Failed.is_final() && !CheckState::Running.is_final());
     }
 }
