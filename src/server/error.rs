@@ -115,7 +115,7 @@ impl ApiError {
     pub fn classified(context: &str, e: &(impl Classify + ?Sized)) -> Self {
         let class = e.class();
         let status = match class {
-            ErrorClass::InvalidRequest | ErrorClass::Usage => StatusCode::BAD_REQUEST,
+            ErrorClass::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorClass::InvalidMedia => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorClass::LimitReached => match e.param().as_deref() {
                 Some("video" | "photo" | "image") => StatusCode::UNPROCESSABLE_ENTITY,
@@ -126,17 +126,24 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorClass::Cancelled => StatusCode::GATEWAY_TIMEOUT,
-            ErrorClass::Internal | ErrorClass::Output => StatusCode::INTERNAL_SERVER_ERROR,
+            // A usage error inside the server is its own misconfiguration, not the client's.
+            ErrorClass::Internal | ErrorClass::Output | ErrorClass::Usage => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         match class {
             ErrorClass::Internal
             | ErrorClass::Output
+            | ErrorClass::Usage
             | ErrorClass::ModelUnavailable
             | ErrorClass::ServiceUnavailable
             | ErrorClass::Cancelled => {
                 let mut err = Self::internal(context, e);
                 err.status = status;
-                err.body.kind = class.error_type().into();
+                if status != StatusCode::INTERNAL_SERVER_ERROR {
+                    // Unavailable or stopped: the client may try again, so say which.
+                    err.body.kind = class.error_type().into();
+                }
                 err
             }
             _ => {
@@ -178,5 +185,30 @@ impl From<MediaError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.status, Json(self.body)).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_class_gives_the_status_and_our_failures_stay_ours() {
+        let unsupported = crate::store::StoreError::UnsupportedUrl("ftp://x".into());
+        let e = ApiError::classified("database", &unsupported);
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.body.kind, "internal_error");
+        assert_eq!(e.body.message, "database failed");
+        let e = ApiError::classified(
+            "media store",
+            &MediaError::Store(object_store::Error::NotImplemented {
+                operation: "put".into(),
+                implementer: "test".into(),
+            }),
+        );
+        assert_eq!(
+            (e.status, e.body.kind.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable")
+        );
     }
 }
