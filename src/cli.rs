@@ -5,32 +5,13 @@ use std::io::Write;
 
 use crate::models::{Manifest, ModelsDir};
 pub use crate::report::ErrorObject;
-use crate::report::{Classify, ErrorClass, Evidence, Outcome, PhotoReport, VerifyReport};
+use crate::report::{Evidence, Outcome, PhotoReport, VerifyReport};
 use crate::vision::analyzer::{fingerprint_matches, VisionModels};
 
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).
 pub const EXIT_OK: i32 = 0;
 /// Exit status: the verdict reached the `--fail-on` level.
 pub const EXIT_VERDICT: i32 = 1;
-/// Exit status: bad command line (sysexits EX_USAGE).
-pub const EXIT_USAGE: i32 = ErrorClass::Usage.exit_code();
-/// Exit status: bad input data: undecodable video, invalid Live Video (EX_DATAERR).
-pub const EXIT_DATA: i32 = ErrorClass::InvalidMedia.exit_code();
-/// Exit status: an input file is missing (EX_NOINPUT).
-pub const EXIT_NO_INPUT: i32 = ErrorClass::NotFound.exit_code();
-/// Exit status: internal failure (EX_SOFTWARE).
-pub const EXIT_SOFTWARE: i32 = ErrorClass::Internal.exit_code();
-/// Exit status: a model is missing or corrupt (EX_UNAVAILABLE).
-pub const EXIT_UNAVAILABLE: i32 = ErrorClass::ModelUnavailable.exit_code();
-/// Exit status: an I/O error writing output (EX_IOERR).
-pub const EXIT_IO: i32 = ErrorClass::Output.exit_code();
-
-/// Exit code and error object for any classified error (a verification, a photo inspection,
-/// an audit): both follow from the error's class.
-pub fn classify<E: Classify + ?Sized>(e: &E) -> (i32, ErrorObject) {
-    (e.class().exit_code(), e.to_object())
-}
-
 /// Exit code for a finished report given the `--fail-on` level.
 pub fn verdict_exit(outcome: Outcome, fail_on: Option<Outcome>) -> i32 {
     match fail_on {
@@ -237,41 +218,6 @@ pub fn render_text(r: &VerifyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::DecodeError;
-    use crate::live_video::LiveVideoError;
-    use crate::models::ModelError;
-    use crate::pipeline::VerifyError;
-    use std::path::PathBuf;
-
-    #[test]
-    fn errors_map_to_sysexits_and_typed_objects() {
-        let (code, obj) = classify(&VerifyError::LiveVideo(LiveVideoError::NoChallenges));
-        assert_eq!((code, obj.kind.as_str()), (EXIT_DATA, "invalid_request"));
-        let nf = VerifyError::Decode(DecodeError::NotFound {
-            path: PathBuf::from("x.mp4"),
-            message: "No such file".into(),
-        });
-        assert_eq!(classify(&nf).0, EXIT_NO_INPUT);
-        let bad = VerifyError::Decode(DecodeError::InvalidData {
-            path: PathBuf::from("x.mp4"),
-            message: "truncated".into(),
-        });
-        assert_eq!(
-            classify(&bad),
-            (
-                EXIT_DATA,
-                ErrorObject {
-                    kind: "invalid_media".into(),
-                    message: bad.to_string(),
-                    param: None,
-                }
-            )
-        );
-        let missing = VerifyError::Model(ModelError::Missing(PathBuf::from("m")));
-        assert_eq!(classify(&missing).0, EXIT_UNAVAILABLE);
-        let json = serde_json::to_value(classify(&missing).1).unwrap();
-        assert_eq!(json["type"], "model_unavailable");
-    }
 
     #[test]
     fn fail_on_levels() {

@@ -609,3 +609,41 @@ impl Classify for VerifyError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ErrorObject;
+    use std::path::PathBuf;
+
+    #[test]
+    fn verify_errors_map_to_sysexits_and_typed_objects() {
+        let classify = |e: &VerifyError| (e.class().exit_code(), e.to_object());
+        let (code, obj) = classify(&VerifyError::LiveVideo(LiveVideoError::NoChallenges));
+        assert_eq!((code, obj.kind.as_str()), (65, "invalid_request"));
+        let nf = VerifyError::Decode(DecodeError::NotFound {
+            path: PathBuf::from("x.mp4"),
+            message: "No such file".into(),
+        });
+        assert_eq!(classify(&nf).0, 66);
+        let bad = VerifyError::Decode(DecodeError::InvalidData {
+            path: PathBuf::from("x.mp4"),
+            message: "truncated".into(),
+        });
+        assert_eq!(
+            classify(&bad),
+            (
+                65,
+                ErrorObject {
+                    kind: "invalid_media".into(),
+                    message: bad.to_string(),
+                    param: None,
+                }
+            )
+        );
+        let missing = VerifyError::Model(ModelError::Missing(PathBuf::from("m")));
+        assert_eq!(classify(&missing).0, 69);
+        let json = serde_json::to_value(classify(&missing).1).unwrap();
+        assert_eq!(json["type"], "model_unavailable");
+    }
+}

@@ -111,15 +111,6 @@ pub struct ErrorObject {
 }
 
 impl ErrorObject {
-    /// An error object of this type without a `param`.
-    pub fn new(kind: &str, message: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            message: message.into(),
-            param: None,
-        }
-    }
-
     /// The error object of an error of this class.
     pub fn of(class: ErrorClass, message: impl Into<String>, param: Option<String>) -> Self {
         Self {
