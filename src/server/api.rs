@@ -2,6 +2,8 @@
 //! camelCase JSON, `{"type","message"}` errors, `page`/`pageSize` lists with `totalItems`).
 //! Every handler takes the caller's [`Account`] and passes its id to the store, so another
 //! account's objects answer 404 and never appear in lists.
+//! The handlers only take requests apart and put answers together; what a request does
+//! (validation, media, records) is in [`super::service`].
 
 use std::collections::HashMap;
 
@@ -16,13 +18,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Account;
 use super::error::{ApiError, ErrorBody};
-use super::upload::{self, Received};
+use super::service;
+use super::upload;
 use super::AppState;
-use crate::live_video::{LiveVideo, LiveVideoError};
-use crate::report::ErrorClass;
 use crate::store::{
-    new_id, now_text, CheckRecord, CheckResource, CheckState, ListQuery, LivePhotoRecord,
-    LivePhotoResource, LiveVideoRecord, LiveVideoResource,
+    CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource, LiveVideoRecord,
+    LiveVideoResource,
 };
 
 /// Largest `pageSize`.
@@ -304,19 +305,6 @@ fn not_multipart(e: MultipartRejection) -> ApiError {
     )
 }
 
-fn client_id_of(form_value: &str) -> Result<String, ApiError> {
-    if form_value.trim().is_empty()
-        || form_value.chars().count() > 128
-        || form_value.chars().any(char::is_control)
-    {
-        return Err(ApiError::invalid(
-            "clientId",
-            "clientId must be 1 to 128 printable characters, not only spaces",
-        ));
-    }
-    Ok(form_value.to_string())
-}
-
 fn parse_bool(name: &str, value: Option<&String>, default: bool) -> Result<bool, ApiError> {
     match value.map(|v| v.trim()) {
         None | Some("") => Ok(default),
@@ -327,21 +315,6 @@ fn parse_bool(name: &str, value: Option<&String>, default: bool) -> Result<bool,
             format!("{name} must be true or false"),
         )),
     }
-}
-
-/// Runs a blocking job (media probing, inspection) off the async threads, bounded.
-async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    let _permit = state
-        .blocking
-        .acquire()
-        .await
-        .map_err(|e| ApiError::internal("worker pool", e))?;
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal("media inspection", e))
 }
 
 /// Upload a Live Video with its challenges.
@@ -366,82 +339,15 @@ pub async fn create_live_video(
         &state.config.tmp_dir,
     )
     .await?;
-    let client_id = client_id_of(form.required("clientId")?)?;
-    let language = form.required("language")?.to_string();
-    let challenges: serde_json::Value = serde_json::from_str(form.required("challenges")?)
-        .map_err(|e| ApiError::invalid("challenges", format!("challenges is not JSON: {e}")))?;
-    let mirrored = parse_bool("mirrored", form.fields.get("mirrored"), false)?;
-    let id = new_id();
-    let object = serde_json::json!({
-        "id": id, "clientId": client_id, "language": language, "challenges": challenges,
-    });
-    let live_video = LiveVideo::parse(&object.to_string(), &state.packs, &state.vocabulary)
-        .map_err(|e| {
-            // The form field at fault: the language, or the challenges (whichever part).
-            let field = match e {
-                LiveVideoError::Language(_) => "language",
-                _ => "challenges",
-            };
-            let mut err = ApiError::classified("challenges", &e);
-            if err.status.is_client_error() {
-                err.body.param = Some(field.into());
-            }
-            err
-        })?;
-    let received = form
-        .file
-        .ok_or_else(|| ApiError::invalid("video", "video is required"))?;
-    let content_type = upload::sniff_video(&received.head).ok_or_else(|| {
-        ApiError::media("video is not an MP4, MOV, WebM, Matroska, MPEG or AVI file")
-    })?;
-    let duration_ms = probe_video(&state, &received).await?;
-    let key = format!("{}/live-videos/{}", account.id, id);
-    state.media.put_file(&key, received.file.path()).await?;
-    let now = now_text();
-    let record = LiveVideoRecord {
-        id,
-        account_id: account.id,
-        client_id,
-        language,
-        challenges: serde_json::to_value(&live_video.challenges)
-            .map_err(|e| ApiError::internal("challenges", e))?,
-        mirrored,
-        media_key: Some(key.clone()),
-        content_type: content_type.into(),
-        size: received.size as i64,
-        sha256: received.sha256.clone(),
-        duration_ms,
-        redacted: false,
-        created_at: now.clone(),
-        updated_at: now,
+    let upload = service::VideoUpload {
+        client_id: form.required("clientId")?.to_string(),
+        language: form.required("language")?.to_string(),
+        challenges: form.required("challenges")?.to_string(),
+        mirrored: parse_bool("mirrored", form.fields.get("mirrored"), false)?,
+        video: form.file,
     };
-    if let Err(e) = state.store.insert_live_video(&record).await {
-        state.media.delete(&key).await.ok();
-        return Err(e.into());
-    }
+    let record = service::upload_live_video(&state, &account, upload).await?;
     Ok((StatusCode::CREATED, Json(record.to_api())))
-}
-
-/// Opens the upload with FFmpeg: it must hold a decodable video stream no longer than the
-/// limit. Returns the container duration in milliseconds.
-async fn probe_video(state: &AppState, received: &Received) -> Result<Option<i64>, ApiError> {
-    let path = received.file.path().to_path_buf();
-    let engine = state.engine.clone();
-    let info = blocking(state, move || engine.probe_video(&path))
-        .await?
-        .map_err(|e| ApiError::about_upload("media probe", "video", &e))?;
-    if !info.has_video {
-        return Err(ApiError::media("the file has no video stream"));
-    }
-    let limit = state.config.max_video_seconds;
-    if let Some(d) = info.duration_seconds.filter(|d| *d > limit) {
-        return Err(ApiError::limit(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "video",
-            format!("limit reached: the video is {d:.1} s long; the limit is {limit:.0} s"),
-        ));
-    }
-    Ok(info.duration_seconds.map(|d| (d * 1000.0).round() as i64))
 }
 
 /// Get one Live Video.
@@ -457,11 +363,7 @@ pub async fn get_live_video(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Json<LiveVideoResource>, ApiError> {
-    let v = state
-        .store
-        .live_video(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Video"))?;
+    let v: LiveVideoRecord = service::get(&state, &account, &id).await?;
     Ok(Json(v.to_api()))
 }
 
@@ -478,7 +380,7 @@ pub async fn list_live_videos(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<LiveVideoList>, ApiError> {
     let q = list_query(&raw)?;
-    let page = state.store.list_live_videos(&account.id, &q).await?;
+    let page = service::list::<LiveVideoRecord>(&state, &account, &q).await?;
     let items = page.items.iter().map(LiveVideoRecord::to_api).collect();
     Ok(Json(LiveVideoList::new(&q, page.total, items)))
 }
@@ -500,40 +402,22 @@ pub async fn download_live_video(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let v = state
-        .store
-        .live_video(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Video"))?;
-    download(&state, &v.id, v.media_key.as_deref(), &v.content_type).await
+    Ok(attachment(
+        service::download::<LiveVideoRecord>(&state, &account, &id).await?,
+    ))
 }
 
-async fn download(
-    state: &AppState,
-    id: &str,
-    key: Option<&str>,
-    content_type: &str,
-) -> Result<Response, ApiError> {
-    let key = key.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::GONE,
-            "resource_redacted",
-            "the media was redacted",
-        )
-    })?;
-    let stream = state.media.stream(key).await?;
-    let disposition = format!(
-        "attachment; filename=\"{id}.{}\"",
-        upload::extension(content_type)
-    );
-    Ok((
+/// Streams a record's media as an attachment.
+fn attachment(d: service::Download) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", d.file_name);
+    (
         [
-            (header::CONTENT_TYPE, content_type.to_string()),
+            (header::CONTENT_TYPE, d.content_type),
             (header::CONTENT_DISPOSITION, disposition),
         ],
-        Body::from_stream(stream),
+        Body::from_stream(d.stream),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Redact a Live Video: its media bytes and the recital transcripts in its checks are erased;
@@ -550,15 +434,8 @@ pub async fn redact_live_video(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Json<LiveVideoResource>, ApiError> {
-    let key = state
-        .store
-        .redact_live_video(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Video"))?;
-    if let Some(key) = key {
-        state.media.delete(&key).await?;
-    }
-    get_live_video(State(state), account, Path(id)).await
+    let v: LiveVideoRecord = service::redact(&state, &account, &id).await?;
+    Ok(Json(v.to_api()))
 }
 
 /// Delete a Live Video and its media.
@@ -574,14 +451,7 @@ pub async fn delete_live_video(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let key = state
-        .store
-        .delete_live_video(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Video"))?;
-    if let Some(key) = key {
-        state.media.delete(&key).await?;
-    }
+    service::delete::<LiveVideoRecord>(&state, &account, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -607,63 +477,17 @@ pub async fn create_live_photo(
         &state.config.tmp_dir,
     )
     .await?;
-    let client_id = client_id_of(form.required("clientId")?)?;
-    let perform = parse_bool(
-        "performLivenessCheck",
-        form.fields.get("performLivenessCheck"),
-        true,
-    )?;
-    let received = form
-        .file
-        .ok_or_else(|| ApiError::invalid("photo", "photo is required"))?;
-    let content_type = upload::sniff_image(&received.head)
-        .ok_or_else(|| ApiError::media("photo is not a JPEG or PNG image"))?;
-    let inspections = inspect(&state, &received, perform).await?;
-    let id = new_id();
-    let key = format!("{}/live-photos/{}", account.id, id);
-    state.media.put_file(&key, received.file.path()).await?;
-    let now = now_text();
-    let record = LivePhotoRecord {
-        id,
-        account_id: account.id,
-        client_id,
-        perform_liveness_check: perform,
-        media_key: Some(key.clone()),
-        content_type: content_type.into(),
-        size: received.size as i64,
-        sha256: received.sha256.clone(),
-        inspections,
-        redacted: false,
-        created_at: now.clone(),
-        updated_at: now,
+    let upload = service::PhotoUpload {
+        client_id: form.required("clientId")?.to_string(),
+        perform_liveness_check: parse_bool(
+            "performLivenessCheck",
+            form.fields.get("performLivenessCheck"),
+            true,
+        )?,
+        photo: form.file,
     };
-    if let Err(e) = state.store.insert_live_photo(&record).await {
-        state.media.delete(&key).await.ok();
-        return Err(e.into());
-    }
+    let record = service::upload_live_photo(&state, &account, upload).await?;
     Ok((StatusCode::CREATED, Json(record.to_api())))
-}
-
-/// Runs the photo inspections (vision models loaded on first use); an undecodable image is a
-/// 422; models that cannot load leave `inspections` absent (the photo check will say why).
-async fn inspect(
-    state: &AppState,
-    received: &Received,
-    perform_liveness: bool,
-) -> Result<Option<serde_json::Value>, ApiError> {
-    let path = received.file.path().to_path_buf();
-    let engine = state.engine.clone();
-    let outcome = blocking(state, move || engine.inspect_photo(&path, perform_liveness)).await?;
-    match outcome {
-        Ok(report) => Ok(Some(report)),
-        Err(e) if matches!(e.class, ErrorClass::InvalidMedia | ErrorClass::LimitReached) => {
-            Err(ApiError::about_upload("photo inspection", "photo", &e))
-        }
-        Err(e) => {
-            tracing::warn!("photo inspection skipped: {e}");
-            Ok(None)
-        }
-    }
 }
 
 /// Get one Live Photo.
@@ -679,11 +503,7 @@ pub async fn get_live_photo(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Json<LivePhotoResource>, ApiError> {
-    let p = state
-        .store
-        .live_photo(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
+    let p: LivePhotoRecord = service::get(&state, &account, &id).await?;
     Ok(Json(p.to_api()))
 }
 
@@ -700,7 +520,7 @@ pub async fn list_live_photos(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<LivePhotoList>, ApiError> {
     let q = list_query(&raw)?;
-    let page = state.store.list_live_photos(&account.id, &q).await?;
+    let page = service::list::<LivePhotoRecord>(&state, &account, &q).await?;
     let items = page.items.iter().map(LivePhotoRecord::to_api).collect();
     Ok(Json(LivePhotoList::new(&q, page.total, items)))
 }
@@ -720,12 +540,9 @@ pub async fn download_live_photo(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let p = state
-        .store
-        .live_photo(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
-    download(&state, &p.id, p.media_key.as_deref(), &p.content_type).await
+    Ok(attachment(
+        service::download::<LivePhotoRecord>(&state, &account, &id).await?,
+    ))
 }
 
 /// Redact a Live Photo: its image bytes are erased, the record stays, marked `redacted`.
@@ -741,15 +558,8 @@ pub async fn redact_live_photo(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Json<LivePhotoResource>, ApiError> {
-    let key = state
-        .store
-        .redact_live_photo(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
-    if let Some(key) = key {
-        state.media.delete(&key).await?;
-    }
-    get_live_photo(State(state), account, Path(id)).await
+    let p: LivePhotoRecord = service::redact(&state, &account, &id).await?;
+    Ok(Json(p.to_api()))
 }
 
 /// Delete a Live Photo and its image.
@@ -765,14 +575,7 @@ pub async fn delete_live_photo(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let key = state
-        .store
-        .delete_live_photo(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Live Photo"))?;
-    if let Some(key) = key {
-        state.media.delete(&key).await?;
-    }
+    service::delete::<LivePhotoRecord>(&state, &account, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -796,79 +599,14 @@ pub async fn create_check(
             format!("body is not a check request: {e}"),
         )
     })?;
-    let client_id = client_id_of(&req.client_id)?;
-    let (live_video_id, live_photo_id) = match req.kind.as_str() {
-        "liveness_video_check" => {
-            let id = req.live_video_id.ok_or_else(|| {
-                ApiError::invalid("liveVideoId", "liveVideoId is required for this type")
-            })?;
-            let v = state
-                .store
-                .live_video(&account.id, &id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Live Video"))?;
-            owned_by(&v.client_id, &client_id, v.redacted)?;
-            (Some(id), None)
-        }
-        "liveness_photo_check" => {
-            let id = req.live_photo_id.ok_or_else(|| {
-                ApiError::invalid("livePhotoId", "livePhotoId is required for this type")
-            })?;
-            let p = state
-                .store
-                .live_photo(&account.id, &id)
-                .await?
-                .ok_or_else(|| ApiError::not_found("Live Photo"))?;
-            owned_by(&p.client_id, &client_id, p.redacted)?;
-            (None, Some(id))
-        }
-        other => {
-            return Err(ApiError::invalid(
-                "type",
-                format!(
-                    "unknown check type {other:?} (liveness_video_check, liveness_photo_check)"
-                ),
-            ))
-        }
-    };
-    let now = now_text();
-    let check = CheckRecord {
-        id: new_id(),
-        account_id: account.id,
-        client_id,
+    let request = service::CheckRequest {
+        client_id: req.client_id,
         kind: req.kind,
-        live_video_id,
-        live_photo_id,
-        status: CheckState::Pending,
-        result: None,
-        error: None,
-        attempts: 0,
-        max_attempts: state.config.max_attempts,
-        worker: None,
-        created_at: now.clone(),
-        updated_at: now,
-        completed_at: None,
+        live_video_id: req.live_video_id,
+        live_photo_id: req.live_photo_id,
     };
-    state.store.insert_check(&check).await?;
-    state.wake.notify_one();
+    let check = service::queue_check(&state, &account, request).await?;
     Ok((StatusCode::CREATED, Json(check.to_api())))
-}
-
-fn owned_by(owner: &str, client_id: &str, redacted: bool) -> Result<(), ApiError> {
-    if owner != client_id {
-        return Err(ApiError::invalid(
-            "clientId",
-            "the media belongs to another client",
-        ));
-    }
-    if redacted {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "resource_redacted",
-            "the media was redacted",
-        ));
-    }
-    Ok(())
 }
 
 /// Get one check (poll until `status` is `complete` or `failed`).
@@ -884,11 +622,7 @@ pub async fn get_check(
     account: Account,
     Path(id): Path<String>,
 ) -> Result<Json<CheckResource>, ApiError> {
-    let c = state
-        .store
-        .check(&account.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("check"))?;
+    let c: CheckRecord = service::get(&state, &account, &id).await?;
     Ok(Json(c.to_api()))
 }
 
@@ -905,7 +639,7 @@ pub async fn list_checks(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<CheckList>, ApiError> {
     let q = list_query(&raw)?;
-    let page = state.store.list_checks(&account.id, &q).await?;
+    let page = service::list::<CheckRecord>(&state, &account, &q).await?;
     let items = page.items.iter().map(CheckRecord::to_api).collect();
     Ok(Json(CheckList::new(&q, page.total, items)))
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod http;
 pub mod log;
 pub mod openapi;
+pub mod service;
 pub mod upload;
 pub mod webhooks;
 pub mod worker;
