@@ -20,11 +20,9 @@ use super::auth::Account;
 use super::error::{ApiError, ErrorBody};
 use super::service;
 use super::upload;
+use super::views::{CheckResource, LivePhotoResource, LiveVideoResource};
 use super::AppState;
-use crate::store::{
-    CheckRecord, CheckResource, ListQuery, LivePhotoRecord, LivePhotoResource, LiveVideoRecord,
-    LiveVideoResource,
-};
+use crate::store::{CheckRecord, ListQuery, LivePhotoRecord, LiveVideoRecord};
 
 /// Largest `pageSize`.
 pub const MAX_PAGE_SIZE: i64 = 1000;

@@ -11,6 +11,7 @@ pub mod log;
 pub mod openapi;
 pub mod service;
 pub mod upload;
+pub mod views;
 pub mod webhooks;
 pub mod worker;
 

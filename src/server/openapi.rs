@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::api;
 use super::error::ErrorBody;
-use crate::store::{CheckResource, LivePhotoResource, LiveVideoResource};
+use super::views::{CheckResource, LivePhotoResource, LiveVideoResource};
 
 /// Adds the `Authorization` API key scheme.
 struct ApiKeyScheme;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify};
 
+use super::views::webhook_payload;
 use crate::control::Cancel;
 use crate::engine::{Engine, EngineError};
 use crate::report::ErrorClass;
@@ -131,7 +132,7 @@ impl JobRunner {
         while !*stop.borrow() {
             if last_sweep.elapsed() > self.config.lease {
                 last_sweep = Instant::now();
-                if let Err(e) = self.store.fail_exhausted(now_ms()).await {
+                if let Err(e) = self.store.fail_exhausted(now_ms(), webhook_payload).await {
                     tracing::warn!("worker {id}: sweep: {e}");
                 }
             }
@@ -165,7 +166,7 @@ impl JobRunner {
             Ok(r) => format!("complete {}", r["outcome"].as_str().unwrap_or("?")),
             Err(f) => format!("{} ({})", f.kind, f.message),
         };
-        match self.store.complete_check(&job, worker, outcome).await {
+        match self.store.complete_check(&job, worker, outcome, webhook_payload).await {
             Ok(true) => tracing::info!(
                 "worker {worker}: check {} attempt {} -> {status} in {:.2} s",
                 job.id,

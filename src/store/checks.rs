@@ -122,7 +122,11 @@ impl Store {
 
     /// Marks as failed the checks whose lease ran out on their last attempt (their worker died
     /// every time). Returns how many.
-    pub async fn fail_exhausted(&self, now: i64) -> Result<u64, StoreError> {
+    pub async fn fail_exhausted(
+        &self,
+        now: i64,
+        payload: WebhookPayload,
+    ) -> Result<u64, StoreError> {
         let stamp = now_text();
         let mut tx = self.pool.begin().await?;
         let failed = sqlx::query(
@@ -141,7 +145,7 @@ impl Store {
         .await?;
         for row in &failed {
             let (id, account): (String, String) = (row.get("id"), row.get("account_id"));
-            enqueue_webhooks(&mut tx, &account, &id, &stamp).await?;
+            enqueue_webhooks(&mut tx, &account, &id, &stamp, payload).await?;
         }
         tx.commit().await?;
         Ok(failed.len() as u64)
@@ -173,6 +177,7 @@ impl Store {
         claimed: &ClaimedCheck,
         worker: &str,
         outcome: Result<serde_json::Value, JobFailure>,
+        payload: WebhookPayload,
     ) -> Result<bool, StoreError> {
         let now = now_text();
         let mut tx = self.pool.begin().await?;
@@ -205,7 +210,7 @@ impl Store {
             return Ok(false);
         }
         if finished {
-            enqueue_webhooks(&mut tx, &claimed.account_id, &claimed.id, &now).await?;
+            enqueue_webhooks(&mut tx, &claimed.account_id, &claimed.id, &now, payload).await?;
         }
         tx.commit().await?;
         Ok(true)

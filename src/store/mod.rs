@@ -31,6 +31,10 @@ use checks::CHECKS;
 pub use records::*;
 pub use redaction::redact_voice_evidence;
 
+/// Makes the body of a finished check's webhook (the service decides its shape; the store
+/// queues it in the transaction that finishes the check).
+pub type WebhookPayload = fn(&CheckRecord) -> serde_json::Value;
+
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -400,6 +404,11 @@ impl Classify for StoreError {
 mod tests {
     use super::*;
 
+    /// A webhook body for the tests (the service's own shape is `server::views`).
+    fn payload(check: &CheckRecord) -> serde_json::Value {
+        serde_json::json!({"type": format!("check.{}", check.status), "id": check.id})
+    }
+
     #[test]
     fn ids_are_long_and_distinct() {
         let a = new_id();
@@ -492,11 +501,11 @@ mod tests {
             .unwrap();
         assert_eq!(b.attempts, 2);
         assert!(!store
-            .complete_check(&a, "a", Ok(serde_json::json!({"x": 1})))
+            .complete_check(&a, "a", Ok(serde_json::json!({"x": 1})), payload)
             .await
             .unwrap());
         assert!(store
-            .complete_check(&b, "b", Ok(serde_json::json!({"x": 2})))
+            .complete_check(&b, "b", Ok(serde_json::json!({"x": 2})), payload)
             .await
             .unwrap());
         let done = store
@@ -546,7 +555,7 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        assert_eq!(store.fail_exhausted(t + 5000).await.unwrap(), 1);
+        assert_eq!(store.fail_exhausted(t + 5000, payload).await.unwrap(), 1);
         let failed = store
             .check(&key.account_id, &check.id)
             .await

@@ -86,12 +86,14 @@ impl Store {
 }
 
 /// Queues a finished check's webhook for every hook of its account, inside the transaction
-/// that finished it (so a result is never stored without its notification).
+/// that finished it (so a result is never stored without its notification), with the body
+/// `payload` makes of the finished check.
 pub(super) async fn enqueue_webhooks(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     account_id: &str,
     check_id: &str,
     now: &str,
+    payload: WebhookPayload,
 ) -> Result<(), StoreError> {
     let hooks = sqlx::query(
         "SELECT webhook_url, webhook_secret FROM api_keys WHERE account_id = $1 \
@@ -109,11 +111,7 @@ pub(super) async fn enqueue_webhooks(
         .fetch_one(&mut **tx)
         .await?;
     let check = check_from_row(&check_row)?;
-    let payload = serde_json::json!({
-        "type": format!("check.{}", check.status),
-        "data": check.to_api(),
-    })
-    .to_string();
+    let payload = payload(&check).to_string();
     for h in hooks {
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, account_id, check_id, url, secret, payload, \
