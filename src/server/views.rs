@@ -131,7 +131,8 @@ pub struct CheckResource {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live_photo_id: Option<String>,
     /// `pending` (queued or running), `complete` or `failed`.
-    pub status: String,
+    #[schema(value_type = super::api::CheckStatus)]
+    pub status: CheckState,
     /// Once complete: `{outcome, breakdown}`; `outcome` is ComplyCube's `clear`/`attention`,
     /// `breakdown` the full report (whose own `outcome` may be the sharper `rejected`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -153,14 +154,13 @@ pub struct CheckResource {
 impl CheckRecord {
     /// The API view (`running` shows as `pending`; the error only once failed).
     pub fn to_api(&self) -> CheckResource {
-        let status = self.status.public().as_str();
         CheckResource {
             id: self.id.clone(),
             client_id: self.client_id.clone(),
             kind: self.kind.clone(),
             live_video_id: self.live_video_id.clone(),
             live_photo_id: self.live_photo_id.clone(),
-            status: status.to_string(),
+            status: self.status.public(),
             result: self.result.clone(),
             error: if self.status == CheckState::Failed {
                 self.error.clone()
@@ -220,6 +220,6 @@ mod tests {
         );
         // A running check shows as pending, without the error of an earlier attempt.
         let view = check(CheckState::Running).to_api();
-        assert_eq!((view.status.as_str(), view.error), ("pending", None));
+        assert_eq!((view.status, view.error), (CheckState::Pending, None));
     }
 }
