@@ -586,6 +586,56 @@ pub fn weigh_audio_cut(mut report: ChallengeReport, heard_seconds: f64) -> Chall
     report
 }
 
+/// The verdict of every voice challenge of `live_video` from the speech alone (lip sync is
+/// weighed in by [`judge`]), in order: `free` is the free reading of the audio (None when
+/// the file has no sound: each is `rejected`, [`no_audio`]). A digit recital the free reading
+/// does not clear is read again under the digit grammar: `digit_reading` makes that reading,
+/// at most once, and only when some challenge asks for it. Phrases are weighed with their
+/// renderings' likelihood, digits with each place's. `audio_cut_at`: the seconds heard when
+/// the audio track was longer than what was kept (never `clear`, [`weigh_audio_cut`]).
+pub fn voice_verdicts<E>(
+    live_video: &LiveVideo,
+    pack: &LanguagePack,
+    free: Option<&Transcript>,
+    digit_reading: &mut dyn FnMut() -> Result<Transcript, E>,
+    audio_cut_at: Option<f64>,
+) -> Result<Vec<ChallengeReport>, E> {
+    let mut digits: Option<Transcript> = None;
+    let mut reports = Vec::new();
+    for challenge in live_video
+        .challenges
+        .iter()
+        .filter(|c| c.kind == ChallengeType::Voice)
+    {
+        let Some(free) = free else {
+            reports.push(no_audio(challenge));
+            continue;
+        };
+        let mut r = voice_report(challenge, pack, free);
+        if !is_digit_challenge(&challenge.value) {
+            r = weigh_phrase_likelihood(r, phrase_likelihood(challenge, pack, free));
+        }
+        if wants_digit_reading(challenge, &r) {
+            if digits.is_none() {
+                digits = Some(digit_reading()?);
+            }
+            let digits = digits.as_ref().expect("set above");
+            let free_complete = match &r.evidence {
+                Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
+                _ => false,
+            };
+            r = reconcile_digit_readings(challenge, pack, free, r, digits);
+            let places = digit_likelihood(challenge, free);
+            r = weigh_digit_likelihood(challenge, r, places, free_complete);
+        }
+        if let Some(heard_seconds) = audio_cut_at {
+            r = weigh_audio_cut(r, heard_seconds);
+        }
+        reports.push(r);
+    }
+    Ok(reports)
+}
+
 /// Everything the stages found in one video, for [`judge`].
 #[derive(Debug, Clone)]
 pub struct Findings {
@@ -710,6 +760,49 @@ mod tests {
         let first = voice_report(&c, pack, &said(free));
         assert!(wants_digit_reading(&c, &first) || first.outcome == Outcome::Clear);
         reconcile_digit_readings(&c, pack, &said(free), first, &said(digits))
+    }
+
+    #[test]
+    fn voice_verdicts_read_digits_again_once_and_only_when_asked() {
+        let packs = LanguagePacks::builtin().unwrap();
+        let lv = LiveVideo::parse(
+            r#"{"id":"x","language":"fr","challenges":[{"type":"voice","value":["9","4","4","8"]},
+                {"type":"actions","value":["blink"]},{"type":"voice","value":["9","4","4","8"]}]}"#,
+            &packs,
+            &crate::actions::ActionVocabulary::builtin().unwrap(),
+        )
+        .unwrap();
+        let pack = packs.for_tag("fr").unwrap();
+        let readings = std::cell::Cell::new(0);
+        let mut digit_reading = || -> Result<Transcript, ()> {
+            readings.set(readings.get() + 1);
+            Ok(said("Neuf, quatre, quatre, huit."))
+        };
+        // A misread recital: the grammar reading is made once for both challenges, and clears.
+        let free = said("Nath, Gator, Gator, Witch.");
+        let r = voice_verdicts(&lv, pack, Some(&free), &mut digit_reading, None).unwrap();
+        assert_eq!(readings.get(), 1);
+        assert_eq!(r.len(), 2, "voice challenges only, in order");
+        assert!(r.iter().all(|c| c.outcome == Outcome::Clear));
+        // Read clearly the first time: no second reading; on cut audio never clear.
+        let readings = std::cell::Cell::new(0);
+        let mut digit_reading = || -> Result<Transcript, ()> {
+            readings.set(readings.get() + 1);
+            Err(())
+        };
+        let free = said("neuf quatre quatre huit");
+        let r = voice_verdicts(&lv, pack, Some(&free), &mut digit_reading, Some(120.0)).unwrap();
+        assert_eq!(readings.get(), 0);
+        assert!(r.iter().all(|c| c.outcome == Outcome::Attention
+            && c.reasons.iter().any(|x| x.code == ReasonCode::AudioTooLong)));
+        // No sound: every voice challenge rejected, nothing read.
+        let r = voice_verdicts(&lv, pack, None, &mut digit_reading, None).unwrap();
+        assert!(r.iter().all(
+            |c| c.outcome == Outcome::Rejected && c.reasons[0].code == ReasonCode::NoAudioTrack
+        ));
+        // A failed reading is the caller's error.
+        let free = said("Nath, Gator, Gator, Witch.");
+        assert!(voice_verdicts(&lv, pack, Some(&free), &mut digit_reading, None).is_err());
     }
 
     #[test]

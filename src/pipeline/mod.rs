@@ -1,12 +1,18 @@
-//! Wires decode, speech and verdicts: one video flows once through bounded channels, the
-//! decoder on its own thread, frames and audio consumed by their own threads.
+//! The [`Verifier`]: one video flows once through the stages of the picture in
+//! `docs/architecture.md`, each a module here, on their own threads with bounded channels:
+//! [`audio`] (the sound track decoded), [`picture`] (frames decoded and analysed by the
+//! vision stage into a signal trace), [`speech`] (whisper's readings and the voice
+//! verdicts), [`recognisers`] (action events from the trace); then lip sync and the faces
+//! analysis, and `verdict::judge`. This file keeps only the threads, cancellation and
+//! limits.
+
+mod audio;
+mod picture;
+mod recognisers;
+mod speech;
 
 use crate::control::Cancel;
-use crate::report::ActionEvent;
-use crate::report::{
-    Baseline, ChallengeReport, ChallengeType, Evidence, MediaReport, PosePoint, Timings,
-    VerifyReport,
-};
+use crate::report::{ChallengeType, MediaReport, Timings, VerifyReport};
 use crate::report::{Classify, ErrorClass};
 
 use std::path::Path;
@@ -14,31 +20,17 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
-use crossbeam_channel::bounded;
-
-use crate::actions::recognise::recognise;
-use crate::actions::trace::{pose_trace, SignalTrace};
 use crate::actions::{ActionVocabulary, VocabularyError};
 use crate::av_sync::{lip_spans, measure, SpeechEnvelope};
-use crate::decode::{
-    AudioChunk, DecodeConfig, DecodeError, DecodeStats, Frame, MediaDecoder, MediaInfo, AUDIO_RATE,
-};
-use crate::face_analysis::{analyse_frames, faces_report, FramePlan};
+use crate::decode::{DecodeConfig, DecodeError};
+use crate::face_analysis::{faces_report, FramePlan};
 use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::models::lazy::LazyModel;
 use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
 use crate::report::rounding::round3;
-use crate::speech::asr::{AsrError, Transcriber, Transcript};
-use crate::speech::grammar::digit_grammar;
-use crate::speech::likelihood::digit_rivals;
-use crate::speech::matcher::is_digit_challenge;
-use crate::speech::normalize::{LanguageError, LanguagePack, LanguagePacks};
-use crate::speech::whisper_ffi::Scoring;
-use crate::verdict::{
-    digit_likelihood, judge, no_audio, phrase_likelihood, reconcile_digit_readings, texts_to_score,
-    voice_report, wants_digit_reading, weigh_audio_cut, weigh_digit_likelihood,
-    weigh_phrase_likelihood, Findings,
-};
+use crate::speech::asr::{AsrError, Transcriber};
+use crate::speech::normalize::{LanguageError, LanguagePacks};
+use crate::verdict::{judge, Findings};
 use crate::vision::analyzer::VisionModels;
 use crate::vision::VisionError;
 
@@ -318,7 +310,12 @@ impl Verifier {
         // The voice first: its audio decodes in a small fraction of the picture's time, and
         // where the speech is tells the vision stage which frames lip sync needs.
         let heard = if wants_voice {
-            Some(self.hear(video, decode_config.clone())?)
+            Some(audio::hear(
+                video,
+                decode_config.clone(),
+                self.config.audio_queue,
+                self.config.max_audio_s,
+            )?)
         } else {
             None
         };
@@ -336,14 +333,23 @@ impl Verifier {
             dense_fps: self.config.sync_fps,
             ..decode_config
         };
+        // The vision stage keeps one core busy while whisper runs.
+        let cores = thread::available_parallelism().map_or(2, |n| n.get());
+        let speech_run = speech::SpeechRun {
+            transcriber: &self.transcriber,
+            threads: self.config.asr_threads.min(cores.saturating_sub(1)).max(1),
+            max_audio_s: self.config.max_audio_s,
+            cancel,
+        };
 
         // The picture is decoded and analysed on two threads while this one recognises the
         // speech.
         let (seen, voice) = thread::scope(|s| {
-            let seeing = s.spawn(|| self.see(video, see_config, &vision, &plan));
+            let seeing = s
+                .spawn(|| picture::see(video, see_config, self.config.frame_queue, &vision, &plan));
             let voice = heard
                 .as_ref()
-                .map(|audio| self.voice_reports(live_video, pack, audio, cancel));
+                .map(|audio| speech::recognise(&speech_run, live_video, pack, audio));
             let seen = seeing
                 .join()
                 .unwrap_or_else(|_| Err(VerifyError::Internal("frame analysis panicked".into())));
@@ -369,7 +375,14 @@ impl Verifier {
         let faces = faces_report(trace);
         // Lip sync: how the lips on screen follow the speech heard.
         let av_sync = envelope.as_ref().map(|e| measure(trace, e));
-        let (events, baseline, pose) = self.action_events(live_video, trace);
+        let mirrored = self.config.mirrored || live_video.mirrored.unwrap_or(false);
+        let (events, baseline, pose) = recognisers::action_events(
+            &self.vocabulary,
+            live_video,
+            trace,
+            mirrored,
+            self.config.pose_trace_hz,
+        );
         let findings = Findings {
             voice,
             av_sync,
@@ -387,206 +400,9 @@ impl Verifier {
         };
         Ok(judge(live_video, findings))
     }
-
-    /// The picture pass: decodes the frames (on its own thread; ffmpeg contexts are not Send,
-    /// so the decoder is opened there) and analyses them as they come.
-    fn see(
-        &self,
-        video: &Path,
-        config: DecodeConfig,
-        vision: &VisionModels,
-        plan: &FramePlan,
-    ) -> Result<Seen, VerifyError> {
-        let started = Instant::now();
-        let (frame_tx, frame_rx) = bounded::<Frame>(self.config.frame_queue);
-        let config = DecodeConfig {
-            audio: false,
-            ..config
-        };
-        thread::scope(|s| {
-            let decoding = s.spawn(move || {
-                let decoder = MediaDecoder::open(video, config)?;
-                let info = decoder.info().clone();
-                decoder.run(Some(frame_tx), None).map(|stats| (info, stats))
-            });
-            // Keep draining after a failure so that the decoder never blocks.
-            let trace = analyse_frames(vision, frame_rx.iter(), plan);
-            frame_rx.iter().for_each(drop);
-            let (info, stats) = decoding
-                .join()
-                .map_err(|_| VerifyError::Internal("the video decoder panicked".into()))??;
-            let trace = trace?;
-            Ok(Seen {
-                info,
-                stats,
-                trace,
-                seconds: started.elapsed().as_secs_f64(),
-            })
-        })
-    }
-
-    /// The voice pass: decodes the audio alone (on its own thread, the samples gathered here,
-    /// up to `max_audio_s`).
-    fn hear(&self, video: &Path, config: DecodeConfig) -> Result<Heard, VerifyError> {
-        let (audio_tx, audio_rx) = bounded::<AudioChunk>(self.config.audio_queue);
-        let max_samples = (self.config.max_audio_s * f64::from(AUDIO_RATE)) as usize;
-        thread::scope(|s| {
-            let config = DecodeConfig {
-                video: false,
-                ..config
-            };
-            let decoding =
-                s.spawn(move || MediaDecoder::open(video, config)?.run(None, Some(audio_tx)));
-            let mut heard = Heard::default();
-            for chunk in audio_rx.iter() {
-                heard.first_pts.get_or_insert(chunk.pts);
-                let room = max_samples.saturating_sub(heard.samples.len());
-                if chunk.samples.len() > room {
-                    heard.truncated = true;
-                }
-                heard
-                    .samples
-                    .extend_from_slice(&chunk.samples[..chunk.samples.len().min(room)]);
-            }
-            let stats = decoding
-                .join()
-                .map_err(|_| VerifyError::Internal("the audio decoder panicked".into()))??;
-            heard.decoded_seconds = stats.decoded_seconds;
-            Ok(heard)
-        })
-    }
-
-    /// The verdict of every voice challenge, in order, from the speech alone (lip sync is
-    /// weighed in later), and the seconds spent recognising it.
-    fn voice_reports(
-        &self,
-        live_video: &LiveVideo,
-        pack: &LanguagePack,
-        audio: &Heard,
-        cancel: &Cancel,
-    ) -> Result<(Vec<ChallengeReport>, f64), VerifyError> {
-        let started = Instant::now();
-        // Challenges the free reading does not clear have their renderings scored against the
-        // same audio (decided once the free reading is known, so clear ones cost nothing).
-        let to_score = |heard: &str| texts_to_score(&live_video.challenges, pack, heard);
-        let rivals = digit_rivals();
-        let scoring = Scoring {
-            texts: &to_score,
-            rivals: &rivals,
-        };
-        let has_audio = !audio.samples.is_empty();
-        // The vision stage keeps one core busy meanwhile.
-        let cores = thread::available_parallelism().map_or(2, |n| n.get());
-        let threads = self.config.asr_threads.min(cores.saturating_sub(1)).max(1);
-        let start = audio.first_pts.unwrap_or(0.0);
-        // One transcript per decoding mode: free text for phrases, digit grammar for digits.
-        let mut free_text: Option<Transcript> = None;
-        let mut digit_text: Option<Transcript> = None;
-        let mut reports = Vec::new();
-        for challenge in live_video
-            .challenges
-            .iter()
-            .filter(|c| c.kind == ChallengeType::Voice)
-        {
-            if !has_audio {
-                reports.push(no_audio(challenge));
-                continue;
-            }
-            if free_text.is_none() {
-                free_text = Some(self.transcriber.transcribe_on(
-                    threads,
-                    &audio.samples,
-                    start,
-                    &pack.whisper,
-                    None,
-                    Some(&scoring),
-                    Some(cancel.flag()),
-                )?);
-            }
-            let free = free_text.as_ref().expect("set above");
-            let mut r = voice_report(challenge, pack, free);
-            if !is_digit_challenge(&challenge.value) {
-                r = weigh_phrase_likelihood(r, phrase_likelihood(challenge, pack, free));
-            }
-            if wants_digit_reading(challenge, &r) {
-                if digit_text.is_none() {
-                    let grammar = digit_grammar(pack);
-                    digit_text = Some(self.transcriber.transcribe_on(
-                        threads,
-                        &audio.samples,
-                        start,
-                        &pack.whisper,
-                        Some(&grammar),
-                        None,
-                        Some(cancel.flag()),
-                    )?);
-                }
-                let digits = digit_text.as_ref().expect("set above");
-                let free_complete = match &r.evidence {
-                    Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
-                    _ => false,
-                };
-                r = reconcile_digit_readings(challenge, pack, free, r, digits);
-                let places = digit_likelihood(challenge, free);
-                r = weigh_digit_likelihood(challenge, r, places, free_complete);
-            }
-            if audio.truncated {
-                r = weigh_audio_cut(r, self.config.max_audio_s);
-            }
-            reports.push(r);
-        }
-        Ok((reports, started.elapsed().as_secs_f64()))
-    }
-
-    /// Every event of the actions asked for (one pass of recognisers over the trace, shared by
-    /// every actions challenge), the person's baseline, and the reviewer's pose trace.
-    fn action_events(
-        &self,
-        live_video: &LiveVideo,
-        trace: &SignalTrace,
-    ) -> (Vec<ActionEvent>, Option<Baseline>, Vec<PosePoint>) {
-        let Some(baseline) = trace.baseline() else {
-            return (Vec::new(), None, Vec::new());
-        };
-        let mirrored = self.config.mirrored || live_video.mirrored.unwrap_or(false);
-        let mut names: Vec<&String> = live_video
-            .challenges
-            .iter()
-            .filter(|c| c.kind == ChallengeType::Actions)
-            .flat_map(|c| &c.value)
-            .collect();
-        names.sort();
-        names.dedup();
-        let events = names
-            .into_iter()
-            .filter_map(|n| self.vocabulary.resolve(n))
-            .flat_map(|spec| recognise(trace, &baseline, spec, mirrored))
-            .collect();
-        let pose = pose_trace(trace, &baseline, mirrored, self.config.pose_trace_hz);
-        (events, Some(baseline), pose)
-    }
-}
-
-/// What the picture pass found.
-struct Seen {
-    info: MediaInfo,
-    stats: DecodeStats,
-    trace: SignalTrace,
-    /// Wall time of the pass.
-    seconds: f64,
 }
 
 /// What the voice pass gathered.
-#[derive(Default)]
-struct Heard {
-    samples: Vec<f32>,
-    first_pts: Option<f64>,
-    /// More audio than `max_audio_s` was there (the rest was not kept).
-    truncated: bool,
-    /// Media time of the last decoded sample.
-    decoded_seconds: f64,
-}
-
 impl Classify for VerifyError {
     fn class(&self) -> ErrorClass {
         match self {
