@@ -63,99 +63,66 @@ pub trait MediaResource: Resource {
     ) -> impl Future<Output = Result<Option<Option<String>>, StoreError>> + Send;
 }
 
-impl Resource for LiveVideoRecord {
-    const NAME: &'static str = "Live Video";
-    async fn fetch(store: &Store, account_id: &str, id: &str) -> Result<Option<Self>, StoreError> {
-        store.live_video(account_id, id).await
-    }
-    async fn page(
-        store: &Store,
-        account_id: &str,
-        q: &ListQuery,
-    ) -> Result<Page<Self>, StoreError> {
-        store.list_live_videos(account_id, q).await
-    }
+/// `Resource` for a record type read through the named store methods.
+macro_rules! resource {
+    ($record:ty, $name:literal, $fetch:ident, $page:ident) => {
+        impl Resource for $record {
+            const NAME: &'static str = $name;
+            async fn fetch(
+                store: &Store,
+                account_id: &str,
+                id: &str,
+            ) -> Result<Option<Self>, StoreError> {
+                store.$fetch(account_id, id).await
+            }
+            async fn page(
+                store: &Store,
+                account_id: &str,
+                q: &ListQuery,
+            ) -> Result<Page<Self>, StoreError> {
+                store.$page(account_id, q).await
+            }
+        }
+    };
 }
 
-impl MediaResource for LiveVideoRecord {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn media_key(&self) -> Option<&str> {
-        self.media_key.as_deref()
-    }
-    fn content_type(&self) -> &str {
-        &self.content_type
-    }
-    async fn redact(
-        store: &Store,
-        account_id: &str,
-        id: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        store.redact_live_video(account_id, id).await
-    }
-    async fn delete(
-        store: &Store,
-        account_id: &str,
-        id: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        store.delete_live_video(account_id, id).await
-    }
+/// `MediaResource` for a record type with `id`, `media_key` and `content_type` fields,
+/// redacted and deleted through the named store methods.
+macro_rules! media_resource {
+    ($record:ty, $redact:ident, $delete:ident) => {
+        impl MediaResource for $record {
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn media_key(&self) -> Option<&str> {
+                self.media_key.as_deref()
+            }
+            fn content_type(&self) -> &str {
+                &self.content_type
+            }
+            async fn redact(
+                store: &Store,
+                account_id: &str,
+                id: &str,
+            ) -> Result<Option<Option<String>>, StoreError> {
+                store.$redact(account_id, id).await
+            }
+            async fn delete(
+                store: &Store,
+                account_id: &str,
+                id: &str,
+            ) -> Result<Option<Option<String>>, StoreError> {
+                store.$delete(account_id, id).await
+            }
+        }
+    };
 }
 
-impl Resource for LivePhotoRecord {
-    const NAME: &'static str = "Live Photo";
-    async fn fetch(store: &Store, account_id: &str, id: &str) -> Result<Option<Self>, StoreError> {
-        store.live_photo(account_id, id).await
-    }
-    async fn page(
-        store: &Store,
-        account_id: &str,
-        q: &ListQuery,
-    ) -> Result<Page<Self>, StoreError> {
-        store.list_live_photos(account_id, q).await
-    }
-}
-
-impl MediaResource for LivePhotoRecord {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn media_key(&self) -> Option<&str> {
-        self.media_key.as_deref()
-    }
-    fn content_type(&self) -> &str {
-        &self.content_type
-    }
-    async fn redact(
-        store: &Store,
-        account_id: &str,
-        id: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        store.redact_live_photo(account_id, id).await
-    }
-    async fn delete(
-        store: &Store,
-        account_id: &str,
-        id: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        store.delete_live_photo(account_id, id).await
-    }
-}
-
-impl Resource for CheckRecord {
-    const NAME: &'static str = "check";
-    async fn fetch(store: &Store, account_id: &str, id: &str) -> Result<Option<Self>, StoreError> {
-        store.check(account_id, id).await
-    }
-    async fn page(
-        store: &Store,
-        account_id: &str,
-        q: &ListQuery,
-    ) -> Result<Page<Self>, StoreError> {
-        store.list_checks(account_id, q).await
-    }
-}
+resource!(LiveVideoRecord, "Live Video", live_video, list_live_videos);
+media_resource!(LiveVideoRecord, redact_live_video, delete_live_video);
+resource!(LivePhotoRecord, "Live Photo", live_photo, list_live_photos);
+media_resource!(LivePhotoRecord, redact_live_photo, delete_live_photo);
+resource!(CheckRecord, "check", check, list_checks);
 
 /// One of the account's records, or 404.
 pub async fn get<R: Resource>(
