@@ -16,9 +16,76 @@ use crate::speech::asr::Transcript;
 use crate::speech::likelihood::{
     best_rendering, digit_places, digit_rendering, digit_support, renderings, DigitSupport,
 };
-use crate::speech::matcher::{is_digit_challenge, match_voice, MatchResult};
+use crate::speech::matcher::{is_digit_challenge, match_voice, MatchFinding, MatchResult};
 use crate::speech::normalize::LanguagePack;
 use crate::speech::whisper_ffi::TextScore;
+
+/// Phrase match score at or above which a phrase whose every word was heard is `clear`.
+pub const PHRASE_CLEAR: f64 = 0.8;
+/// Phrase match score at or above which a phrase is `attention` rather than `rejected`.
+pub const PHRASE_ATTENTION: f64 = 0.55;
+/// Lowest similarity at which every heard digit must have been read for an exact digit
+/// sequence to be `clear` (a misspelt digit word such as "sevan" reads 0.8).
+const DIGIT_CONFIDENCE_CLEAR: f64 = 0.9;
+
+/// What a match against the heard text is worth on the text alone: a digit recital clears
+/// only when exactly its digits were heard, each read with confidence; a phrase only when its
+/// score reaches `PHRASE_CLEAR` and every expected word was heard (one wrong word in a
+/// six-word sentence still scores 0.83).
+pub fn match_verdict(m: &MatchResult) -> (Outcome, Vec<Reason>) {
+    let one = |outcome, code, message: String| (outcome, vec![Reason::new(code, message)]);
+    let instead = || {
+        format!(
+            "heard {} instead of {}",
+            m.heard.join(" "),
+            m.expected.join(" ")
+        )
+    };
+    match &m.finding {
+        MatchFinding::NothingHeard { any_speech } => one(
+            Outcome::Rejected,
+            ReasonCode::SpeechNotDetected,
+            if *any_speech {
+                "no digit was recognised in the speech".into()
+            } else {
+                "no speech was recognised".into()
+            },
+        ),
+        MatchFinding::DigitsExact { min_confidence }
+            if *min_confidence < DIGIT_CONFIDENCE_CLEAR =>
+        {
+            one(
+                Outcome::Attention,
+                ReasonCode::LowConfidenceMatch,
+                "some digits were recognised only approximately".into(),
+            )
+        }
+        MatchFinding::DigitsExact { .. } => (Outcome::Clear, Vec::new()),
+        MatchFinding::DigitsOutOfOrder => {
+            one(Outcome::Rejected, ReasonCode::DigitsOutOfOrder, instead())
+        }
+        MatchFinding::DigitsMismatch => {
+            one(Outcome::Rejected, ReasonCode::DigitsMismatch, instead())
+        }
+        MatchFinding::Phrase { unheard } if m.score >= PHRASE_CLEAR && unheard.is_empty() => {
+            (Outcome::Clear, Vec::new())
+        }
+        MatchFinding::Phrase { unheard } if m.score >= PHRASE_ATTENTION => one(
+            Outcome::Attention,
+            ReasonCode::PhrasePartialMatch,
+            format!(
+                "the phrase matched only in part (score {:.2}; not heard: {})",
+                m.score,
+                unheard.join(" ")
+            ),
+        ),
+        MatchFinding::Phrase { .. } => one(
+            Outcome::Rejected,
+            ReasonCode::PhraseMismatch,
+            format!("heard \"{}\"", m.heard.join(" ")),
+        ),
+    }
+}
 
 /// Matches a voice challenge against a transcript and builds its verdict.
 pub fn voice_report(
@@ -54,7 +121,8 @@ pub fn reconcile_digit_readings(
         _ => Vec::new(),
     };
     let free_incomplete = free_heard.len() != m.expected.len();
-    if m.outcome == Outcome::Rejected
+    let (outcome, _) = match_verdict(&m);
+    if outcome == Outcome::Rejected
         && first.outcome == Outcome::Rejected
         && free_incomplete
         && m.heard != free_heard
@@ -68,7 +136,7 @@ pub fn reconcile_digit_readings(
             ),
         ));
         first
-    } else if m.outcome < first.outcome {
+    } else if outcome < first.outcome {
         let mut r = voice_verdict(challenge, digits, &pack.whisper, m);
         r.reasons.push(Reason::new(
             ReasonCode::DigitGrammarReading,
@@ -89,7 +157,7 @@ pub fn texts_to_score(challenges: &[Challenge], pack: &LanguagePack, heard: &str
     challenges
         .iter()
         .filter(|c| c.kind == ChallengeType::Voice)
-        .filter(|c| match_voice(&c.value, heard, pack).outcome != Outcome::Clear)
+        .filter(|c| match_verdict(&match_voice(&c.value, heard, pack)).0 != Outcome::Clear)
         .flat_map(|c| {
             if is_digit_challenge(&c.value) {
                 vec![digit_rendering(&expected_digits(c))]
@@ -418,12 +486,13 @@ pub fn voice_verdict(
     asr_language: &str,
     m: MatchResult,
 ) -> ChallengeReport {
+    let (outcome, reasons) = match_verdict(&m);
     ChallengeReport {
         kind: challenge.kind,
         value: challenge.value.clone(),
-        outcome: m.outcome,
+        outcome,
         score: round3(m.score),
-        reasons: m.reasons,
+        reasons,
         evidence: Evidence::Voice(Box::new(VoiceEvidence {
             transcript: transcript.text.clone(),
             asr_language: asr_language.to_string(),
@@ -760,6 +829,105 @@ mod tests {
         let first = voice_report(&c, pack, &said(free));
         assert!(wants_digit_reading(&c, &first) || first.outcome == Outcome::Clear);
         reconcile_digit_readings(&c, pack, &said(free), first, &said(digits))
+    }
+
+    /// The text-alone verdict of `heard` against a voice challenge's `values`.
+    fn on_text(lang: &str, values: &[&str], heard: &str) -> (Outcome, Vec<Reason>, f64) {
+        let packs = LanguagePacks::builtin().unwrap();
+        let values: Vec<String> = values.iter().map(|s| s.to_string()).collect();
+        let m = match_voice(&values, heard, packs.for_tag(lang).unwrap());
+        let (outcome, reasons) = match_verdict(&m);
+        (outcome, reasons, m.score)
+    }
+
+    #[test]
+    fn digit_sequences_clear_in_every_written_form() {
+        for heard in [
+            "7 9 1 7",
+            "seven nine one seven",
+            "7917",
+            "Seven, nine, 1, seven.",
+            "um, seven nine... one seven",
+        ] {
+            let (o, r, score) = on_text("en-GB", &["7", "9", "1", "7"], heard);
+            assert_eq!(o, Outcome::Clear, "{heard}: {r:?}");
+            assert!(score > 0.9);
+        }
+        assert_eq!(
+            on_text("fr", &["7", "9", "1", "7"], "sept, neuf, un, sept").0,
+            Outcome::Clear
+        );
+        assert_eq!(
+            on_text("de", &["7917"], "Sieben neun eins sieben").0,
+            Outcome::Clear
+        );
+    }
+
+    #[test]
+    fn wrong_missing_extra_or_swapped_digits_are_rejected() {
+        let (o, r, _) = on_text("en", &["7", "9", "1", "7"], "seven nine two seven");
+        assert_eq!(
+            (o, r[0].code),
+            (Outcome::Rejected, ReasonCode::DigitsMismatch)
+        );
+        let (o, r, _) = on_text("en", &["7", "9", "1", "7"], "seven one nine seven");
+        assert_eq!(
+            (o, r[0].code),
+            (Outcome::Rejected, ReasonCode::DigitsOutOfOrder)
+        );
+        assert_eq!(r[0].message, "heard 7 1 9 7 instead of 7 9 1 7");
+        assert_eq!(
+            on_text("en", &["7", "9", "1", "7"], "seven nine one").0,
+            Outcome::Rejected
+        );
+        assert_eq!(
+            on_text("en", &["7", "9", "1", "7"], "seven nine one seven seven").0,
+            Outcome::Rejected
+        );
+        let (o, r, _) = on_text("en", &["7", "9", "1", "7"], "");
+        assert_eq!(
+            (o, r[0].code),
+            (Outcome::Rejected, ReasonCode::SpeechNotDetected)
+        );
+        assert_eq!(r[0].message, "no speech was recognised");
+        let (_, r, _) = on_text("en", &["7", "9"], "hello there");
+        assert_eq!(r[0].message, "no digit was recognised in the speech");
+    }
+
+    #[test]
+    fn misspelt_digit_words_give_attention_not_clear() {
+        // "sevan" is close to "seven" but not a known form.
+        let (o, r, _) = on_text("en", &["7", "9"], "sevan nine");
+        assert_eq!(
+            (o, r[0].code),
+            (Outcome::Attention, ReasonCode::LowConfidenceMatch)
+        );
+    }
+
+    #[test]
+    fn phrases_tolerate_spelling_noise_but_not_other_sentences() {
+        let ok = on_text("en", &["bin blue at f two now"], "Bin blue at F2 now.");
+        assert_eq!(ok.0, Outcome::Clear, "{ok:?}");
+        let noisy = on_text(
+            "en",
+            &["set white with p two soon"],
+            "Set white with P2 sooon.",
+        );
+        assert_eq!(noisy.0, Outcome::Clear, "{noisy:?}");
+        let other = on_text("en", &["bin blue at f two now"], "Bin red by K7 now.");
+        assert_eq!(other.0, Outcome::Rejected, "{other:?}");
+        assert_eq!(other.1[0].code, ReasonCode::PhraseMismatch);
+        // One wrong word is never clear on the text alone, however high the score.
+        let one_wrong = on_text("en", &["set blue in a one again"], "Set green in A1 again.");
+        assert!(one_wrong.2 >= PHRASE_CLEAR, "{one_wrong:?}");
+        assert_eq!(one_wrong.0, Outcome::Attention, "{one_wrong:?}");
+        assert!(one_wrong.1[0].message.ends_with("not heard: blue)"));
+        let words = on_text(
+            "en",
+            &["bin", "blue", "at", "f", "two", "now"],
+            "bin blue at f two now",
+        );
+        assert_eq!(words.0, Outcome::Clear);
     }
 
     #[test]
