@@ -21,9 +21,9 @@ use crate::speech::normalize::LanguagePack;
 use crate::speech::whisper_ffi::TextScore;
 
 /// Phrase match score at or above which a phrase whose every word was heard is `clear`.
-pub const PHRASE_CLEAR: f64 = 0.8;
+const PHRASE_CLEAR: f64 = 0.8;
 /// Phrase match score at or above which a phrase is `attention` rather than `rejected`.
-pub const PHRASE_ATTENTION: f64 = 0.55;
+const PHRASE_ATTENTION: f64 = 0.55;
 /// Lowest similarity at which every heard digit must have been read for an exact digit
 /// sequence to be `clear` (a misspelt digit word such as "sevan" reads 0.8).
 const DIGIT_CONFIDENCE_CLEAR: f64 = 0.9;
@@ -685,10 +685,10 @@ pub fn voice_verdicts<E>(
             r = weigh_phrase_likelihood(r, phrase_likelihood(challenge, pack, free));
         }
         if wants_digit_reading(challenge, &r) {
-            if digits.is_none() {
-                digits = Some(digit_reading()?);
-            }
-            let digits = digits.as_ref().expect("set above");
+            let digits = match &mut digits {
+                Some(read) => &*read,
+                slot @ None => &*slot.insert(digit_reading()?),
+            };
             let free_complete = match &r.evidence {
                 Evidence::Voice(v) => v.heard_tokens.len() == v.expected_tokens.len(),
                 _ => false,

@@ -1,10 +1,10 @@
 //! The [`Verifier`]: one video flows once through the stages of the picture in
 //! `docs/architecture.md`, each a module here, on their own threads with bounded channels:
-//! [`audio`] (the sound track decoded), [`picture`] (frames decoded and analysed by the
-//! vision stage into a signal trace), [`speech`] (whisper's readings and the voice
-//! verdicts), [`recognisers`] (action events from the trace); then lip sync and the faces
-//! analysis, and `verdict::judge`. This file keeps only the threads, cancellation and
-//! limits.
+//! `audio` (the sound track decoded), `picture` (frames decoded and analysed by the vision
+//! stage into a signal trace), `speech` (whisper's readings, judged by
+//! `verdict::voice_verdicts`), `recognisers` (action events from the trace); then lip sync,
+//! the faces analysis and `verdict::judge`. This file holds the Verifier itself: its models,
+//! the threads, cancellation and limits around the stages.
 
 mod audio;
 mod picture;
