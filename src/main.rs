@@ -275,6 +275,15 @@ enum ModelsCommand {
         #[arg(long)]
         models: Option<PathBuf>,
     },
+    /// Write the 8-bit (ggml Q8_0) form of the whisper weights next to them, as
+    /// ggml-base-q8_0.bin, and print its size and sha256 (measured: 82 MB against 148 MB,
+    /// about 1.3x faster recognition here; being evaluated for accuracy, not used yet).
+    #[cfg(feature = "import")]
+    QuantizeWhisper {
+        /// Models folder holding ggml-base.bin.
+        #[arg(long)]
+        models: Option<PathBuf>,
+    },
 }
 
 impl From<FailOn> for Outcome {
@@ -479,6 +488,10 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                     models,
                 },
         } => import_ct2(&model_bin, &vocabulary, models),
+        #[cfg(feature = "import")]
+        Command::Models {
+            command: ModelsCommand::QuantizeWhisper { models },
+        } => quantize_whisper(models),
     }
 }
 
@@ -678,6 +691,28 @@ fn import_ct2(
     );
     dir.verify(entry)?;
     println!("sha256 matches the manifest");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "import")]
+/// `models quantize-whisper`: the Q8_0 form of the checked f16 whisper weights.
+fn quantize_whisper(models: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let dir = ModelsDir::locate(models.as_deref());
+    let manifest = Manifest::builtin();
+    let entry = manifest
+        .entry(models::WHISPER_BASE)
+        .ok_or_else(|| fail(ErrorClass::Internal, "manifest lacks whisper-base"))?;
+    let input = dir.verify(entry)?;
+    let out = dir.root().join("ggml-base-q8_0.bin");
+    let summary = models::quantize_whisper_q8_0(&input, &out)?;
+    println!(
+        "wrote {} ({} bytes, {} tensors in Q8_0, {} kept)",
+        out.display(),
+        summary.bytes,
+        summary.quantized,
+        summary.kept
+    );
+    println!("sha256 {}", models::sha256_file(&out)?);
     Ok(ExitCode::SUCCESS)
 }
 

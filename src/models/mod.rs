@@ -225,6 +225,25 @@ pub fn import_ct2_whisper(
     Ok(summary)
 }
 
+#[cfg(feature = "import")]
+/// Writes the `Q8_0` form of an f16 whisper ggml file (see `whisper_ggml::quantize_q8_0`) to
+/// `out`, atomically (temp file, then rename).
+pub fn quantize_whisper_q8_0(
+    input: &Path,
+    out: &Path,
+) -> Result<whisper_ggml::QuantizeSummary, ModelError> {
+    use std::io::{BufReader, BufWriter};
+    let f = File::open(input).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ModelError::Missing(input.to_path_buf()),
+        _ => ModelError::Io(e),
+    })?;
+    let tmp = out.with_extension("partial");
+    let summary =
+        whisper_ggml::quantize_q8_0(BufReader::new(f), BufWriter::new(File::create(&tmp)?))?;
+    std::fs::rename(&tmp, out)?;
+    Ok(summary)
+}
+
 impl Classify for ModelError {
     fn class(&self) -> ErrorClass {
         ErrorClass::ModelUnavailable

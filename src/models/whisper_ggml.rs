@@ -6,7 +6,7 @@
 //! name. CTranslate2 fuses the self-attention query/key/value projections (and the
 //! cross-attention key/value) and renames layers; both are undone here.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use super::ct2::{Ct2Model, Ct2Variable};
 use super::mel::mel_filterbank;
@@ -460,6 +460,171 @@ pub fn write_ggml(
     })
 }
 
+/// ggml's tensor type of f32 values.
+const GGML_TYPE_F32: i32 = 0;
+/// ggml's tensor type of f16 values.
+const GGML_TYPE_F16: i32 = 1;
+/// ggml's tensor type of 8-bit blocks (`Q8_0`).
+const GGML_TYPE_Q8_0: i32 = 8;
+/// The header's `ftype` of a model whose matrices are `Q8_0` (`GGML_FTYPE_MOSTLY_Q8_0`).
+const FTYPE_MOSTLY_Q8_0: i32 = 7;
+/// Values per `Q8_0` block.
+const Q8_0_BLOCK: usize = 32;
+
+/// `values` as ggml `Q8_0` blocks: per 32 values, an f16 scale `d = max|x| / 127` and the 32
+/// values as `round(x / d)` in i8 (ggml's reference quantisation, rounding half away from
+/// zero). `values.len()` must be a multiple of 32.
+pub fn q8_0_blocks(values: &[f32]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() / Q8_0_BLOCK * (2 + Q8_0_BLOCK));
+    for block in values.chunks_exact(Q8_0_BLOCK) {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let inverse = if d > 0.0 { 1.0 / d } else { 0.0 };
+        out.extend(half::f16::from_f32(d).to_le_bytes());
+        out.extend(block.iter().map(|v| (v * inverse).round() as i8 as u8));
+    }
+    out
+}
+
+/// What a quantisation wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuantizeSummary {
+    /// Tensors turned into `Q8_0`.
+    pub quantized: usize,
+    /// Tensors copied as they were (biases, norms, convolutions, positional embeddings).
+    pub kept: usize,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// Reads exactly `n` bytes.
+fn read_n(r: &mut impl Read, n: usize) -> Result<Vec<u8>, ModelError> {
+    let mut buf = vec![0u8; n];
+    r.read_exact(&mut buf)
+        .map_err(|e| ModelError::Format(format!("ggml file ends early: {e}")))?;
+    Ok(buf)
+}
+
+/// Reads one little-endian i32.
+fn read_i32(r: &mut impl Read) -> Result<i32, ModelError> {
+    let b = read_n(r, 4)?;
+    Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Reads a non-negative i32 as a count, refusing absurd ones.
+fn read_count(r: &mut impl Read, what: &str, max: usize) -> Result<usize, ModelError> {
+    let v = read_i32(r)?;
+    usize::try_from(v)
+        .ok()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| ModelError::Format(format!("ggml {what} {v} out of range")))
+}
+
+/// Rewrites an f16 whisper ggml file (as [`write_ggml`] writes it) with its weight matrices
+/// as `Q8_0`, the way whisper.cpp's own quantiser does: every 2-D f16 tensor except the
+/// positional embeddings becomes `Q8_0`; biases, norms, the convolutions (3-D, kept f16 as
+/// whisper.cpp expects) and the f32 tensors are copied; the header's `ftype` says `Q8_0`.
+/// The output depends only on the input, so its sha256 can be pinned in the manifest.
+pub fn quantize_q8_0(mut r: impl Read, mut w: impl Write) -> Result<QuantizeSummary, ModelError> {
+    let mut bytes = 0u64;
+    let mut put = |w: &mut dyn Write, b: &[u8]| -> Result<(), ModelError> {
+        w.write_all(b)?;
+        bytes += b.len() as u64;
+        Ok(())
+    };
+    let magic = read_n(&mut r, 4)?;
+    if magic != GGML_MAGIC.to_le_bytes() {
+        return Err(ModelError::Format("not a ggml whisper file".into()));
+    }
+    put(&mut w, &magic)?;
+    let mut hparams = [0i32; 11];
+    for v in &mut hparams {
+        *v = read_i32(&mut r)?;
+    }
+    if hparams[10] != 1 {
+        return Err(ModelError::Format(format!(
+            "expected an f16 model (ftype 1), found ftype {}",
+            hparams[10]
+        )));
+    }
+    hparams[10] = FTYPE_MOSTLY_Q8_0;
+    for v in hparams {
+        put(&mut w, &v.to_le_bytes())?;
+    }
+    // The mel filterbank and the vocabulary, copied.
+    let n_mel = read_count(&mut r, "mel bins", 1024)?;
+    let n_fft = read_count(&mut r, "fft bins", 4096)?;
+    put(&mut w, &(n_mel as i32).to_le_bytes())?;
+    put(&mut w, &(n_fft as i32).to_le_bytes())?;
+    put(&mut w, &read_n(&mut r, 4 * n_mel * n_fft)?)?;
+    let n_tokens = read_count(&mut r, "vocabulary size", 1 << 20)?;
+    put(&mut w, &(n_tokens as i32).to_le_bytes())?;
+    for _ in 0..n_tokens {
+        let len = read_count(&mut r, "token length", 1 << 10)?;
+        put(&mut w, &(len as i32).to_le_bytes())?;
+        put(&mut w, &read_n(&mut r, len)?)?;
+    }
+    // The tensors, up to the end of the file.
+    let (mut quantized, mut kept) = (0, 0);
+    loop {
+        let mut first = [0u8; 4];
+        match r.read(&mut first)? {
+            0 => break,
+            4 => {}
+            n => first[n..].copy_from_slice(&read_n(&mut r, 4 - n)?),
+        }
+        let n_dims = usize::try_from(i32::from_le_bytes(first))
+            .ok()
+            .filter(|n| (1..=4).contains(n))
+            .ok_or_else(|| ModelError::Format("ggml tensor with a bad rank".into()))?;
+        let name_len = read_count(&mut r, "tensor name length", 1 << 10)?;
+        let ttype = read_i32(&mut r)?;
+        let mut dims = Vec::with_capacity(n_dims);
+        for _ in 0..n_dims {
+            dims.push(read_count(&mut r, "tensor dimension", 1 << 26)?);
+        }
+        let name = read_n(&mut r, name_len)?;
+        let n: usize = dims.iter().product();
+        let data = match ttype {
+            GGML_TYPE_F32 => read_n(&mut r, 4 * n)?,
+            GGML_TYPE_F16 => read_n(&mut r, 2 * n)?,
+            other => {
+                return Err(ModelError::Format(format!(
+                    "ggml tensor of type {other}: only f32 and f16 are read"
+                )))
+            }
+        };
+        let positional = name.ends_with(b"positional_embedding");
+        let to_q8 =
+            ttype == GGML_TYPE_F16 && n_dims == 2 && !positional && dims[0] % Q8_0_BLOCK == 0;
+        let (out_type, out) = if to_q8 {
+            let values: Vec<f32> = data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect();
+            quantized += 1;
+            (GGML_TYPE_Q8_0, q8_0_blocks(&values))
+        } else {
+            kept += 1;
+            (ttype, data)
+        };
+        put(&mut w, &(n_dims as i32).to_le_bytes())?;
+        put(&mut w, &(name_len as i32).to_le_bytes())?;
+        put(&mut w, &out_type.to_le_bytes())?;
+        for d in &dims {
+            put(&mut w, &(*d as i32).to_le_bytes())?;
+        }
+        put(&mut w, &name)?;
+        put(&mut w, &out)?;
+    }
+    w.flush()?;
+    Ok(QuantizeSummary {
+        quantized,
+        kept,
+        bytes,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,6 +716,125 @@ mod tests {
             self.1 += n;
             &self.0[self.1 - n..self.1]
         }
+    }
+
+    /// One ggml tensor record: rank, name length, type, dimensions (innermost first), name.
+    fn tensor_record(name: &str, dims: &[usize], ttype: i32, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for v in [dims.len() as i32, name.len() as i32, ttype] {
+            out.extend(v.to_le_bytes());
+        }
+        for d in dims {
+            out.extend((*d as i32).to_le_bytes());
+        }
+        out.extend(name.as_bytes());
+        out.extend(data);
+        out
+    }
+
+    #[test]
+    fn q8_0_blocks_keep_each_value_within_half_a_step() {
+        let values: Vec<f32> = (0..64).map(|i| (i as f32 - 20.0) * 0.37).collect();
+        let blocks = q8_0_blocks(&values);
+        assert_eq!(blocks.len(), 2 * 34);
+        for (b, chunk) in blocks.chunks_exact(34).zip(values.chunks_exact(32)) {
+            let d = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            let amax = chunk.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!((d - amax / 127.0).abs() < 1e-3 * amax);
+            for (q, v) in b[2..].iter().zip(chunk) {
+                assert!(
+                    ((*q as i8) as f32 * d - v).abs() <= d / 2.0 + 1e-3 * amax,
+                    "{v}"
+                );
+            }
+        }
+        // A block of zeros has a zero scale and zero values; ties round away from zero.
+        assert!(q8_0_blocks(&[0.0; 32]).iter().all(|b| *b == 0));
+        let mut tie = vec![0.0f32; 32];
+        tie[0] = 127.0;
+        tie[1] = 0.5;
+        tie[2] = -0.5;
+        let b = q8_0_blocks(&tie);
+        assert_eq!((b[2] as i8, b[3] as i8, b[4] as i8), (127, 1, -1));
+    }
+
+    #[test]
+    fn quantizes_the_weight_matrices_the_way_whisper_cpp_loads_them() {
+        let mut file = Vec::new();
+        file.extend(GGML_MAGIC.to_le_bytes());
+        for v in [51865i32, 6, 64, 2, 1, 5, 64, 2, 1, 3, 1] {
+            file.extend(v.to_le_bytes());
+        }
+        file.extend(3i32.to_le_bytes());
+        file.extend(2i32.to_le_bytes());
+        file.extend([7u8; 3 * 2 * 4]);
+        file.extend(2i32.to_le_bytes());
+        for token in [&b"hi"[..], &b" there"[..]] {
+            file.extend((token.len() as i32).to_le_bytes());
+            file.extend(token);
+        }
+        let header_len = file.len();
+        let matrix: Vec<f32> = (0..128).map(|i| (i as f32 - 64.0) / 10.0).collect();
+        let records = [
+            tensor_record(
+                "decoder.token_embedding.weight",
+                &[64, 2],
+                1,
+                &f16_bytes(matrix.iter().copied()),
+            ),
+            tensor_record(
+                "encoder.positional_embedding",
+                &[64, 2],
+                1,
+                &f16_bytes(matrix.iter().copied()),
+            ),
+            tensor_record(
+                "encoder.conv1.weight",
+                &[3, 2, 64],
+                1,
+                &f16_bytes((0..384).map(|i| i as f32)),
+            ),
+            tensor_record("encoder.conv1.bias", &[1, 64], 0, &[0u8; 256]),
+            tensor_record("encoder.ln_post.weight", &[64], 0, &[0u8; 256]),
+            tensor_record(
+                "narrow.weight",
+                &[4, 2],
+                1,
+                &f16_bytes((0..8).map(|i| i as f32)),
+            ),
+        ];
+        records.iter().for_each(|r| file.extend(r));
+        let mut out = Vec::new();
+        let summary = quantize_q8_0(&file[..], &mut out).unwrap();
+        assert_eq!((summary.quantized, summary.kept), (1, 5));
+        assert_eq!(summary.bytes as usize, out.len());
+        // The header is the same but for ftype 7; everything but the first tensor is copied.
+        assert_eq!(&out[..44], &file[..44]);
+        assert_eq!(
+            i32::from_le_bytes(out[44..48].try_into().unwrap()),
+            FTYPE_MOSTLY_Q8_0
+        );
+        assert_eq!(&out[48..header_len], &file[48..header_len]);
+        let mut r = Reader(&out, header_len);
+        let (dims, name_len, ttype) = (r.i32(), r.i32(), r.i32());
+        assert_eq!((dims, ttype), (2, GGML_TYPE_Q8_0));
+        assert_eq!((r.i32(), r.i32()), (64, 2));
+        assert_eq!(
+            r.bytes(name_len as usize),
+            b"decoder.token_embedding.weight"
+        );
+        let blocks = r.bytes(4 * 34).to_vec();
+        // Quantised from the values as stored (f16).
+        let stored: Vec<f32> = matrix
+            .iter()
+            .map(|v| half::f16::from_f32(*v).to_f32())
+            .collect();
+        assert_eq!(blocks, q8_0_blocks(&stored));
+        let rest: Vec<u8> = records[1..].concat();
+        assert_eq!(&out[r.1..], &rest[..]);
+        // Only f16 models are read, and a cut file is an error, not a panic.
+        assert!(quantize_q8_0(&out[..], &mut Vec::new()).is_err());
+        assert!(quantize_q8_0(&file[..file.len() - 3], &mut Vec::new()).is_err());
     }
 
     #[test]
