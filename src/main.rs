@@ -11,9 +11,9 @@ use liveness::cli;
 use liveness::engine::Isolation;
 use liveness::isolation::{run_forked, Forked};
 use liveness::live_photo::inspect_photo;
-use liveness::models::ModelsDir;
 #[cfg(feature = "import")]
 use liveness::models::{self, Manifest};
+use liveness::models::{ModelsDir, WhisperWeights};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
 #[cfg(feature = "service")]
 use liveness::server::webhooks::WebhookConfig;
@@ -34,6 +34,46 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Which whisper weights recognise speech: f16 (ggml-base.bin) or q8_0 (its 8-bit form,
+    /// ggml-base-q8_0.bin, smaller and faster). Runner processes get the same.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "LIVENESS_WHISPER_WEIGHTS",
+        default_value = "f16"
+    )]
+    whisper_weights: WeightsArg,
+}
+
+/// `--whisper-weights`.
+#[derive(Clone, Copy, ValueEnum)]
+enum WeightsArg {
+    /// f16 weights.
+    F16,
+    /// 8-bit Q8_0 weights.
+    #[value(name = "q8_0")]
+    Q8_0,
+}
+
+impl From<WeightsArg> for WhisperWeights {
+    fn from(w: WeightsArg) -> Self {
+        match w {
+            WeightsArg::F16 => WhisperWeights::F16,
+            WeightsArg::Q8_0 => WhisperWeights::Q8_0,
+        }
+    }
+}
+
+/// The weights chosen on the command line (set once in `main`).
+static WEIGHTS: std::sync::OnceLock<WhisperWeights> = std::sync::OnceLock::new();
+
+/// The verifier settings every subcommand starts from: the defaults with the chosen weights.
+fn base_config() -> VerifierConfig {
+    VerifierConfig {
+        whisper_weights: WEIGHTS.get().copied().unwrap_or_default(),
+        ..VerifierConfig::default()
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -276,8 +316,7 @@ enum ModelsCommand {
         models: Option<PathBuf>,
     },
     /// Write the 8-bit (ggml Q8_0) form of the whisper weights next to them, as
-    /// ggml-base-q8_0.bin, and print its size and sha256 (measured: 82 MB against 148 MB,
-    /// about 1.3x faster recognition here; being evaluated for accuracy, not used yet).
+    /// ggml-base-q8_0.bin, checked against the manifest (used with --whisper-weights q8_0).
     #[cfg(feature = "import")]
     QuantizeWhisper {
         /// Models folder holding ggml-base.bin.
@@ -399,6 +438,11 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
+    let weights = WhisperWeights::from(cli.whisper_weights);
+    WEIGHTS.get_or_init(|| weights);
+    // Runner processes started from here parse the same choice from the environment (set
+    // before any thread is started).
+    std::env::set_var("LIVENESS_WHISPER_WEIGHTS", weights.as_str());
     // Where errors are printed as JSON objects: `verify` and `photo` as their `--format`
     // says, `audit` always (its output is JSON), the others as a line on stderr.
     let json = match &cli.command {
@@ -460,7 +504,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             service_command(command)
         }
         Command::Runner { models, threads } => {
-            let mut config = VerifierConfig::default();
+            let mut config = base_config();
             if let Some(t) = threads {
                 config.asr_threads = t.max(1);
             }
@@ -508,7 +552,7 @@ fn verify(
     let text = read_live_video(live_video)?;
     let mut config = VerifierConfig {
         mirrored,
-        ..VerifierConfig::default()
+        ..base_config()
     };
     if let Some(t) = threads {
         config.asr_threads = t.max(1);
@@ -598,7 +642,7 @@ fn audit(
     let jobs = jobs.unwrap_or((cores / 2).max(1)).max(1);
     let config = VerifierConfig {
         asr_threads: (cores / jobs).max(1),
-        ..VerifierConfig::default()
+        ..base_config()
     };
     let models = ModelsDir::locate(models.as_deref());
     let verifier;
@@ -703,7 +747,10 @@ fn quantize_whisper(models: Option<PathBuf>) -> Result<ExitCode, Failure> {
         .entry(models::WHISPER_BASE)
         .ok_or_else(|| fail(ErrorClass::Internal, "manifest lacks whisper-base"))?;
     let input = dir.verify(entry)?;
-    let out = dir.root().join("ggml-base-q8_0.bin");
+    let q8 = manifest
+        .entry(models::WHISPER_BASE_Q8_0)
+        .ok_or_else(|| fail(ErrorClass::Internal, "manifest lacks whisper-base-q8_0"))?;
+    let out = dir.root().join(&q8.file);
     let summary = models::quantize_whisper_q8_0(&input, &out)?;
     println!(
         "wrote {} ({} bytes, {} tensors in Q8_0, {} kept)",
@@ -712,7 +759,8 @@ fn quantize_whisper(models: Option<PathBuf>) -> Result<ExitCode, Failure> {
         summary.quantized,
         summary.kept
     );
-    println!("sha256 {}", models::sha256_file(&out)?);
+    dir.verify(q8)?;
+    println!("sha256 matches the manifest");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -777,7 +825,7 @@ fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     VerifierConfig {
         asr_threads: args.threads.unwrap_or((cores / jobs.max(1)).max(1)),
-        ..VerifierConfig::default()
+        ..base_config()
     }
 }
 

@@ -339,3 +339,60 @@ fn corrupted_real_videos_never_panic() {
         }
     }
 }
+
+/// `--whisper-weights q8_0` reads a real GRID take with the 8-bit weights as the f16 ones
+/// read it; a folder without those weights is `model_unavailable` naming the file; an
+/// unknown choice is a usage error.
+#[test]
+fn the_8_bit_whisper_weights_are_selectable() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let lv = dir.path().join("lv.json");
+    std::fs::write(
+        &lv,
+        r#"{"id":"lv","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}"#,
+    )
+    .unwrap();
+    let clip = media.join("video/grid/sbwe5n.mpg");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut heard = Vec::new();
+    for weights in ["f16", "q8_0"] {
+        let (code, json, stderr) = run_with(&clip, &lv, &models, &["--whisper-weights", weights]);
+        assert_eq!(code, 0, "{weights}: {json} {stderr}");
+        let voice = &json["challenges"][0]["evidence"];
+        assert_eq!(voice["speechOutcome"], "clear", "{weights}: {json}");
+        heard.push(voice["transcript"].as_str().unwrap().to_string());
+    }
+    assert_eq!(heard[0], heard[1]);
+
+    // A models folder holding only the f16 weights.
+    let only_f16 = dir.path().join("models");
+    std::fs::create_dir(&only_f16).unwrap();
+    for f in std::fs::read_dir(&models).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name().unwrap() != "ggml-base-q8_0.bin" {
+            let target = std::fs::canonicalize(&f).unwrap();
+            std::os::unix::fs::symlink(target, only_f16.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let (code, json, _) = run_with(&clip, &lv, &only_f16, &["--whisper-weights", "q8_0"]);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (69, Some("model_unavailable")),
+        "{json}"
+    );
+    assert!(
+        json["message"]
+            .as_str()
+            .unwrap()
+            .contains("ggml-base-q8_0.bin"),
+        "{json}"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_liveness"))
+        .args(["verify", "x.mp4", "--live-video", "lv.json"])
+        .env("LIVENESS_WHISPER_WEIGHTS", "q4")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+}

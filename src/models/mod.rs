@@ -102,6 +102,44 @@ impl Manifest {
 
 /// Name of the Whisper model entry in the manifest.
 pub const WHISPER_BASE: &str = "whisper-base";
+/// Name of the 8-bit (`Q8_0`) form of the same weights in the manifest.
+pub const WHISPER_BASE_Q8_0: &str = "whisper-base-q8_0";
+
+/// Which form of the whisper weights recognises speech: the f16 conversion of the registry
+/// weights, or its 8-bit quantisation (smaller and faster on CPU; see the README's figures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhisperWeights {
+    /// `ggml-base.bin`, f16.
+    #[default]
+    F16,
+    /// `ggml-base-q8_0.bin`, ggml `Q8_0` blocks.
+    Q8_0,
+}
+
+impl WhisperWeights {
+    /// The manifest entry of these weights.
+    pub fn manifest_name(self) -> &'static str {
+        match self {
+            WhisperWeights::F16 => WHISPER_BASE,
+            WhisperWeights::Q8_0 => WHISPER_BASE_Q8_0,
+        }
+    }
+
+    /// The word for them on the command line and in `LIVENESS_WHISPER_WEIGHTS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhisperWeights::F16 => "f16",
+            WhisperWeights::Q8_0 => "q8_0",
+        }
+    }
+
+    /// The weights a word names (`f16` or `q8_0`).
+    pub fn parse(word: &str) -> Option<Self> {
+        [WhisperWeights::F16, WhisperWeights::Q8_0]
+            .into_iter()
+            .find(|w| w.as_str() == word)
+    }
+}
 
 /// A folder of model files.
 #[derive(Debug, Clone)]
@@ -260,6 +298,14 @@ mod tests {
         let w = m.entry(WHISPER_BASE).expect("whisper-base entry");
         assert_eq!(w.sha256.as_ref().unwrap().len(), 64);
         assert!(w.size.unwrap() > 100_000_000);
+        for weights in [WhisperWeights::F16, WhisperWeights::Q8_0] {
+            let e = m
+                .entry(weights.manifest_name())
+                .expect("whisper weights entry");
+            assert_eq!(e.sha256.as_ref().unwrap().len(), 64);
+            assert_eq!(WhisperWeights::parse(weights.as_str()), Some(weights));
+        }
+        assert_eq!(WhisperWeights::parse("q4_0"), None);
         for vision in [
             "face-detector",
             "face-mesh",

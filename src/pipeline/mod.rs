@@ -26,7 +26,7 @@ use crate::decode::{DecodeConfig, DecodeError};
 use crate::face_analysis::{faces_report, FramePlan};
 use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::models::lazy::LazyModel;
-use crate::models::{Manifest, ModelError, ModelsDir, WHISPER_BASE};
+use crate::models::{Manifest, ModelError, ModelsDir, WhisperWeights};
 use crate::report::rounding::round3;
 use crate::speech::asr::{AsrError, Transcriber};
 use crate::speech::normalize::{LanguageError, LanguagePacks};
@@ -125,6 +125,8 @@ pub struct VerifierConfig {
     pub frame_queue: usize,
     /// Capacity of the audio channel.
     pub audio_queue: usize,
+    /// Which form of the whisper weights to load.
+    pub whisper_weights: WhisperWeights,
 }
 
 impl Default for VerifierConfig {
@@ -142,6 +144,7 @@ impl Default for VerifierConfig {
             max_audio_s: 120.0,
             frame_queue: 8,
             audio_queue: 32,
+            whisper_weights: WhisperWeights::F16,
         }
     }
 }
@@ -174,12 +177,14 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Loads the whisper model from a models folder (size-checked against the manifest).
+    /// Loads the whisper model (the weights `config.whisper_weights` names) from a models
+    /// folder, size-checked against the manifest.
     pub fn new(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
         let manifest = Manifest::builtin();
+        let name = config.whisper_weights.manifest_name();
         let entry = manifest
-            .entry(WHISPER_BASE)
-            .ok_or_else(|| VerifyError::Data("manifest lacks whisper-base".into()))?;
+            .entry(name)
+            .ok_or_else(|| VerifyError::Data(format!("manifest lacks {name}")))?;
         let path = models.path_of(entry)?;
         let len = std::fs::metadata(&path).map_err(ModelError::Io)?.len();
         if let Some(size) = entry.size.filter(|s| *s != len) {

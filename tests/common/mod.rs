@@ -31,11 +31,22 @@ pub fn models_dir() -> ModelsDir {
     ModelsDir::locate(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")))
 }
 
-/// One verifier (whisper loaded once) for the whole test binary.
+/// One verifier (whisper loaded once) for the whole test binary, with the whisper weights
+/// `LIVENESS_WHISPER_WEIGHTS` names (`f16` by default, `q8_0` to compare the 8-bit weights on
+/// the same evaluations).
 pub fn verifier() -> &'static Verifier {
     static V: OnceLock<Verifier> = OnceLock::new();
     V.get_or_init(|| {
-        Verifier::new(&models_dir(), VerifierConfig::default())
+        let weights = match std::env::var("LIVENESS_WHISPER_WEIGHTS") {
+            Ok(word) => liveness::models::WhisperWeights::parse(&word)
+                .unwrap_or_else(|| panic!("LIVENESS_WHISPER_WEIGHTS={word}: use f16 or q8_0")),
+            Err(_) => liveness::models::WhisperWeights::F16,
+        };
+        let config = VerifierConfig {
+            whisper_weights: weights,
+            ..VerifierConfig::default()
+        };
+        Verifier::new(&models_dir(), config)
             .expect("models installed (run scripts/setup.sh or scripts/test.sh)")
     })
 }
