@@ -584,7 +584,11 @@ pub fn quantize_q8_0(mut r: impl Read, mut w: impl Write) -> Result<QuantizeSumm
             dims.push(read_count(&mut r, "tensor dimension", 1 << 26)?);
         }
         let name = read_n(&mut r, name_len)?;
-        let n: usize = dims.iter().product();
+        let n = dims
+            .iter()
+            .try_fold(1usize, |acc, d| acc.checked_mul(*d))
+            .filter(|n| *n <= 1 << 31)
+            .ok_or_else(|| ModelError::Format("ggml tensor too large".into()))?;
         let data = match ttype {
             GGML_TYPE_F32 => read_n(&mut r, 4 * n)?,
             GGML_TYPE_F16 => read_n(&mut r, 2 * n)?,
