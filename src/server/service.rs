@@ -288,7 +288,6 @@ pub async fn upload_live_video(
     })?;
     let duration_ms = probe_video(state, &received).await?;
     let key = format!("{}/live-videos/{}", account.id, id);
-    state.media.put_file(&key, received.file.path()).await?;
     let now = now_text();
     let record = LiveVideoRecord {
         id,
@@ -307,11 +306,31 @@ pub async fn upload_live_video(
         created_at: now.clone(),
         updated_at: now,
     };
-    if let Err(e) = state.store.insert_live_video(&record).await {
-        state.media.delete(&key).await.ok();
+    keep_upload(
+        state,
+        &key,
+        &received,
+        state.store.insert_live_video(&record),
+    )
+    .await?;
+    Ok(record)
+}
+
+/// Keeps an upload: its bytes under `key` in the media store, then its record through
+/// `insert`; when the record cannot be stored the bytes are taken back, so no object is left
+/// without a record.
+async fn keep_upload(
+    state: &AppState,
+    key: &str,
+    received: &Received,
+    insert: impl Future<Output = Result<(), StoreError>>,
+) -> Result<(), ApiError> {
+    state.media.put_file(key, received.file.path()).await?;
+    if let Err(e) = insert.await {
+        state.media.delete(key).await.ok();
         return Err(e.into());
     }
-    Ok(record)
+    Ok(())
 }
 
 /// Opens the upload with FFmpeg: it must hold a decodable video stream no longer than the
@@ -363,7 +382,6 @@ pub async fn upload_live_photo(
     let inspections = inspect(state, &received, perform).await?;
     let id = new_id();
     let key = format!("{}/live-photos/{}", account.id, id);
-    state.media.put_file(&key, received.file.path()).await?;
     let now = now_text();
     let record = LivePhotoRecord {
         id,
@@ -379,10 +397,13 @@ pub async fn upload_live_photo(
         created_at: now.clone(),
         updated_at: now,
     };
-    if let Err(e) = state.store.insert_live_photo(&record).await {
-        state.media.delete(&key).await.ok();
-        return Err(e.into());
-    }
+    keep_upload(
+        state,
+        &key,
+        &received,
+        state.store.insert_live_photo(&record),
+    )
+    .await?;
     Ok(record)
 }
 
