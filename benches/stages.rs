@@ -14,8 +14,9 @@ use liveness::models::ModelsDir;
 use liveness::pipeline::{Verifier, VerifierConfig};
 use liveness::speech::matcher::match_voice;
 use liveness::speech::normalize::LanguagePacks;
-use liveness::vision::analyzer::{FrameAnalyzer, VisionModels};
-use liveness::vision::image::RgbView;
+use liveness::vision::analyzer::{FrameAnalyzer, VisionModels, MESH_FILE, RUNTIME_FILE};
+use liveness::vision::image::{sample_roi, RgbView, Roi};
+use liveness::vision::mesh::FaceMesh;
 
 fn media() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media");
@@ -134,6 +135,25 @@ fn vision_bench(c: &mut Criterion) {
     let mut analyzer = FrameAnalyzer::new(&models, false);
     g.bench_function("analyze_frame_480", |b| {
         b.iter(|| analyzer.analyze(&img, 0.0).unwrap())
+    });
+    // Its parts: the crop sampled into the mesh's input, and the mesh model alone.
+    let roi = Roi {
+        cx: img.width as f32 / 2.0,
+        cy: img.height as f32 / 2.0,
+        side: img.height as f32 * 0.6,
+        angle: 0.1,
+    };
+    let mut scratch = Vec::new();
+    g.bench_function("sample_crop_192", |b| {
+        b.iter(|| sample_roi(&img, &roi, 192, 1.0, 0.0, &mut scratch))
+    });
+    let mesh = FaceMesh::load(
+        &models_dir.root().join(RUNTIME_FILE),
+        &models_dir.root().join(MESH_FILE),
+    )
+    .unwrap();
+    g.bench_function("mesh_model", |b| {
+        b.iter(|| mesh.run(&img, roi, &mut scratch).unwrap())
     });
     let mut with_eyes = FrameAnalyzer::new(&models, true);
     g.bench_function("analyze_frame_480_with_eyes", |b| {

@@ -270,7 +270,48 @@ class Converter:
         if self.src(src) in self.rank4:
             self.rank4.add(out)
 
+    def fuse_relu6(self):
+        """Relu -> Minimum(hi) -> Maximum(0) (TF's clip_by_value after a ReLU) becomes one
+        Clip(0, hi): the same values, and ONNX Runtime fuses a Clip into the convolution before
+        it, where the Min and Max would each run as a separate pass (about a fifth of the
+        face embedder's time)."""
+        scalars = {i.name: float(numpy_helper.to_array(i).ravel()[0]) for i in self.inits
+                   if int(np.prod(i.dims)) == 1}
+        users = {}
+        for n in self.out_nodes:
+            for i in n.input:
+                users[i] = users.get(i, 0) + 1
+        by_input = {n.input[0]: n for n in self.out_nodes if n.input}
+
+        def other(node, x):
+            rest = [i for i in node.input if i != x]
+            return scalars.get(rest[0]) if len(rest) == 1 else None
+
+        drop, fused = set(), {}
+        for relu in self.out_nodes:
+            if relu.op_type != "Relu" or users.get(relu.output[0]) != 1:
+                continue
+            mn = by_input.get(relu.output[0])
+            if mn is None or mn.op_type != "Min":
+                mn = next((n for n in self.out_nodes if n.op_type == "Min"
+                           and relu.output[0] in n.input), None)
+            hi = other(mn, relu.output[0]) if mn is not None else None
+            if hi is None or hi < 0 or users.get(mn.output[0]) != 1:
+                continue
+            mx = next((n for n in self.out_nodes if n.op_type == "Max" and mn.output[0] in n.input), None)
+            lo = other(mx, mn.output[0]) if mx is not None else None
+            if lo is None or lo != 0:
+                continue
+            clip = helper.make_node("Clip", [relu.input[0], self.const(np.float32(0)),
+                                             self.const(np.float32(hi))], [mx.output[0]])
+            drop.update({id(mn), id(mx)})
+            fused[id(relu)] = clip
+        self.out_nodes = [fused.get(id(n), n) for n in self.out_nodes if id(n) not in drop]
+        needed = {i for n in self.out_nodes for i in n.input}
+        self.inits = [i for i in self.inits if i.name in needed]
+
     def finish(self):
+        self.fuse_relu6()
         used = {i for n in self.out_nodes for i in n.input}
         final = [n.output[0] for n in self.out_nodes if not any(o in used for o in n.output)]
         produced = {o for n in self.out_nodes for o in n.output}

@@ -204,13 +204,21 @@ pub fn render_text(r: &VerifyReport) -> String {
         _ => "no video".to_string(),
     };
     out.push_str(&format!(
-        "media: {:.2} s, {size}{}, audio {}; timings: decode {:.2} s, asr {:.2} s, total {:.2} s\n",
+        "media: {:.2} s, {size}{}, audio {}\n",
         m.duration_seconds,
         m.fps.map_or(String::new(), |f| format!(" @ {f:.1} fps")),
         if m.has_audio { "yes" } else { "no" },
-        r.timings.decode_seconds,
-        r.timings.asr_seconds,
-        r.timings.total_seconds
+    ));
+    let t = &r.timings;
+    out.push_str(&format!(
+        "timings: load {:.2} s, decode {:.2} s, vision {:.2} s, asr {:.2} s, likelihood {:.2} s, \
+         total {:.2} s\n",
+        t.load_seconds,
+        t.decode_seconds,
+        t.vision_seconds,
+        t.asr_seconds,
+        t.likelihood_seconds,
+        t.total_seconds
     ));
     out
 }

@@ -168,6 +168,17 @@ pub struct DecodeStats {
     pub corrupt_packets: u64,
     /// Media time of the last decoded video frame or audio sample.
     pub decoded_seconds: f64,
+    /// Wall seconds of the whole run.
+    pub run_seconds: f64,
+    /// Seconds of it spent waiting for room on a full channel (the consumer was slower).
+    pub send_wait_seconds: f64,
+}
+
+impl DecodeStats {
+    /// Seconds the decoder worked: the run less its waits for a full channel.
+    pub fn busy_seconds(&self) -> f64 {
+        (self.run_seconds - self.send_wait_seconds).max(0.0)
+    }
 }
 
 fn init_ffmpeg() {
@@ -347,6 +358,17 @@ impl MediaDecoder {
     /// Decodes to the end, sending frames and audio on the given channels. A channel that is
     /// `None` (or whose receiver hung up) is not decoded. Blocks while a channel is full.
     pub fn run(
+        self,
+        frames: Option<Sender<Frame>>,
+        audio: Option<Sender<AudioChunk>>,
+    ) -> Result<DecodeStats, DecodeError> {
+        let started = std::time::Instant::now();
+        let mut stats = self.run_inner(frames, audio)?;
+        stats.run_seconds = started.elapsed().as_secs_f64();
+        Ok(stats)
+    }
+
+    fn run_inner(
         mut self,
         frames: Option<Sender<Frame>>,
         audio: Option<Sender<AudioChunk>>,
@@ -518,15 +540,15 @@ fn drain_video(
             v.last_regular = Some(pts);
         }
         stats.frames_sent += 1;
-        if tx
-            .send(Frame {
-                pts,
-                width: fw,
-                height: fh,
-                rgb: packed,
-            })
-            .is_err()
-        {
+        let sending = std::time::Instant::now();
+        let sent = tx.send(Frame {
+            pts,
+            width: fw,
+            height: fh,
+            rgb: packed,
+        });
+        stats.send_wait_seconds += sending.elapsed().as_secs_f64();
+        if sent.is_err() {
             return false;
         }
     }
@@ -639,7 +661,10 @@ fn send_chunks(
         stats.decoded_seconds = stats
             .decoded_seconds
             .max(pts + take as f64 / f64::from(AUDIO_RATE));
-        if tx.send(AudioChunk { pts, samples }).is_err() {
+        let sending = std::time::Instant::now();
+        let sent = tx.send(AudioChunk { pts, samples });
+        stats.send_wait_seconds += sending.elapsed().as_secs_f64();
+        if sent.is_err() {
             return false;
         }
     }

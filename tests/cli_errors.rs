@@ -365,6 +365,30 @@ fn the_8_bit_whisper_weights_are_selectable() {
     }
     assert_eq!(heard[0], heard[1]);
 
+    // Stage timings: a fresh process pays for loading its models; a clip with a voice and
+    // a face spends time in every stage; the stages overlap, each within the total.
+    let (_, json, _) = run_with(&clip, &lv, &models, &[]);
+    let t = &json["timings"];
+    let seconds = |k: &str| {
+        t[k].as_f64()
+            .unwrap_or_else(|| panic!("timings.{k}: {json}"))
+    };
+    for stage in [
+        "loadSeconds",
+        "decodeSeconds",
+        "visionSeconds",
+        "asrSeconds",
+    ] {
+        assert!(seconds(stage) > 0.0, "{stage}: {t}");
+        assert!(seconds(stage) <= seconds("totalSeconds"), "{stage}: {t}");
+    }
+    assert!(seconds("likelihoodSeconds") >= 0.0, "{t}");
+    assert!(
+        seconds("loadSeconds") + seconds("visionSeconds").max(seconds("asrSeconds"))
+            <= seconds("totalSeconds") + 0.05,
+        "{t}"
+    );
+
     // A models folder holding only the f16 weights.
     let only_f16 = dir.path().join("models");
     std::fs::create_dir(&only_f16).unwrap();

@@ -97,3 +97,33 @@ fn grid_sentences_and_digits() {
     assert_eq!(phrase_not_rejected, 11, "a true sentence was rejected");
     assert!(digit_clear >= 9, "digits clear: {digit_clear}/11");
 }
+
+/// A verifier charges its model loading to the first report it makes (`loadSeconds`), and
+/// none to the next: the service's workers load once and verify many videos.
+#[test]
+fn model_loading_is_reported_once() {
+    let Some(media) = common::media() else { return };
+    let verifier = liveness::pipeline::Verifier::load_all(
+        &common::models_dir(),
+        liveness::pipeline::VerifierConfig::default(),
+    )
+    .expect("models installed");
+    let lv = verifier
+        .parse_live_video(
+            r#"{"id":"t","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}"#,
+        )
+        .unwrap();
+    let clip = media.join("video/grid/sbwe5n.mpg");
+    let first = verifier.verify(&clip, &lv).unwrap().timings;
+    let second = verifier.verify(&clip, &lv).unwrap().timings;
+    assert!(first.load_seconds > 0.0, "{first:?}");
+    assert_eq!(second.load_seconds, 0.0, "{second:?}");
+    assert!(
+        first.total_seconds >= first.load_seconds + first.asr_seconds,
+        "{first:?}"
+    );
+    assert!(
+        second.asr_seconds > 0.0 && second.vision_seconds > 0.0,
+        "{second:?}"
+    );
+}

@@ -20,6 +20,8 @@ pub(super) struct Heard {
     pub truncated: bool,
     /// Media time of the last decoded sample.
     pub decoded_seconds: f64,
+    /// Seconds the decoder worked.
+    pub decode_seconds: f64,
 }
 
 /// Decodes the audio of `video` through a channel of `queue` chunks, keeping the first
@@ -54,6 +56,7 @@ pub(super) fn hear(
             .join()
             .map_err(|_| VerifyError::Internal("the audio decoder panicked".into()))??;
         heard.decoded_seconds = stats.decoded_seconds;
+        heard.decode_seconds = stats.busy_seconds();
         Ok(heard)
     })
 }

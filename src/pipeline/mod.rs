@@ -174,12 +174,31 @@ pub struct Verifier {
     /// models.
     vision: SharedVision,
     config: VerifierConfig,
+    /// Seconds spent loading models that no report has counted yet (the first verification
+    /// reports them as its `loadSeconds`).
+    unreported_load: Arc<UnreportedLoad>,
+}
+
+/// Model-loading seconds not yet reported, shared by a verifier's clones.
+#[derive(Debug, Default)]
+struct UnreportedLoad(std::sync::atomic::AtomicU64);
+
+impl UnreportedLoad {
+    fn new(seconds: f64) -> Self {
+        Self(seconds.to_bits().into())
+    }
+
+    /// The seconds not yet reported, leaving 0.
+    fn take(&self) -> f64 {
+        f64::from_bits(self.0.swap(0, std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Verifier {
     /// Loads the whisper model (the weights `config.whisper_weights` names) from a models
     /// folder, size-checked against the manifest.
     pub fn new(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
+        let started = Instant::now();
         let manifest = Manifest::builtin();
         let name = config.whisper_weights.manifest_name();
         let entry = manifest
@@ -209,6 +228,7 @@ impl Verifier {
             models_root: models.root().to_path_buf(),
             vision: SharedVision::default(),
             config,
+            unreported_load: Arc::new(UnreportedLoad::new(started.elapsed().as_secs_f64())),
         })
     }
 
@@ -216,6 +236,7 @@ impl Verifier {
     /// process about to verify (the two loads overlap instead of adding up). A vision model
     /// that fails to load fails here, as it would on the first verification.
     pub fn load_all(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
+        let started = Instant::now();
         let vision = SharedVision::default();
         let root = models.root().to_path_buf();
         let (verifier, loaded) = thread::scope(|s| {
@@ -226,8 +247,9 @@ impl Verifier {
                 .unwrap_or_else(|_| Err("loading the vision models panicked".into()));
             (verifier, loaded)
         });
-        let verifier = verifier?.sharing_vision(vision);
+        let mut verifier = verifier?.sharing_vision(vision);
         loaded.map_err(VerifyError::VisionUnavailable)?;
+        verifier.unreported_load = Arc::new(UnreportedLoad::new(started.elapsed().as_secs_f64()));
         Ok(verifier)
     }
 
@@ -304,7 +326,10 @@ impl Verifier {
             .any(|c| c.kind == ChallengeType::Voice);
         // Every video gets the faces analysis, whatever its challenges: a liveness verdict is
         // about the person on screen.
+        let loading = Instant::now();
         let vision = self.vision_models()?;
+        let earlier_load = self.unreported_load.take();
+        let load_seconds = earlier_load + loading.elapsed().as_secs_f64();
         let decode_config = DecodeConfig {
             frame_max_side: self.config.vision_max_side,
             max_fps: self.config.vision_fps,
@@ -361,7 +386,7 @@ impl Verifier {
             (seen, voice)
         });
         let seen = seen?;
-        let (voice, asr_seconds) = voice.transpose()?.unwrap_or_default();
+        let (voice, speech_seconds) = voice.transpose()?.unwrap_or_default();
 
         let info = &seen.info;
         let mut media = MediaReport::new(
@@ -398,9 +423,14 @@ impl Verifier {
             faces,
             media,
             timings: Timings {
-                decode_seconds: round3(seen.seconds),
-                asr_seconds: round3(asr_seconds),
-                total_seconds: round3(started.elapsed().as_secs_f64()),
+                load_seconds: round3(load_seconds),
+                decode_seconds: round3(
+                    heard.as_ref().map_or(0.0, |h| h.decode_seconds) + seen.stats.busy_seconds(),
+                ),
+                vision_seconds: round3(seen.vision_seconds),
+                asr_seconds: round3(speech_seconds.asr),
+                likelihood_seconds: round3(speech_seconds.likelihood),
+                total_seconds: round3(earlier_load + started.elapsed().as_secs_f64()),
             },
         };
         Ok(judge(live_video, findings))

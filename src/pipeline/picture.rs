@@ -22,8 +22,25 @@ pub(super) struct Seen {
     pub stats: DecodeStats,
     /// Per-frame signals of the analysed frames.
     pub trace: SignalTrace,
-    /// Wall time of the pass.
-    pub seconds: f64,
+    /// Seconds the vision stage worked on frames (the pass less its waits for the decoder).
+    pub vision_seconds: f64,
+}
+
+/// The frames of a channel, counting how long the consumer waited for each.
+struct TimedFrames<'a> {
+    frames: crossbeam_channel::Iter<'a, Frame>,
+    waited: std::time::Duration,
+}
+
+impl Iterator for TimedFrames<'_> {
+    type Item = Frame;
+
+    fn next(&mut self) -> Option<Frame> {
+        let asked = Instant::now();
+        let frame = self.frames.next();
+        self.waited += asked.elapsed();
+        frame
+    }
 }
 
 /// Decodes the frames of `video` through a channel of `queue` frames and analyses them as
@@ -47,8 +64,16 @@ pub(super) fn see(
             let info = decoder.info().clone();
             decoder.run(Some(frame_tx), None).map(|stats| (info, stats))
         });
+        let mut frames = TimedFrames {
+            frames: frame_rx.iter(),
+            waited: std::time::Duration::ZERO,
+        };
+        let trace = analyse_frames(vision, &mut frames, plan);
+        let vision_seconds = started
+            .elapsed()
+            .saturating_sub(frames.waited)
+            .as_secs_f64();
         // Keep draining after a failure so that the decoder never blocks.
-        let trace = analyse_frames(vision, frame_rx.iter(), plan);
         frame_rx.iter().for_each(drop);
         let (info, stats) = decoding
             .join()
@@ -58,7 +83,7 @@ pub(super) fn see(
             info,
             stats,
             trace,
-            seconds: started.elapsed().as_secs_f64(),
+            vision_seconds,
         })
     })
 }

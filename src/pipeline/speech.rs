@@ -28,6 +28,15 @@ pub(super) struct SpeechRun<'a> {
     pub cancel: &'a Cancel,
 }
 
+/// Seconds the speech stage spent on each kind of work.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct SpeechSeconds {
+    /// The free reading.
+    pub asr: f64,
+    /// Scoring the challenges' renderings and the digit-grammar reading.
+    pub likelihood: f64,
+}
+
 /// The verdict of every voice challenge from the speech alone, and the seconds spent
 /// recognising it.
 pub(super) fn recognise(
@@ -35,7 +44,7 @@ pub(super) fn recognise(
     live_video: &LiveVideo,
     pack: &LanguagePack,
     audio: &Heard,
-) -> Result<(Vec<ChallengeReport>, f64), VerifyError> {
+) -> Result<(Vec<ChallengeReport>, SpeechSeconds), VerifyError> {
     let started = Instant::now();
     let start = audio.first_pts.unwrap_or(0.0);
     // Challenges the free reading does not clear have their renderings scored against the
@@ -59,6 +68,15 @@ pub(super) fn recognise(
             Some(run.cancel.flag()),
         )?)
     };
+    let mut seconds = SpeechSeconds {
+        asr: started.elapsed().as_secs_f64(),
+        likelihood: 0.0,
+    };
+    if let Some(free) = &free {
+        seconds.asr -= free.scoring_seconds;
+        seconds.likelihood += free.scoring_seconds;
+    }
+    let second_reading = Instant::now();
     let mut digit_reading = || {
         let grammar = digit_grammar(pack);
         run.transcriber.transcribe_on(
@@ -78,5 +96,6 @@ pub(super) fn recognise(
         &mut digit_reading,
         audio.truncated.then_some(run.max_audio_s),
     )?;
-    Ok((reports, started.elapsed().as_secs_f64()))
+    seconds.likelihood += second_reading.elapsed().as_secs_f64();
+    Ok((reports, seconds))
 }

@@ -113,16 +113,26 @@ pub struct ChallengeReport {
     pub evidence: Evidence,
 }
 
-/// Stage timings in seconds.
+/// Where the time of one verification went, in seconds. The stages run on their own
+/// threads at the same time (the picture is decoded and analysed while the speech is
+/// recognised), so the stage figures can add up to more than `totalSeconds`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Timings {
-    /// The picture pass: decoding the frames and analysing them (it runs while the speech is
-    /// recognised).
+    /// Loading models for this verification (the first one of a process pays for them;
+    /// later ones find them loaded, 0).
+    pub load_seconds: f64,
+    /// Decoding the sound track and the frames (the decoders' working time, less their
+    /// waits for a slower consumer).
     pub decode_seconds: f64,
-    /// Speech recognition (all voice challenges).
+    /// Analysing frames: face detection, mesh, eyes, identity, lips.
+    pub vision_seconds: f64,
+    /// Speech recognition: whisper's free reading of the speech.
     pub asr_seconds: f64,
-    /// Wall time of the whole verification.
+    /// Likelihoods: scoring the challenges' texts against the speech and the digit-grammar
+    /// reading (0 when the free reading was decisive).
+    pub likelihood_seconds: f64,
+    /// Wall time of the whole verification, model loading included.
     pub total_seconds: f64,
 }
 

@@ -54,6 +54,8 @@ pub struct Transcript {
     pub reference: Option<TextScore>,
     /// Likelihood scores of the texts asked for, in order (empty when none were asked for).
     pub scores: Vec<TextScore>,
+    /// Seconds of the reading spent scoring those texts (part of the reading's time).
+    pub scoring_seconds: f64,
 }
 
 /// Whisper encoder positions per second of audio (1500 for 30 s).
@@ -203,6 +205,7 @@ impl Transcriber {
             speech_end: Some(span_start + seconds),
             reference: decoded.reference,
             scores: decoded.scores,
+            scoring_seconds: decoded.scoring_seconds,
         })
     }
 }

@@ -108,6 +108,8 @@ pub struct Decoded {
     pub reference: Option<TextScore>,
     /// One score per text that `Scoring::texts` asked for, in order.
     pub scores: Vec<TextScore>,
+    /// Seconds spent scoring (the forced decodings after the free reading).
+    pub scoring_seconds: f64,
 }
 
 /// Errors from the C API.
@@ -225,17 +227,20 @@ impl WhisperModel {
                 .scoring
                 .map(|s| (s.texts)(free.trim()))
                 .unwrap_or_default();
+            let scoring_started = std::time::Instant::now();
             let scored = if texts.is_empty() {
                 Ok((None, Vec::new()))
             } else {
                 self.score_with_state(state, opts, &free, &texts)
             };
+            let scoring_seconds = scoring_started.elapsed().as_secs_f64();
             sys::whisper_free_state(state);
             let (reference, scores) = scored?;
             Ok(Decoded {
                 segments: out,
                 reference,
                 scores,
+                scoring_seconds,
             })
         }
     }

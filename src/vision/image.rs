@@ -24,14 +24,12 @@ impl<'a> RgbView<'a> {
 
     /// Bilinear sample of the three channels at (x, y) in pixel coordinates (pixel centres at
     /// +0.5); outside the image reads as black.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn sample(&self, x: f32, y: f32) -> [f32; 3] {
         let fx = x - 0.5;
         let fy = y - 0.5;
-        let x0 = fx.floor();
-        let y0 = fy.floor();
-        let (ax, ay) = (fx - x0, fy - y0);
-        let (x0, y0) = (x0 as i64, y0 as i64);
+        let (x0, y0) = (floor(fx), floor(fy));
+        let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
         let (w, h) = (self.width as i64, self.height as i64);
         if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
             // All four neighbours inside: the same sums in the same order, without the checks.
@@ -75,6 +73,19 @@ impl<'a> RgbView<'a> {
     pub(crate) fn luminance(&self, x: f32, y: f32) -> f32 {
         let [r, g, b] = self.sample(x, y);
         0.299 * r + 0.587 * g + 0.114 * b
+    }
+}
+
+/// `v.floor()` as an integer, without the libm call that `f32::floor` compiles to on baseline
+/// x86-64 (it ran once per sampled pixel). Values beyond the i64 range saturate, which the
+/// bounds checks then treat as outside the image.
+#[inline]
+fn floor(v: f32) -> i64 {
+    let t = v as i64;
+    if (t as f32) > v {
+        t - 1
+    } else {
+        t
     }
 }
 
@@ -138,22 +149,31 @@ pub fn sample_roi_flipped(
 ) {
     out.clear();
     out.resize(3 * size * size, 0.0);
+    if size == 0 {
+        return;
+    }
     let plane = size * size;
     let step = 1.0 / size as f32;
     let k = scale / 255.0;
     // `Roi::to_image`, with the rotation's sine and cosine taken once.
     let (sin, cos) = roi.angle.sin_cos();
-    for j in 0..size {
+    let (red, rest) = out.split_at_mut(plane);
+    let (green, blue) = rest.split_at_mut(plane);
+    let rows = red
+        .chunks_exact_mut(size)
+        .zip(green.chunks_exact_mut(size))
+        .zip(blue.chunks_exact_mut(size));
+    for (j, ((r, g), b)) in rows.enumerate() {
         let dy = ((j as f32 + 0.5) * step - 0.5) * roi.side;
-        for i in 0..size {
+        for (i, ((r, g), b)) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).enumerate() {
             let u = (i as f32 + 0.5) * step;
             let u = if mirror { 1.0 - u } else { u };
             let dx = (u - 0.5) * roi.side;
             let (x, y) = (roi.cx + dx * cos - dy * sin, roi.cy + dx * sin + dy * cos);
-            let rgb = img.sample(x, y);
-            for (c, v) in rgb.iter().enumerate() {
-                out[c * plane + j * size + i] = v * k + offset;
-            }
+            let [sr, sg, sb] = img.sample(x, y);
+            *r = sr * k + offset;
+            *g = sg * k + offset;
+            *b = sb * k + offset;
         }
     }
 }
