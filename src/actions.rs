@@ -143,6 +143,11 @@ impl ActionVocabulary {
             .find(|a| key(&a.name) == k || a.aliases.iter().any(|al| key(al) == k))
     }
 
+    /// Every action, in file order.
+    pub fn specs(&self) -> &[ActionSpec] {
+        &self.actions
+    }
+
     /// Canonical names, in file order.
     pub fn names(&self) -> Vec<&str> {
         self.actions.iter().map(|a| a.name.as_str()).collect()

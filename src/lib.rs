@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod audit;
 pub mod av_sync;
+pub mod challenge_draw;
 pub mod cli;
 pub mod control;
 pub mod decode;

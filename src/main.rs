@@ -222,6 +222,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Challenges drawn here, for test recordings.
+    Challenge {
+        #[command(subcommand)]
+        command: ChallengeCommand,
+    },
     /// (internal) A runner process: answers verification requests from its parent on stdin,
     /// one JSON line each (see `liveness::runner`).
     #[command(hide = true)]
@@ -291,6 +296,32 @@ enum KeysCommand {
         /// Post completed checks to this URL (signed with a secret printed here).
         #[arg(long)]
         webhook: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChallengeCommand {
+    /// Print a fresh Live Video JSON object (random id, drawn challenges, creation time now)
+    /// that `liveness verify` accepts: record the video it asks for, then verify it.
+    ///
+    /// The digits never repeat one digit more than twice nor run by one (123, 987); two
+    /// actions in a row are never the same nor indistinguishable in sequence. Drawn with the
+    /// operating system's secure generator. Errors are a JSON object on stdout (exit 65).
+    ///
+    /// Example: liveness challenge new --language fr --digits 5 --actions 1 > lv.json
+    New {
+        /// BCP-47 language of the recital (one with a language pack: en, fr, de, es, ...).
+        #[arg(long)]
+        language: String,
+        /// Digits to recite (3 to 10; 0 for no voice challenge).
+        #[arg(long, default_value_t = liveness::challenge_draw::DEFAULT_DIGITS)]
+        digits: usize,
+        /// Actions to perform (1 to 4; 0 for no actions challenge).
+        #[arg(long, default_value_t = liveness::challenge_draw::DEFAULT_ACTIONS)]
+        actions: usize,
+        /// Client id to put in the object.
+        #[arg(long = "client-id")]
+        client_id: Option<String>,
     },
 }
 
@@ -447,7 +478,7 @@ fn main() -> ExitCode {
     // says, `audit` always (its output is JSON), the others as a line on stderr.
     let json = match &cli.command {
         Command::Verify { format, .. } | Command::Photo { format, .. } => wants_json(*format),
-        Command::Audit { .. } => true,
+        Command::Audit { .. } | Command::Challenge { .. } => true,
         _ => false,
     };
     match run(cli.command) {
@@ -536,6 +567,15 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Models {
             command: ModelsCommand::QuantizeWhisper { models },
         } => quantize_whisper(models),
+        Command::Challenge {
+            command:
+                ChallengeCommand::New {
+                    language,
+                    digits,
+                    actions,
+                    client_id,
+                },
+        } => new_challenge(&language, digits, actions, client_id),
     }
 }
 
@@ -761,6 +801,34 @@ fn quantize_whisper(models: Option<PathBuf>) -> Result<ExitCode, Failure> {
     );
     dir.verify(q8)?;
     println!("sha256 matches the manifest");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `challenge new`: a Live Video skeleton with drawn challenges, checked by the same parser
+/// `verify` uses before it is printed.
+fn new_challenge(
+    language: &str,
+    digits: usize,
+    actions: usize,
+    client_id: Option<String>,
+) -> Result<ExitCode, Failure> {
+    use liveness::challenge_draw::{live_video_skeleton, rfc3339, DrawRequest};
+    let packs = liveness::speech::normalize::LanguagePacks::builtin()?;
+    let vocabulary = liveness::actions::ActionVocabulary::builtin()
+        .map_err(|e| fail(ErrorClass::Internal, e.to_string()))?;
+    let lv = live_video_skeleton(
+        &mut rand::rngs::OsRng,
+        &packs,
+        &vocabulary,
+        language,
+        client_id,
+        DrawRequest { digits, actions },
+        rfc3339(std::time::SystemTime::now()),
+    )?;
+    let json =
+        serde_json::to_string_pretty(&lv).map_err(|e| fail(ErrorClass::Internal, e.to_string()))?;
+    liveness::live_video::LiveVideo::parse(&json, &packs, &vocabulary)?;
+    println!("{json}");
     Ok(ExitCode::SUCCESS)
 }
 

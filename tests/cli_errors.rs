@@ -420,3 +420,69 @@ fn the_8_bit_whisper_weights_are_selectable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
 }
+
+/// `challenge new` prints a Live Video with freshly drawn challenges that `verify` accepts
+/// and verifies as given (a GRID recording does not say these digits: never clear); two
+/// calls draw different objects; a bad request is a JSON error.
+#[test]
+fn challenge_new_prints_a_live_video_that_verify_accepts() {
+    let Some(media) = common::media() else { return };
+    let new = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_liveness"))
+            .args(["challenge", "new"])
+            .args(args)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap_or(-1), json)
+    };
+    let (code, lv) = new(&["--language", "en-GB", "--client-id", "client-7"]);
+    assert_eq!(code, 0, "{lv}");
+    assert_eq!(lv["language"], "en-GB");
+    assert_eq!(lv["clientId"], "client-7");
+    assert_eq!(lv["id"].as_str().unwrap().len(), 24);
+    let digits = lv["challenges"][0]["value"].as_array().unwrap();
+    assert_eq!(
+        (lv["challenges"][0]["type"].as_str(), digits.len()),
+        (Some("voice"), 4)
+    );
+    let actions = lv["challenges"][1]["value"].as_array().unwrap();
+    assert_eq!(
+        (lv["challenges"][1]["type"].as_str(), actions.len()),
+        (Some("actions"), 2)
+    );
+    let (_, other) = new(&["--language", "en-GB"]);
+    assert_ne!(lv["id"], other["id"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lv.json");
+    std::fs::write(&path, lv.to_string()).unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let (code, report, stderr) =
+        run_with(&media.join("video/grid/sbwe5n.mpg"), &path, &models, &[]);
+    assert_eq!(code, 0, "{report} {stderr}");
+    assert_eq!(report["liveVideoId"], lv["id"]);
+    assert_eq!(
+        report["challenges"][0]["value"],
+        lv["challenges"][0]["value"]
+    );
+    assert_eq!(
+        report["challenges"][1]["value"],
+        lv["challenges"][1]["value"]
+    );
+    assert_ne!(report["outcome"], "clear", "{report}");
+
+    let (code, err) = new(&["--language", "xx"]);
+    assert_eq!(
+        (code, err["type"].as_str()),
+        (65, Some("invalid_request")),
+        "{err}"
+    );
+    let (code, err) = new(&["--language", "fr", "--digits", "11"]);
+    assert_eq!(code, 65, "{err}");
+    assert!(err["message"].as_str().unwrap().contains("digits"), "{err}");
+    let (code, only) = new(&["--language", "de", "--digits", "6", "--actions", "0"]);
+    assert_eq!(code, 0);
+    assert_eq!(only["challenges"].as_array().unwrap().len(), 1);
+}
