@@ -185,6 +185,13 @@ enum Command {
         /// Attempts a check gets before it is failed.
         #[arg(long, default_value_t = 3)]
         max_attempts: i64,
+        /// Seconds an issued challenge (POST /v1/challenges) stays valid.
+        #[arg(long, default_value_t = 300)]
+        challenge_ttl: u64,
+        /// Refuse Live Video uploads that bring their own `challenges`: only issued ones
+        /// (`challengeId`) are accepted.
+        #[arg(long)]
+        require_issued_challenges: bool,
         /// Seconds a client may take to send a request's headers (and may keep a connection
         /// open between requests); slower connections are closed.
         #[arg(long, default_value_t = 10.0)]
@@ -918,6 +925,8 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                 max_video_seconds,
                 max_photo_mb,
                 max_attempts,
+                challenge_ttl,
+                require_issued_challenges,
                 header_timeout_seconds,
                 body_idle_seconds,
                 body_min_rate,
@@ -929,6 +938,8 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                 api.max_photo_bytes = (max_photo_mb.max(0.0) * 1048576.0) as u64;
                 api.max_video_seconds = max_video_seconds;
                 api.max_attempts = max_attempts.max(1);
+                api.challenge_ttl = Duration::from_secs(challenge_ttl);
+                api.require_issued_challenges = require_issued_challenges;
                 let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
                 liveness::server::serve(ServeOptions {
                     listen,

@@ -20,8 +20,9 @@ use super::auth::Account;
 use super::error::{ApiError, ErrorBody};
 use super::service;
 use super::upload;
-use super::views::{CheckResource, LivePhotoResource, LiveVideoResource};
+use super::views::{ChallengeResource, CheckResource, LivePhotoResource, LiveVideoResource};
 use super::AppState;
+use crate::challenge_draw::{DrawRequest, DEFAULT_ACTIONS, DEFAULT_DIGITS};
 use crate::store::{CheckRecord, ListQuery, LivePhotoRecord, LiveVideoRecord};
 
 /// Largest `pageSize`.
@@ -198,12 +199,18 @@ pub struct LiveVideoUpload {
         pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
     )]
     client_id: String,
-    /// BCP-47 language of the voice challenges (`en-GB`, `fr`, ...).
-    language: String,
+    /// BCP-47 language of the voice challenges (`en-GB`, `fr`, ...). Required with
+    /// `challenges`; with `challengeId` it may be left out (or must match the issued one).
+    language: Option<String>,
     /// The challenges as a JSON string: `[{"type":"voice","value":["7","9","1","7"]}, ...]`.
     /// Limits (400 `limit_exceeded`): 8 challenges, 16 values each, per voice challenge 16
-    /// digits, 40 words and 300 characters, 64 KiB for the whole Live Video.
-    challenges: String,
+    /// digits, 40 words and 300 characters, 64 KiB for the whole Live Video. Give either
+    /// this or `challengeId`; a service run with `--require-issued-challenges` refuses it.
+    challenges: Option<String>,
+    /// Challenges issued by `POST /v1/challenges` for the same `clientId`: the upload is
+    /// bound to them and uses them up (409 `challenge_used` the second time, 422
+    /// `challenge_expired` after `expiresAt`, 404 for another account's).
+    challenge_id: Option<String>,
     /// `true` when the recording is mirrored (selfie preview).
     mirrored: Option<bool>,
 }
@@ -322,8 +329,10 @@ fn parse_bool(name: &str, value: Option<&String>, default: bool) -> Result<bool,
         (status = 201, description = "Stored", body = LiveVideoResource),
         (status = 400, description = "Invalid form or challenges", body = ErrorBody),
         (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "challengeId names no challenge of this account", body = ErrorBody),
+        (status = 409, description = "The issued challenge was already used (`challenge_used`)", body = ErrorBody),
         (status = 413, description = "Video over the size limit", body = ErrorBody),
-        (status = 422, description = "Not a video we read, or too long", body = ErrorBody),
+        (status = 422, description = "Not a video we read, or too long, or the issued challenge expired (`challenge_expired`)", body = ErrorBody),
     ))]
 pub async fn create_live_video(
     State(state): State<AppState>,
@@ -337,10 +346,12 @@ pub async fn create_live_video(
         &state.config.tmp_dir,
     )
     .await?;
+    let optional = |name: &str| form.fields.get(name).map(|v| v.to_string());
     let upload = service::VideoUpload {
         client_id: form.required("clientId")?.to_string(),
-        language: form.required("language")?.to_string(),
-        challenges: form.required("challenges")?.to_string(),
+        language: optional("language"),
+        challenges: optional("challenges"),
+        challenge_id: optional("challengeId"),
         mirrored: parse_bool("mirrored", form.fields.get("mirrored"), false)?,
         video: form.file,
     };
@@ -577,6 +588,124 @@ pub async fn delete_live_photo(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// The body of `POST /v1/challenges`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateChallenge {
+    /// The client the recording will be uploaded for.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
+    client_id: String,
+    /// BCP-47 language of the recital: a primary subtag with a language pack (`en`, `fr`,
+    /// `es`, `de`, `it`, `pt`, `nl`, `ru`, `pl`, `sv`), optionally a region (`en-GB`).
+    #[schema(
+        max_length = 35,
+        pattern = r"^(en|fr|es|de|it|pt|nl|ru|pl|sv)([-_][A-Za-z0-9]{1,8})*$"
+    )]
+    language: String,
+    /// A voice challenge of `digits` digits (3 to 10, default 4).
+    voice: Option<VoiceDraw>,
+    /// An actions challenge of `count` actions (1 to 4, default 2).
+    actions: Option<ActionsDraw>,
+}
+
+/// How many digits to draw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceDraw {
+    /// Digits to recite (3 to 10, default 4).
+    #[schema(value_type = Option<u32>, minimum = 3, maximum = 10)]
+    digits: Option<serde_json::Number>,
+}
+
+/// How many actions to draw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsDraw {
+    /// Actions to perform (1 to 4, default 2).
+    #[schema(value_type = Option<u32>, minimum = 1, maximum = 4)]
+    count: Option<serde_json::Number>,
+}
+
+/// Draw fresh challenges for one recording: digits to recite and actions to perform, chosen
+/// by the service with a secure generator. Upload the recording with `challengeId` before
+/// `expiresAt`; each serves one upload. Without `voice` and `actions` both are drawn.
+#[utoipa::path(post, path = "/v1/challenges", tag = "Challenges", request_body = CreateChallenge,
+    responses(
+        (status = 201, description = "Drawn", body = ChallengeResource),
+        (status = 400, description = "Invalid body, language without a pack, or counts out of range", body = ErrorBody),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+    ))]
+pub async fn create_challenge(
+    State(state): State<AppState>,
+    account: Account,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ChallengeResource>), ApiError> {
+    let req: CreateChallenge = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("body is not a challenge request: {e}"),
+        )
+    })?;
+    // A count is a whole number of at least 1 (JSON's `3.0` is one; 0 would mean no
+    // challenge of that type, which is said by leaving it out); the draw checks the range.
+    let whole = |n: &Option<serde_json::Number>, param: &str, default: usize| {
+        match n {
+        None => Ok(default),
+        Some(n) => n
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && (1.0..=1e6).contains(f))
+            .map(|f| f as usize)
+            .ok_or_else(|| ApiError::invalid(param, format!("{param}: the count must be a whole number of at least 1 (leave {param} out for none)"))),
+    }
+    };
+    let both = req.voice.is_none() && req.actions.is_none();
+    let digits = match (&req.voice, both) {
+        (Some(v), _) => whole(&v.digits, "voice", DEFAULT_DIGITS)?,
+        (None, true) => DEFAULT_DIGITS,
+        (None, false) => 0,
+    };
+    let count = match (&req.actions, both) {
+        (Some(a), _) => whole(&a.count, "actions", DEFAULT_ACTIONS)?,
+        (None, true) => DEFAULT_ACTIONS,
+        (None, false) => 0,
+    };
+    let request = service::ChallengeRequest {
+        client_id: req.client_id,
+        language: req.language,
+        draw: DrawRequest {
+            digits,
+            actions: count,
+        },
+    };
+    let issued = service::issue_challenge(&state, &account, request).await?;
+    Ok((StatusCode::CREATED, Json(issued.to_api())))
+}
+
+/// Get issued challenges (`usedAt` and `liveVideoId` once an upload used them).
+#[utoipa::path(get, path = "/v1/challenges/{id}", tag = "Challenges",
+    params(("id" = String, Path, description = "Challenge id")),
+    responses(
+        (status = 200, description = "The challenges", body = ChallengeResource),
+        (status = 401, description = "No or unknown API key", body = ErrorBody),
+        (status = 404, description = "No such challenge in this account", body = ErrorBody),
+    ))]
+pub async fn get_challenge(
+    State(state): State<AppState>,
+    account: Account,
+    Path(id): Path<String>,
+) -> Result<Json<ChallengeResource>, ApiError> {
+    Ok(Json(
+        service::get_challenge(&state, &account, &id)
+            .await?
+            .to_api(),
+    ))
+}
+
 /// Create a check; it is queued (`pending`) and a worker runs it.
 #[utoipa::path(post, path = "/v1/checks", tag = "Checks", request_body = CreateCheckBody,
     responses(
@@ -672,5 +801,27 @@ mod tests {
         let q = list_query(&raw(&[("createdAfter", "2026-11-23T01:00:00+01:00")])).unwrap();
         assert_eq!(q.created_after.as_deref(), Some("2026-11-23T00:00:00.000Z"));
         assert!(list_query(&raw(&[("status", "running")])).is_err());
+    }
+
+    /// The challenge request's documented languages are exactly those with a pack.
+    #[test]
+    fn the_documented_languages_are_the_packs() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(super::super::openapi::ApiDoc::openapi()).unwrap();
+        let pattern = doc["components"]["schemas"]["CreateChallenge"]["properties"]["language"]
+            ["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let listed = pattern
+            .strip_prefix("^(")
+            .and_then(|p| p.split(')').next())
+            .unwrap();
+        let mut documented: Vec<&str> = listed.split('|').collect();
+        let packs = crate::speech::normalize::LanguagePacks::builtin().unwrap();
+        let mut codes = packs.codes();
+        documented.sort_unstable();
+        codes.sort_unstable();
+        assert_eq!(documented, codes);
     }
 }

@@ -81,10 +81,15 @@ pub struct ApiConfig {
     pub max_attempts: i64,
     /// Where uploads are spooled before they are checked and stored.
     pub tmp_dir: PathBuf,
+    /// How long issued challenges stay valid.
+    pub challenge_ttl: std::time::Duration,
+    /// Refuse Live Video uploads that bring their own `challenges` (only issued ones).
+    pub require_issued_challenges: bool,
 }
 
 impl ApiConfig {
-    /// Defaults: 100 MB videos up to 120 s, 10 MB photos, 3 attempts.
+    /// Defaults: 100 MB videos up to 120 s, 10 MB photos, 3 attempts, issued challenges
+    /// valid for 300 s, uploads may bring their own challenges.
     pub fn new(tmp_dir: PathBuf) -> Self {
         Self {
             max_video_bytes: 100 << 20,
@@ -92,6 +97,8 @@ impl ApiConfig {
             max_video_seconds: 120.0,
             max_attempts: 3,
             tmp_dir,
+            challenge_ttl: std::time::Duration::from_secs(300),
+            require_issued_challenges: false,
         }
     }
 }
@@ -152,6 +159,8 @@ pub fn router(state: AppState) -> Router {
             get(api::download_live_photo),
         )
         .route("/v1/livePhotos/{id}/redact", post(api::redact_live_photo))
+        .route("/v1/challenges", post(api::create_challenge))
+        .route("/v1/challenges/{id}", get(api::get_challenge))
         .route("/v1/checks", post(api::create_check).get(api::list_checks))
         .route("/v1/checks/{id}", get(api::get_check))
         .route("/v1/openapi.json", get(openapi::openapi_json))

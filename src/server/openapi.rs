@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::api;
 use super::error::ErrorBody;
-use super::views::{CheckResource, LivePhotoResource, LiveVideoResource};
+use super::views::{ChallengeResource, CheckResource, LivePhotoResource, LiveVideoResource};
 
 /// Adds the `Authorization` API key scheme.
 struct ApiKeyScheme;
@@ -37,13 +37,15 @@ impl Modify for ApiKeyScheme {
         api::download_live_video, api::redact_live_video, api::delete_live_video,
         api::create_live_photo, api::list_live_photos, api::get_live_photo,
         api::download_live_photo, api::redact_live_photo, api::delete_live_photo,
+        api::create_challenge, api::get_challenge,
         api::create_check, api::list_checks, api::get_check, openapi_json, api::health,
     ),
     components(schemas(
         ErrorBody, LiveVideoResource, LivePhotoResource, CheckResource, api::LiveVideoList,
         api::LivePhotoList, api::CheckList, api::CreateCheckBody, api::CreateVideoCheck,
         api::CreatePhotoCheck, api::CheckStatus, api::CheckType, api::LiveVideoUpload,
-        api::LivePhotoUpload,
+        api::LivePhotoUpload, ChallengeResource, api::CreateChallenge, api::VoiceDraw,
+        api::ActionsDraw,
     )),
     modifiers(&ApiKeyScheme),
     security(("apiKey" = [])),

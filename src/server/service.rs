@@ -15,11 +15,12 @@ use super::auth::Account;
 use super::error::ApiError;
 use super::upload::{self, Received};
 use super::AppState;
+use crate::challenge_draw::{draw_challenges, DrawError, DrawRequest};
 use crate::live_video::{LiveVideo, LiveVideoError};
 use crate::report::ErrorClass;
 use crate::store::{
-    new_id, now_text, CheckRecord, CheckState, ListQuery, LivePhotoRecord, LiveVideoRecord, Page,
-    Store, StoreError,
+    format_time, new_id, now_ms, now_text, CheckRecord, CheckState, ConsumeError,
+    IssuedChallengeRecord, ListQuery, LivePhotoRecord, LiveVideoRecord, Page, Store, StoreError,
 };
 
 /// A record the API serves to the account that owns it.
@@ -243,29 +244,135 @@ async fn blocking<T: Send + 'static>(
 pub struct VideoUpload {
     /// `clientId`.
     pub client_id: String,
-    /// `language`.
-    pub language: String,
-    /// `challenges`, a JSON array in a string.
-    pub challenges: String,
+    /// `language` (may be left out with `challengeId`: the issued challenges' language).
+    pub language: Option<String>,
+    /// `challenges`, a JSON array in a string (or `challengeId` instead).
+    pub challenges: Option<String>,
+    /// `challengeId`: challenges issued by `POST /v1/challenges`, consumed by this upload.
+    pub challenge_id: Option<String>,
     /// `mirrored`.
     pub mirrored: bool,
     /// The `video` file, if sent.
     pub video: Option<Received>,
 }
 
+/// 409: an issued challenge already served an upload.
+fn challenge_used() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "challenge_used",
+        "the challenge was already used by another Live Video: ask for a new one",
+    )
+}
+
+/// 422: an issued challenge ran out of time.
+fn challenge_expired(at: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "challenge_expired",
+        format!("the challenge expired at {at}: ask for a new one"),
+    )
+}
+
+impl From<ConsumeError> for ApiError {
+    fn from(e: ConsumeError) -> Self {
+        match e {
+            ConsumeError::NotFound => ApiError::not_found("challenge"),
+            ConsumeError::Used => challenge_used(),
+            ConsumeError::Expired(at) => challenge_expired(&at),
+            ConsumeError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Where a Live Video's challenges come from.
+enum Challenges {
+    /// Chosen by the uploader (a JSON array).
+    Given(String),
+    /// Issued by the service, to be consumed by this upload.
+    Issued(Box<IssuedChallengeRecord>),
+}
+
+/// Which challenges an upload is bound to: its own `challenges`, or the issued ones
+/// `challengeId` names (the account's, for the same client, unused and unexpired; consumed
+/// later, with the record).
+async fn upload_challenges(
+    state: &AppState,
+    account: &Account,
+    client_id: &str,
+    upload: &mut VideoUpload,
+) -> Result<(String, Challenges), ApiError> {
+    match (upload.challenges.take(), upload.challenge_id.take()) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "challenges",
+            "give challenges or challengeId, not both",
+        )),
+        (None, None) => Err(ApiError::invalid(
+            "challenges",
+            "challenges is required (or challengeId, for issued challenges)",
+        )),
+        (Some(_), None) if state.config.require_issued_challenges => Err(ApiError::invalid(
+            "challenges",
+            "this service accepts issued challenges only: POST /v1/challenges, then upload \
+             with challengeId",
+        )),
+        (Some(given), None) => {
+            let language = upload
+                .language
+                .take()
+                .ok_or_else(|| ApiError::invalid("language", "language is required"))?;
+            Ok((language, Challenges::Given(given)))
+        }
+        (None, Some(id)) => {
+            let issued = state
+                .store
+                .issued_challenge(&account.id, &id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("challenge"))?;
+            if issued.client_id != client_id {
+                return Err(ApiError::invalid(
+                    "clientId",
+                    "the challenge was issued for another clientId",
+                ));
+            }
+            if let Some(language) = upload.language.take() {
+                if language != issued.language {
+                    return Err(ApiError::invalid(
+                        "language",
+                        format!("the challenge was issued in {}", issued.language),
+                    ));
+                }
+            }
+            // Refused early when already decided (the consuming insert decides races).
+            if issued.used_at.is_some() {
+                return Err(challenge_used());
+            }
+            if issued.expires_at_ms <= now_ms() {
+                return Err(challenge_expired(&issued.expires_at));
+            }
+            Ok((issued.language.clone(), Challenges::Issued(Box::new(issued))))
+        }
+    }
+}
+
 /// Uploads a Live Video: validates the Live Video it makes, sniffs and probes the file,
-/// stores the media and then the record (taking the media back if the record fails).
+/// stores the media and then the record (taking the media back if the record fails). With
+/// issued challenges the record consumes them in the same transaction.
 pub async fn upload_live_video(
     state: &AppState,
     account: &Account,
-    upload: VideoUpload,
+    mut upload: VideoUpload,
 ) -> Result<LiveVideoRecord, ApiError> {
     let client_id = client_id(&upload.client_id)?;
-    let challenges: serde_json::Value = serde_json::from_str(&upload.challenges)
-        .map_err(|e| ApiError::invalid("challenges", format!("challenges is not JSON: {e}")))?;
+    let (language, source) = upload_challenges(state, account, &client_id, &mut upload).await?;
+    let challenges: serde_json::Value = match &source {
+        Challenges::Given(text) => serde_json::from_str(text)
+            .map_err(|e| ApiError::invalid("challenges", format!("challenges is not JSON: {e}")))?,
+        Challenges::Issued(issued) => issued.challenges.clone(),
+    };
     let id = new_id();
     let object = serde_json::json!({
-        "id": id, "clientId": client_id, "language": upload.language, "challenges": challenges,
+        "id": id, "clientId": client_id, "language": language, "challenges": challenges,
     });
     let live_video = LiveVideo::parse(&object.to_string(), &state.packs, &state.vocabulary)
         .map_err(|e| {
@@ -293,7 +400,7 @@ pub async fn upload_live_video(
         id,
         account_id: account.id.clone(),
         client_id,
-        language: upload.language,
+        language,
         challenges: serde_json::to_value(&live_video.challenges)
             .map_err(|e| ApiError::internal("challenges", e))?,
         mirrored: upload.mirrored,
@@ -305,25 +412,115 @@ pub async fn upload_live_video(
         redacted: false,
         created_at: now.clone(),
         updated_at: now,
+        challenge_id: match &source {
+            Challenges::Issued(issued) => Some(issued.id.clone()),
+            Challenges::Given(_) => None,
+        },
     };
-    keep_upload(
-        state,
-        &key,
-        &received,
-        state.store.insert_live_video(&record),
-    )
-    .await?;
+    match &source {
+        Challenges::Given(_) => {
+            keep_upload(
+                state,
+                &key,
+                &received,
+                state.store.insert_live_video(&record),
+            )
+            .await?
+        }
+        Challenges::Issued(issued) => {
+            let insert = state
+                .store
+                .insert_live_video_consuming(&record, &issued.id, now_ms());
+            keep_upload(state, &key, &received, insert).await?
+        }
+    }
     Ok(record)
+}
+
+/// What `POST /v1/challenges` asks for.
+pub struct ChallengeRequest {
+    /// The client the recording will be uploaded for.
+    pub client_id: String,
+    /// Language of the voice challenge (one with a pack).
+    pub language: String,
+    /// How many digits and actions to draw.
+    pub draw: DrawRequest,
+}
+
+/// Draws fresh challenges for one recording and stores them, valid for the configured time.
+pub async fn issue_challenge(
+    state: &AppState,
+    account: &Account,
+    request: ChallengeRequest,
+) -> Result<IssuedChallengeRecord, ApiError> {
+    let client_id = client_id(&request.client_id)?;
+    if request.language.len() > 35 {
+        return Err(ApiError::invalid(
+            "language",
+            "language must be a BCP-47 tag of at most 35 characters",
+        ));
+    }
+    let challenges = draw_challenges(
+        &mut rand::rngs::OsRng,
+        &state.packs,
+        &state.vocabulary,
+        &request.language,
+        request.draw,
+    )
+    .map_err(|e| {
+        let param = match &e {
+            DrawError::Language(_) => "language",
+            DrawError::Digits(_) => "voice",
+            _ => "actions",
+        };
+        let mut err = ApiError::classified("challenges", &e);
+        if err.status.is_client_error() {
+            err.body.param = Some(param.into());
+        }
+        err
+    })?;
+    let created = chrono::Utc::now();
+    let ttl = chrono::Duration::from_std(state.config.challenge_ttl)
+        .unwrap_or(chrono::Duration::seconds(300));
+    let expires = created + ttl;
+    let record = IssuedChallengeRecord {
+        id: new_id(),
+        account_id: account.id.clone(),
+        client_id,
+        language: request.language,
+        challenges: serde_json::to_value(&challenges)
+            .map_err(|e| ApiError::internal("challenges", e))?,
+        expires_at: format_time(expires),
+        expires_at_ms: expires.timestamp_millis(),
+        used_at: None,
+        live_video_id: None,
+        created_at: format_time(created),
+    };
+    state.store.insert_issued_challenge(&record).await?;
+    Ok(record)
+}
+
+/// One of the account's issued challenges.
+pub async fn get_challenge(
+    state: &AppState,
+    account: &Account,
+    id: &str,
+) -> Result<IssuedChallengeRecord, ApiError> {
+    state
+        .store
+        .issued_challenge(&account.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("challenge"))
 }
 
 /// Keeps an upload: its bytes under `key` in the media store, then its record through
 /// `insert`; when the record cannot be stored the bytes are taken back, so no object is left
 /// without a record.
-async fn keep_upload(
+async fn keep_upload<E: Into<ApiError>>(
     state: &AppState,
     key: &str,
     received: &Received,
-    insert: impl Future<Output = Result<(), StoreError>>,
+    insert: impl Future<Output = Result<(), E>>,
 ) -> Result<(), ApiError> {
     state.media.put_file(key, received.file.path()).await?;
     if let Err(e) = insert.await {

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::store::{CheckRecord, CheckState, LivePhotoRecord, LiveVideoRecord};
+use crate::store::{
+    CheckRecord, CheckState, IssuedChallengeRecord, LivePhotoRecord, LiveVideoRecord,
+};
 
 /// A Live Video as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -37,6 +39,9 @@ pub struct LiveVideoResource {
     pub created_at: String,
     /// Update time.
     pub updated_at: String,
+    /// The issued challenge it was uploaded with (its challenges are this video's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<String>,
 }
 
 impl LiveVideoRecord {
@@ -58,6 +63,48 @@ impl LiveVideoRecord {
             redacted: self.redacted,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            challenge_id: self.challenge_id.clone(),
+        }
+    }
+}
+
+/// Challenges the service drew for one recording, as the API shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeResource {
+    /// Id: upload the recording with `challengeId` set to it.
+    pub id: String,
+    /// The client they were drawn for (the upload must name the same).
+    pub client_id: String,
+    /// Language of the voice challenge.
+    pub language: String,
+    /// The challenges to perform (`[{type, value}]`), as a Live Video holds them.
+    #[schema(value_type = Vec<Object>)]
+    pub challenges: serde_json::Value,
+    /// After this time (RFC 3339) an upload with them is refused (422 `challenge_expired`).
+    pub expires_at: String,
+    /// When an upload used them (each serves one upload).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_at: Option<String>,
+    /// The Live Video that used them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_video_id: Option<String>,
+    /// Creation time (RFC 3339).
+    pub created_at: String,
+}
+
+impl IssuedChallengeRecord {
+    /// The API view.
+    pub fn to_api(&self) -> ChallengeResource {
+        ChallengeResource {
+            id: self.id.clone(),
+            client_id: self.client_id.clone(),
+            language: self.language.clone(),
+            challenges: self.challenges.clone(),
+            expires_at: self.expires_at.clone(),
+            used_at: self.used_at.clone(),
+            live_video_id: self.live_video_id.clone(),
+            created_at: self.created_at.clone(),
         }
     }
 }

@@ -6,33 +6,41 @@ use super::*;
 const LIVE_VIDEOS: Table = Table {
     name: "live_videos",
     columns: "id, account_id, client_id, language, challenges, \
-        mirrored, media_key, content_type, size, sha256, duration_ms, redacted, created_at, updated_at",
+        mirrored, media_key, content_type, size, sha256, duration_ms, redacted, created_at, updated_at, \
+        challenge_id",
 };
+
+/// The insert of a Live Video record, to run on the pool or in a transaction.
+pub(super) fn insert_query(
+    v: &LiveVideoRecord,
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    sqlx::query(
+        "INSERT INTO live_videos (id, account_id, client_id, language, challenges, mirrored, \
+         media_key, content_type, size, sha256, duration_ms, redacted, created_at, updated_at, \
+         challenge_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&v.id)
+    .bind(&v.account_id)
+    .bind(&v.client_id)
+    .bind(&v.language)
+    .bind(v.challenges.to_string())
+    .bind(i64::from(v.mirrored))
+    .bind(&v.media_key)
+    .bind(&v.content_type)
+    .bind(v.size)
+    .bind(&v.sha256)
+    .bind(v.duration_ms)
+    .bind(i64::from(v.redacted))
+    .bind(&v.created_at)
+    .bind(&v.updated_at)
+    .bind(&v.challenge_id)
+}
 
 impl Store {
     /// Stores a new Live Video record.
     pub async fn insert_live_video(&self, v: &LiveVideoRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO live_videos (id, account_id, client_id, language, challenges, mirrored, \
-             media_key, content_type, size, sha256, duration_ms, redacted, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(&v.id)
-        .bind(&v.account_id)
-        .bind(&v.client_id)
-        .bind(&v.language)
-        .bind(v.challenges.to_string())
-        .bind(i64::from(v.mirrored))
-        .bind(&v.media_key)
-        .bind(&v.content_type)
-        .bind(v.size)
-        .bind(&v.sha256)
-        .bind(v.duration_ms)
-        .bind(i64::from(v.redacted))
-        .bind(&v.created_at)
-        .bind(&v.updated_at)
-        .execute(&self.pool)
-        .await?;
+        insert_query(v).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -121,5 +129,6 @@ fn live_video_from_row(r: &AnyRow) -> Result<LiveVideoRecord, StoreError> {
         redacted: r.get::<i64, _>("redacted") != 0,
         created_at: r.get("created_at"),
         updated_at: r.get("updated_at"),
+        challenge_id: r.get("challenge_id"),
     })
 }

@@ -11,6 +11,7 @@
 //! its retry policy), `outbox` (webhook deliveries and their payload) and `redaction`; this
 //! file holds the connection, the schema, and the fetch, list and delete helpers they share.
 
+mod challenges;
 mod checks;
 mod keys;
 mod live_photos;
@@ -26,6 +27,7 @@ use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+pub use challenges::ConsumeError;
 pub use checks::JobFailure;
 use checks::CHECKS;
 pub use records::*;
@@ -126,6 +128,10 @@ const SCHEMA: &[&str] = &[
      status TEXT NOT NULL, attempts BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL, \
      lease_until BIGINT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, delivered_at TEXT)",
     "CREATE INDEX IF NOT EXISTS webhook_queue ON webhook_deliveries (status, next_attempt_at)",
+    "CREATE TABLE IF NOT EXISTS issued_challenges (id TEXT PRIMARY KEY, account_id TEXT NOT NULL, \
+     client_id TEXT NOT NULL, language TEXT NOT NULL, challenges TEXT NOT NULL, \
+     expires_at TEXT NOT NULL, expires_at_ms BIGINT NOT NULL, used_at TEXT, live_video_id TEXT, \
+     created_at TEXT NOT NULL)",
 ];
 
 /// A table an account owns rows of, with the columns its records are read from.
@@ -250,6 +256,29 @@ impl Store {
         }
         for statement in SCHEMA {
             sqlx::query(*statement).execute(&mut *tx).await?;
+        }
+        // Columns added since a table was first made (SQLite has no ADD COLUMN IF NOT EXISTS).
+        let has_challenge_id = match self.dialect {
+            Dialect::Sqlite => {
+                sqlx::query(
+                    "SELECT COUNT(*) AS n FROM pragma_table_info('live_videos') \
+                     WHERE name = 'challenge_id'",
+                )
+                .fetch_one(&mut *tx)
+                .await?
+                .get::<i64, _>("n")
+                    > 0
+            }
+            Dialect::Postgres => false,
+        };
+        if !has_challenge_id {
+            sqlx::query(if self.dialect == Dialect::Postgres {
+                "ALTER TABLE live_videos ADD COLUMN IF NOT EXISTS challenge_id TEXT"
+            } else {
+                "ALTER TABLE live_videos ADD COLUMN challenge_id TEXT"
+            })
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())

@@ -48,6 +48,34 @@ pub struct LiveVideoRecord {
     pub created_at: String,
     /// Update time.
     pub updated_at: String,
+    /// The issued challenge it was bound to (and consumed), when it came with one.
+    pub challenge_id: Option<String>,
+}
+
+/// Challenges the service drew and handed out: bound to one Live Video upload, before they
+/// expire.
+#[derive(Debug, Clone)]
+pub struct IssuedChallengeRecord {
+    /// Id (32 random hex digits).
+    pub id: String,
+    /// Owning account.
+    pub account_id: String,
+    /// The client (person) they were drawn for.
+    pub client_id: String,
+    /// Language of the voice challenge.
+    pub language: String,
+    /// The drawn challenges, as JSON.
+    pub challenges: serde_json::Value,
+    /// When they stop being accepted (stored time format).
+    pub expires_at: String,
+    /// The same, in milliseconds since the epoch (what expiry is decided on).
+    pub expires_at_ms: i64,
+    /// When an upload consumed them.
+    pub used_at: Option<String>,
+    /// The Live Video that consumed them.
+    pub live_video_id: Option<String>,
+    /// Creation time.
+    pub created_at: String,
 }
 
 /// A stored Live Photo.

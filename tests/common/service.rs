@@ -249,6 +249,22 @@ impl Api {
         )
     }
 
+    /// Uploads a Live Video with the form's text fields as given (say `challengeId`).
+    pub fn upload_video_fields(&self, file: &Path, fields: &[(&str, &str)]) -> Answer {
+        let mut form = multipart::Form::new();
+        for (name, value) in fields {
+            form = form.text(name.to_string(), value.to_string());
+        }
+        let form = form.file("video", file).unwrap();
+        Self::answer(
+            self.client
+                .post(format!("{}/v1/liveVideos", self.base))
+                .header("Authorization", &self.key)
+                .multipart(form)
+                .send(),
+        )
+    }
+
     /// Uploads a Live Photo.
     pub fn upload_photo(&self, file: &Path, client_id: &str) -> Answer {
         let form = multipart::Form::new()
