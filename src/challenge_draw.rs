@@ -193,7 +193,8 @@ pub fn random_id<R: RngCore + CryptoRng>(rng: &mut R) -> String {
 }
 
 /// A fresh Live Video object with drawn challenges, a random id and `created_at` (an RFC 3339
-/// time) as both its creation and update time: what `liveness challenge new` prints.
+/// time) as its creation, update and challenge issue time: what `liveness challenge new`
+/// prints.
 pub fn live_video_skeleton<R: RngCore + CryptoRng>(
     rng: &mut R,
     packs: &LanguagePacks,
@@ -210,35 +211,10 @@ pub fn live_video_skeleton<R: RngCore + CryptoRng>(
         language: language.to_string(),
         challenges,
         created_at: Some(created_at.clone()),
-        updated_at: Some(created_at),
+        updated_at: Some(created_at.clone()),
         mirrored: None,
+        challenge_issued_at: Some(created_at),
     })
-}
-
-/// `time` as an RFC 3339 UTC timestamp with milliseconds (`2026-11-30T21:45:03.120Z`).
-pub fn rfc3339(time: std::time::SystemTime) -> String {
-    let since = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60,
-        since.subsec_millis()
-    )
 }
 
 #[cfg(test)]
@@ -310,15 +286,6 @@ mod tests {
         let only_actions = draw("de", 0, 3).unwrap();
         assert_eq!(only_actions[0].kind, ChallengeType::Actions);
         assert_eq!(only_actions[0].value.len(), 3);
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_796_075_103_120);
-        assert_eq!(rfc3339(t), "2026-11-30T21:45:03.120Z");
-        assert_eq!(rfc3339(std::time::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        let leap = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_400);
-        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
     }
 
     /// Pearson's chi-square of observed counts against expected shares.

@@ -152,6 +152,9 @@ pub struct MediaInfo {
     pub video_codec: Option<String>,
     /// Audio codec name.
     pub audio_codec: Option<String>,
+    /// When the container says it was recorded (`creation_time` of the container or of its
+    /// video stream, as written), if it says.
+    pub creation_time: Option<String>,
 }
 
 /// Counts from a finished decode.
@@ -254,10 +257,21 @@ impl MediaDecoder {
             start as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)
         };
         let duration = input.duration();
+        let creation_time = input
+            .metadata()
+            .get("creation_time")
+            .map(str::to_string)
+            .or_else(|| {
+                input
+                    .streams()
+                    .best(ffmpeg::media::Type::Video)
+                    .and_then(|s| s.metadata().get("creation_time").map(str::to_string))
+            });
         let mut info = MediaInfo {
             duration_seconds: (duration > 0)
                 .then(|| duration as f64 / f64::from(ffmpeg::ffi::AV_TIME_BASE)),
             container,
+            creation_time,
             ..MediaInfo::default()
         };
         if let Some(d) = info.duration_seconds.filter(|d| *d > config.max_duration_s) {
@@ -694,6 +708,7 @@ impl MediaReport {
             container: info.container.clone(),
             video_codec: info.video_codec.clone(),
             audio_codec: info.audio_codec.clone(),
+            recorded_at: info.creation_time.clone(),
         }
     }
 }

@@ -121,6 +121,10 @@ pub struct LiveVideo {
     /// True when the recording is mirrored (selfie preview), flipping left and right.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrored: Option<bool>,
+    /// When the challenges were issued (RFC 3339): a recording whose container says it was
+    /// made before then is never `clear` (`recorded_before_challenge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_issued_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +150,8 @@ struct RawLiveVideo {
     updated_at: Option<String>,
     #[serde(default)]
     mirrored: Option<bool>,
+    #[serde(default)]
+    challenge_issued_at: Option<String>,
 }
 
 impl LiveVideo {
@@ -173,6 +179,13 @@ impl LiveVideo {
         let raw: RawLiveVideo =
             serde_json::from_str(json).map_err(|e| LiveVideoError::Json(e.to_string()))?;
         packs.for_tag(&raw.language)?;
+        if let Some(t) = &raw.challenge_issued_at {
+            if crate::report::time::parse_rfc3339_ms(t).is_none() {
+                return Err(LiveVideoError::Json(format!(
+                    "challengeIssuedAt {t:?} is not an RFC 3339 time"
+                )));
+            }
+        }
         if raw.challenges.is_empty() {
             return Err(LiveVideoError::NoChallenges);
         }
@@ -280,6 +293,7 @@ impl LiveVideo {
             created_at: raw.created_at,
             updated_at: raw.updated_at,
             mirrored: raw.mirrored,
+            challenge_issued_at: raw.challenge_issued_at,
         })
     }
 }

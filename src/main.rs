@@ -819,7 +819,8 @@ fn new_challenge(
     actions: usize,
     client_id: Option<String>,
 ) -> Result<ExitCode, Failure> {
-    use liveness::challenge_draw::{live_video_skeleton, rfc3339, DrawRequest};
+    use liveness::challenge_draw::{live_video_skeleton, DrawRequest};
+    use liveness::report::time::rfc3339;
     let packs = liveness::speech::normalize::LanguagePacks::builtin()?;
     let vocabulary = liveness::actions::ActionVocabulary::builtin()
         .map_err(|e| fail(ErrorClass::Internal, e.to_string()))?;

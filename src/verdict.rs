@@ -728,10 +728,57 @@ pub struct Findings {
     pub timings: Timings,
 }
 
+/// How much earlier than its challenges' issue a container may say the recording was made
+/// and still count as made after it: a phone's clock and the server's disagree by seconds to
+/// a minute or two.
+pub const RECORDING_CLOCK_SKEW_MS: i64 = 120_000;
+
+/// Container times before this (2000-01-01) are unset fields (MP4 writes 1904 or 1970), not
+/// a time the recording was made.
+const EARLIEST_RECORDING_MS: i64 = 946_684_800_000;
+
+/// Why the recording cannot be fresh: its container says it was made before the challenges
+/// were issued (more than the clock skew before). Metadata can be missing or rewritten, so
+/// this alone never rejects, and missing or unreadable metadata says nothing.
+pub fn freshness(live_video: &LiveVideo, media: &MediaReport) -> Option<Reason> {
+    use crate::report::time::parse_rfc3339_ms;
+    let issued = parse_rfc3339_ms(live_video.challenge_issued_at.as_deref()?)?;
+    let recorded = media.recorded_at.as_deref().and_then(parse_rfc3339_ms)?;
+    (recorded >= EARLIEST_RECORDING_MS && recorded < issued - RECORDING_CLOCK_SKEW_MS).then(|| {
+        Reason::new(
+            ReasonCode::RecordedBeforeChallenge,
+            format!(
+                "the container says the video was recorded at {}, {:.0} minutes before its \
+                 challenges were issued at {}",
+                media.recorded_at.as_deref().unwrap_or_default(),
+                (issued - recorded) as f64 / 60_000.0,
+                live_video
+                    .challenge_issued_at
+                    .as_deref()
+                    .unwrap_or_default()
+            ),
+        )
+    })
+}
+
+/// A challenge's verdict on a recording that cannot be fresh: never `clear`.
+fn weigh_freshness(mut report: ChallengeReport, stale: Option<&Reason>) -> ChallengeReport {
+    if let Some(reason) = stale {
+        if report.outcome == Outcome::Clear {
+            report.outcome = Outcome::Attention;
+        }
+        report.reasons.push(reason.clone());
+    }
+    report
+}
+
 /// The verdict on one Live Video: each voice challenge's speech verdict weighed with lip sync
 /// (a voice must come from the face on screen), each actions challenge against the events,
-/// and the overall outcome as the worst of them and of the faces analysis.
+/// and the overall outcome as the worst of them and of the faces analysis; a recording
+/// whose container says it was made before its challenges were issued is never `clear`
+/// ([`freshness`]).
 pub fn judge(live_video: &LiveVideo, findings: Findings) -> VerifyReport {
+    let stale = freshness(live_video, &findings.media);
     let mut voice = findings.voice.into_iter();
     let challenges = live_video
         .challenges
@@ -762,6 +809,7 @@ pub fn judge(live_video: &LiveVideo, findings: Findings) -> VerifyReport {
                 findings.pose.clone(),
             ),
         })
+        .map(|r| weigh_freshness(r, stale.as_ref()))
         .collect();
     VerifyReport::new(
         live_video,
@@ -1451,5 +1499,61 @@ mod tests {
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["liveVideoId"], "x");
         assert_eq!(json["challenges"][0]["outcome"], "clear");
+    }
+
+    #[test]
+    fn freshness_needs_both_times_and_allows_clock_skew() {
+        let packs = LanguagePacks::builtin().unwrap();
+        let vocabulary = crate::actions::ActionVocabulary::builtin().unwrap();
+        let lv = |issued: &str| {
+            LiveVideo::parse(
+                &format!(
+                    r#"{{"id":"x","language":"en","challenges":[{{"type":"voice","value":["1","2","3"]}}]{issued}}}"#
+                ),
+                &packs,
+                &vocabulary,
+            )
+            .unwrap()
+        };
+        let issued = lv(r#","challengeIssuedAt":"2026-11-30T10:00:00+01:00""#);
+        let media = |at: Option<&str>| MediaReport {
+            recorded_at: at.map(str::to_string),
+            ..MediaReport::default()
+        };
+        let stale = freshness(&issued, &media(Some("2026-11-30T08:00:00.000000Z")));
+        assert_eq!(
+            stale.map(|r| r.code),
+            Some(ReasonCode::RecordedBeforeChallenge)
+        );
+        // Within the clock skew, after issue, unset (1904/1970), unreadable or absent: nothing.
+        for at in [
+            Some("2026-11-30T08:59:00Z"),
+            Some("2026-11-30T09:30:00Z"),
+            Some("1970-01-01T00:00:00.000000Z"),
+            Some("not a time"),
+            None,
+        ] {
+            assert!(freshness(&issued, &media(at)).is_none(), "{at:?}");
+        }
+        assert!(freshness(&lv(""), &media(Some("2020-01-01T00:00:00Z"))).is_none());
+        // Never clear, never worse than it was on that alone.
+        let reason = freshness(&issued, &media(Some("2026-11-30T08:00:00Z")));
+        let clear = ChallengeReport {
+            kind: ChallengeType::Voice,
+            value: vec!["1".into()],
+            outcome: Outcome::Clear,
+            score: 1.0,
+            reasons: vec![],
+            evidence: Evidence::None {},
+        };
+        let weighed = weigh_freshness(clear.clone(), reason.as_ref());
+        assert_eq!(weighed.outcome, Outcome::Attention);
+        let rejected = ChallengeReport {
+            outcome: Outcome::Rejected,
+            ..clear
+        };
+        let weighed = weigh_freshness(rejected, reason.as_ref());
+        assert_eq!(weighed.outcome, Outcome::Rejected);
+        assert_eq!(weighed.reasons[0].code, ReasonCode::RecordedBeforeChallenge);
     }
 }

@@ -486,3 +486,90 @@ fn challenge_new_prints_a_live_video_that_verify_accepts() {
     assert_eq!(code, 0);
     assert_eq!(only["challenges"].as_array().unwrap().len(), 1);
 }
+
+/// Freshness: the same real recording, remuxed with a container `creation_time` an hour
+/// before its challenges were issued, is `attention` with `recorded_before_challenge` where
+/// it was `clear`; without that metadata (or within the clock skew) there is no such reason.
+#[test]
+fn a_recording_older_than_its_challenges_is_never_clear() {
+    let Some(media) = common::media() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let remux = |name: &str, metadata: &[&str]| {
+        let out = dir.path().join(name);
+        let status = Command::new("ffmpeg")
+            .args(["-loglevel", "error", "-y", "-i"])
+            .arg(media.join("video/grid/lwbsza.mpg"))
+            .args([
+                "-map_metadata",
+                "-1",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+            ])
+            .args(["-c:a", "aac"])
+            .args(metadata)
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        out
+    };
+    let old = remux(
+        "old.mp4",
+        &["-metadata", "creation_time=2026-11-30T09:00:00Z"],
+    );
+    let skewed = remux(
+        "skewed.mp4",
+        &["-metadata", "creation_time=2026-11-30T09:59:30Z"],
+    );
+    let bare = remux("bare.mp4", &[]);
+    let lv = dir.path().join("lv.json");
+    std::fs::write(
+        &lv,
+        r#"{"id":"fresh","language":"en-GB","challengeIssuedAt":"2026-11-30T10:00:00Z",
+            "challenges":[{"type":"voice","value":["lay","white","by","s","zero","again"]}]}"#,
+    )
+    .unwrap();
+    let codes = |json: &serde_json::Value| -> Vec<String> {
+        json["challenges"][0]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (code, json, stderr) = run_with(&bare, &lv, &models, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(json["outcome"], "clear", "{json}");
+    assert!(json["media"].get("recordedAt").is_none(), "{json}");
+    let (_, json, _) = run_with(&skewed, &lv, &models, &[]);
+    assert_eq!(json["outcome"], "clear", "30 s of clock skew: {json}");
+    let (_, json, _) = run_with(&old, &lv, &models, &[]);
+    assert_eq!(json["outcome"], "attention", "{json}");
+    assert_eq!(codes(&json), ["recorded_before_challenge"], "{json}");
+    assert_eq!(json["media"]["recordedAt"], "2026-11-30T09:00:00.000000Z");
+    // The same Live Video without an issue time: the metadata alone says nothing.
+    std::fs::write(
+        &lv,
+        r#"{"id":"fresh","language":"en-GB",
+            "challenges":[{"type":"voice","value":["lay","white","by","s","zero","again"]}]}"#,
+    )
+    .unwrap();
+    let (_, json, _) = run_with(&old, &lv, &models, &[]);
+    assert_eq!(json["outcome"], "clear", "{json}");
+    // An issue time that is not a time is refused.
+    std::fs::write(
+        &lv,
+        r#"{"id":"x","language":"en","challengeIssuedAt":"yesterday",
+            "challenges":[{"type":"voice","value":["1","2","3"]}]}"#,
+    )
+    .unwrap();
+    let (code, json, _) = run_with(&old, &lv, &models, &[]);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (65, Some("invalid_request")),
+        "{json}"
+    );
+}

@@ -168,6 +168,56 @@ fn issued_challenges_bind_one_upload_and_expire() {
     assert_eq!(breakdown[1]["value"], c["challenges"][1]["value"], "{done}");
     assert_ne!(done["result"]["outcome"], "clear", "{done}");
 
+    // Freshness: a recording whose container says it was made an hour before the challenge
+    // was issued carries `recorded_before_challenge` on every challenge; the same recording
+    // without that metadata does not.
+    for (hours_before, expect) in [(Some(1), true), (None, false)] {
+        let c = issue(&api, json!({"clientId": "client-f", "language": "en-GB"}));
+        let issued = chrono::DateTime::parse_from_rfc3339(c["createdAt"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let file = dir.path().join(format!("fresh-{expect}.mp4"));
+        let mut ffmpeg = std::process::Command::new("ffmpeg");
+        ffmpeg
+            .args(["-loglevel", "error", "-y", "-i"])
+            .arg(&clip)
+            .args([
+                "-map_metadata",
+                "-1",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+            ])
+            .args(["-c:a", "aac"]);
+        if let Some(h) = hours_before {
+            let at = issued - chrono::Duration::hours(h);
+            ffmpeg.args(["-metadata", &format!("creation_time={}", at.to_rfc3339())]);
+        }
+        assert!(ffmpeg.arg(&file).status().unwrap().success());
+        let cid = c["id"].as_str().unwrap();
+        let up = api.upload_video_fields(&file, &[("clientId", "client-f"), ("challengeId", cid)]);
+        assert_eq!(up.status, 201, "{:?}", up.json);
+        let check = api.video_check("client-f", up.json["id"].as_str().unwrap());
+        let done = api.wait_check(check.json["id"].as_str().unwrap(), Duration::from_secs(120));
+        assert_eq!(done["status"], "complete", "{done}");
+        let breakdown = &done["result"]["breakdown"];
+        for challenge in breakdown["challenges"].as_array().unwrap() {
+            let stale = challenge["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "recorded_before_challenge");
+            assert_eq!(stale, expect, "{challenge}");
+            assert_ne!(challenge["outcome"], "clear", "{challenge}");
+        }
+        assert_eq!(
+            breakdown["media"]["recordedAt"].is_string(),
+            expect,
+            "{breakdown}"
+        );
+    }
+
     // Twenty uploads racing for one challenge: one wins.
     let (won, _) = race(&api, &clip, "client-race");
     assert_eq!(won, 1);

@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod outcome;
 pub mod photo;
 pub mod rounding;
+pub mod time;
 pub mod video;
 
 pub use error::{Classify, ErrorClass, ErrorObject};

@@ -115,11 +115,14 @@ pub enum ReasonCode {
     EyesClosed,
     /// The passive liveness model is not installed.
     PassiveLivenessUnavailable,
+    // Freshness.
+    /// The container says the video was recorded before its challenges were issued.
+    RecordedBeforeChallenge,
 }
 
 impl ReasonCode {
     /// Every code, in the documented order.
-    pub const ALL: [ReasonCode; 33] = [
+    pub const ALL: [ReasonCode; 34] = [
         ReasonCode::NoAudioTrack,
         ReasonCode::SpeechNotDetected,
         ReasonCode::DigitsMismatch,
@@ -153,6 +156,7 @@ impl ReasonCode {
         ReasonCode::FaceNotFrontal,
         ReasonCode::EyesClosed,
         ReasonCode::PassiveLivenessUnavailable,
+        ReasonCode::RecordedBeforeChallenge,
     ];
 
     /// The code as serialised (`no_audio_track`).
@@ -191,6 +195,7 @@ impl ReasonCode {
             ReasonCode::FaceNotFrontal => "face_not_frontal",
             ReasonCode::EyesClosed => "eyes_closed",
             ReasonCode::PassiveLivenessUnavailable => "passive_liveness_unavailable",
+            ReasonCode::RecordedBeforeChallenge => "recorded_before_challenge",
         }
     }
 }

@@ -162,6 +162,10 @@ pub struct MediaReport {
     /// Audio codec.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio_codec: Option<String>,
+    /// When the container says the recording was made (its `creation_time`, as written);
+    /// absent when it does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
 }
 
 /// The result of verifying one Live Video.

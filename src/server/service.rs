@@ -350,7 +350,10 @@ async fn upload_challenges(
             if issued.expires_at_ms <= now_ms() {
                 return Err(challenge_expired(&issued.expires_at));
             }
-            Ok((issued.language.clone(), Challenges::Issued(Box::new(issued))))
+            Ok((
+                issued.language.clone(),
+                Challenges::Issued(Box::new(issued)),
+            ))
         }
     }
 }

@@ -58,9 +58,10 @@ fn store_failure(e: &dyn std::fmt::Display) -> JobFailure {
     JobFailure::new(ErrorClass::Internal, format!("store: {e}"))
 }
 
-/// The Live Video object a stored record stands for (the JSON the verifier parses).
-fn live_video_object(record: &LiveVideoRecord) -> serde_json::Value {
-    serde_json::json!({
+/// The Live Video object a stored record stands for (the JSON the verifier parses), with
+/// the time its issued challenges were drawn, when it was uploaded with some.
+fn live_video_object(record: &LiveVideoRecord, issued_at: Option<&str>) -> serde_json::Value {
+    let mut object = serde_json::json!({
         "id": record.id,
         "clientId": record.client_id,
         "language": record.language,
@@ -68,7 +69,11 @@ fn live_video_object(record: &LiveVideoRecord) -> serde_json::Value {
         "createdAt": record.created_at,
         "updatedAt": record.updated_at,
         "mirrored": record.mirrored,
-    })
+    });
+    if let Some(t) = issued_at {
+        object["challengeIssuedAt"] = t.into();
+    }
+    object
 }
 
 /// A process-unique worker name: host, pid and a random suffix.
@@ -205,8 +210,17 @@ impl JobRunner {
                         .ok_or_else(|| gone("Live Video"))?;
                     self.fetch(record.media_key.as_deref(), "Live Video", &path)
                         .await?;
+                    let issued = match &record.challenge_id {
+                        Some(id) => self
+                            .store
+                            .issued_challenge(&record.account_id, id)
+                            .await
+                            .map_err(|e| store_failure(&e))?,
+                        None => None,
+                    };
+                    let issued_at = issued.as_ref().map(|c| c.created_at.as_str());
                     let cancel = cancel.clone();
-                    let live_video = live_video_object(&record).to_string();
+                    let live_video = live_video_object(&record, issued_at).to_string();
                     Box::new(move || engine.verify_video(live_video, &path, &cancel))
                 }
                 "liveness_photo_check" => {
