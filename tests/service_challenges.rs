@@ -113,6 +113,15 @@ fn issued_challenges_bind_one_upload_and_expire() {
         );
     }
 
+    // No key, no challenges.
+    let anonymous = Api::new(&server.base, "");
+    let body = json!({"clientId": "client-1", "language": "en-GB"});
+    assert_eq!(
+        anonymous.call("POST", "/v1/challenges", Some(&body)).status,
+        401
+    );
+    assert_eq!(anonymous.get(&format!("/v1/challenges/{id}")).status, 401);
+
     // Another account sees nothing and cannot use it; another client cannot either.
     let other = Api::new(&server.base, &other_key);
     assert_eq!(other.get(&format!("/v1/challenges/{id}")).status, 404);
