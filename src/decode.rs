@@ -132,7 +132,7 @@ pub struct AudioChunk {
 
 /// What the container says about the media, before decoding.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct MediaInfo {
     /// Duration from the container, if known (the decoded duration replaces it after a run).
     pub duration_seconds: Option<f64>,
@@ -159,7 +159,7 @@ pub struct MediaInfo {
 
 /// Counts from a finished decode.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct DecodeStats {
     /// Video frames decoded.
     pub video_frames: u64,

@@ -15,7 +15,8 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// Error class: `invalid_request`, `unauthorized`, `resource_not_found`,
     /// `route_not_found`, `method_not_allowed`, `payload_too_large`, `invalid_media`,
-    /// `resource_redacted`, `internal_error`, `service_unavailable`.
+    /// `limit_exceeded`, `resource_redacted`, `challenge_used`, `challenge_expired`,
+    /// `internal_error`, `service_unavailable`.
     #[serde(rename = "type")]
     pub kind: String,
     /// What went wrong, for a person.
