@@ -10,15 +10,8 @@ media=${LIVENESS_MEDIA:-../shared/media}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 echo '{"id":"bench","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}' > "$tmp/lv.json"
 clip="$media/video/grid/sbwe5n.mpg"
-# The phone selfie: lp-d13 (720x1280, 30 fps) cut to 10 s, four real spoken digits under it
-# from 1 s on, one voice and three actions challenges.
-digits=$media/speech/digits/en_GB
-ffmpeg -loglevel error -y -f lavfi -t 1 -i anullsrc=r=16000:cl=mono \
-  -i "$digits/7.wav" -i "$digits/9.wav" -i "$digits/1.wav" -i "$digits/7.wav" \
-  -filter_complex '[0][1][2][3][4]concat=n=5:v=0:a=1' "$tmp/digits.wav"
-ffmpeg -loglevel error -y -i "$media/video/faces/lp-d13.mp4" -i "$tmp/digits.wav" -map 0:v -map 1:a \
-  -af apad -t 10 -c:v libx264 -preset ultrafast -c:a aac "$tmp/phone.mp4"
-echo '{"id":"bench","language":"en-GB","challenges":[{"type":"voice","value":["7","9","1","7"]},{"type":"actions","value":["blink","smile","openMouth"]}]}' > "$tmp/lv-phone.json"
+# The phone selfie (scripts/lib.sh make_phone_clip): 10 s 720x1280, 1 voice + 3 actions.
+make_phone_clip "$tmp" "$media"
 # Wall time per clip, median of 5 runs. With BASELINE=/path/to/another/liveness, that binary
 # runs too, alternating with this one, so that both see the same machine (a shared machine's
 # speed drifts by tens of per cent from hour to hour).
@@ -28,7 +21,7 @@ for b in "${bins[@]}"; do "$b" verify "$clip" --live-video "$tmp/lv.json" --form
 for name in grid phone; do
   case $name in
     grid) video=$clip; lv=$tmp/lv.json; what="GRID 3 s clip, phrase challenge" ;;
-    phone) video=$tmp/phone.mp4; lv=$tmp/lv-phone.json; what="10 s 720x1280 phone clip, 1 voice + 3 actions" ;;
+    phone) video=$tmp/phone.mp4; lv=$tmp/phone.json; what="10 s 720x1280 phone clip, 1 voice + 3 actions" ;;
   esac
   for i in 1 2 3 4 5; do
     for k in "${!bins[@]}"; do

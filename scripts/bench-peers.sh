@@ -12,6 +12,7 @@
 # LIVENESS_ARGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 rounds=${1:-3}
 bin=${LIVENESS_BIN:-target/release/liveness}
 media=${LIVENESS_MEDIA:-../shared/media}
@@ -65,13 +66,7 @@ printf '| mean | | %.3f | %.3f | %.2f |\n\n' "$mo" "$mf" "$(echo "$mo / $mf" | b
 clip=$media/video/grid/sbwe5n.mpg
 echo '{"id":"grid","language":"en-GB","challenges":[{"type":"voice","value":["set blue with e five now"]}]}' > "$tmp/grid.json"
 echo '{"id":"turns","language":"en-GB","challenges":[{"type":"actions","value":["turnHeadRight","turnHeadLeft"]}]}' > "$tmp/turns.json"
-digits=$media/speech/digits/en_GB
-ffmpeg -loglevel error -y -f lavfi -t 1 -i anullsrc=r=16000:cl=mono \
-  -i "$digits/7.wav" -i "$digits/9.wav" -i "$digits/1.wav" -i "$digits/7.wav" \
-  -filter_complex '[0][1][2][3][4]concat=n=5:v=0:a=1' "$tmp/digits.wav"
-ffmpeg -loglevel error -y -i "$media/video/faces/lp-d13.mp4" -i "$tmp/digits.wav" -map 0:v -map 1:a \
-  -af apad -t 10 -c:v libx264 -preset ultrafast -c:a aac "$tmp/phone.mp4"
-echo '{"id":"phone","language":"en-GB","challenges":[{"type":"voice","value":["7","9","1","7"]},{"type":"actions","value":["blink","smile","openMouth"]}]}' > "$tmp/phone.json"
+make_phone_clip "$tmp" "$media"
 kinds=("grid|$clip|GRID clip, 3 s 360x288, one phrase"
        "turns|$media/video/faces/webcam-turns.mov|webcam-turns.mov, 13 s 960x540, two head turns"
        "phone|$tmp/phone.mp4|lp-d13.mp4 cut to 10 s 720x1280, four digits + blink, smile, openMouth")

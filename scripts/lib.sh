@@ -240,3 +240,16 @@ make_demo_video() {
   rm -rf "$tmp"
   echo "$out"
 }
+
+# The benches' phone selfie: lp-d13 (720x1280, 30 fps) cut to 10 s with four real spoken digits
+# under it from 1 s on, and its Live Video (one voice and three actions challenges):
+# DIR/phone.mp4 and DIR/phone.json. Usage: make_phone_clip DIR MEDIA
+make_phone_clip() {
+  local dir=$1 media=$2 digits=$2/speech/digits/en_GB
+  ffmpeg -loglevel error -y -f lavfi -t 1 -i anullsrc=r=16000:cl=mono \
+    -i "$digits/7.wav" -i "$digits/9.wav" -i "$digits/1.wav" -i "$digits/7.wav" \
+    -filter_complex '[0][1][2][3][4]concat=n=5:v=0:a=1' "$dir/digits.wav"
+  ffmpeg -loglevel error -y -i "$media/video/faces/lp-d13.mp4" -i "$dir/digits.wav" -map 0:v -map 1:a \
+    -af apad -t 10 -c:v libx264 -preset ultrafast -c:a aac "$dir/phone.mp4"
+  echo '{"id":"phone","language":"en-GB","challenges":[{"type":"voice","value":["7","9","1","7"]},{"type":"actions","value":["blink","smile","openMouth"]}]}' > "$dir/phone.json"
+}

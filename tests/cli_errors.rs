@@ -495,36 +495,14 @@ fn a_recording_older_than_its_challenges_is_never_clear() {
     let Some(media) = common::media() else { return };
     let dir = tempfile::tempdir().unwrap();
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-    let remux = |name: &str, metadata: &[&str]| {
+    let remux = |name: &str, creation_time: Option<&str>| {
         let out = dir.path().join(name);
-        let status = Command::new("ffmpeg")
-            .args(["-loglevel", "error", "-y", "-i"])
-            .arg(media.join("video/grid/lwbsza.mpg"))
-            .args([
-                "-map_metadata",
-                "-1",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-            ])
-            .args(["-c:a", "aac"])
-            .args(metadata)
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        common::remux(&media.join("video/grid/lwbsza.mpg"), &out, creation_time);
         out
     };
-    let old = remux(
-        "old.mp4",
-        &["-metadata", "creation_time=2026-11-30T09:00:00Z"],
-    );
-    let skewed = remux(
-        "skewed.mp4",
-        &["-metadata", "creation_time=2026-11-30T09:59:30Z"],
-    );
-    let bare = remux("bare.mp4", &[]);
+    let old = remux("old.mp4", Some("2026-11-30T09:00:00Z"));
+    let skewed = remux("skewed.mp4", Some("2026-11-30T09:59:30Z"));
+    let bare = remux("bare.mp4", None);
     let lv = dir.path().join("lv.json");
     std::fs::write(
         &lv,

@@ -186,24 +186,8 @@ fn issued_challenges_bind_one_upload_and_expire() {
             .unwrap()
             .with_timezone(&chrono::Utc);
         let file = dir.path().join(format!("fresh-{expect}.mp4"));
-        let mut ffmpeg = std::process::Command::new("ffmpeg");
-        ffmpeg
-            .args(["-loglevel", "error", "-y", "-i"])
-            .arg(&clip)
-            .args([
-                "-map_metadata",
-                "-1",
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-            ])
-            .args(["-c:a", "aac"]);
-        if let Some(h) = hours_before {
-            let at = issued - chrono::Duration::hours(h);
-            ffmpeg.args(["-metadata", &format!("creation_time={}", at.to_rfc3339())]);
-        }
-        assert!(ffmpeg.arg(&file).status().unwrap().success());
+        let at = hours_before.map(|h| (issued - chrono::Duration::hours(h)).to_rfc3339());
+        common::remux(&clip, &file, at.as_deref());
         let cid = c["id"].as_str().unwrap();
         let up = api.upload_video_fields(&file, &[("clientId", "client-f"), ("challengeId", cid)]);
         assert_eq!(up.status, 201, "{:?}", up.json);
@@ -267,9 +251,7 @@ fn one_upload_wins_a_race_on_postgres() {
     let Some(media) = common::media() else { return };
     let Some(pg) = Postgres::start() else { return };
     let shared = tempfile::tempdir().unwrap();
-    let media_url = url::Url::from_directory_path(shared.path())
-        .unwrap()
-        .to_string();
+    let media_url = service::media_url(shared.path());
     let (key, _) = create_key(&["--database", &pg.url]);
     let server = serve(&[
         "--database",

@@ -74,9 +74,7 @@ fn postgres_workers_share_the_queue_and_survive_kills_and_restarts() {
     let Some(media) = common::media() else { return };
     let Some(pg) = Postgres::start() else { return };
     let shared = tempfile::tempdir().unwrap();
-    let media_url = url::Url::from_directory_path(shared.path())
-        .unwrap()
-        .to_string();
+    let media_url = service::media_url(shared.path());
     let (key, _) = create_key(&["--database", &pg.url]);
     let mut server = serve(&pg, &media_url);
     let api = Api::new(&server.base, &key);

@@ -89,6 +89,18 @@ pub enum CheckType {
     LivenessPhotoCheck,
 }
 
+/// A JSON request body of type `T`, or 400 `invalid_request` saying it is not a `what`
+/// request.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("body is not a {what} request: {e}"),
+        )
+    })
+}
+
 /// The highest `page` accepted.
 const MAX_PAGE: i64 = 1_000_000;
 
@@ -644,13 +656,7 @@ pub async fn create_challenge(
     account: Account,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ChallengeResource>), ApiError> {
-    let req: CreateChallenge = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("body is not a challenge request: {e}"),
-        )
-    })?;
+    let req: CreateChallenge = json_body(&body, "challenge")?;
     // A count is a whole number of at least 1 (JSON's `3.0` is one; 0 would mean no
     // challenge of that type, which is said by leaving it out); the draw checks the range.
     let whole = |n: &Option<serde_json::Number>, param: &str, default: usize| {
@@ -719,13 +725,7 @@ pub async fn create_check(
     account: Account,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CheckResource>), ApiError> {
-    let req: CreateCheck = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            format!("body is not a check request: {e}"),
-        )
-    })?;
+    let req: CreateCheck = json_body(&body, "check")?;
     let request = service::CheckRequest {
         client_id: req.client_id,
         kind: req.kind,

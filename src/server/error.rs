@@ -110,6 +110,15 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// `classified`, naming `param` as the request field at fault when the client is at fault.
+    pub fn classified_at(context: &str, e: &(impl Classify + ?Sized), param: &str) -> Self {
+        let mut err = Self::classified(context, e);
+        if err.status.is_client_error() {
+            err.body.param = Some(param.into());
+        }
+        err
+    }
+
     /// The answer for a classified error: its class gives the status and the type. Our own
     /// failures and unavailable dependencies are logged with their details and answered
     /// with `{context} failed` (nothing internal reaches the client).

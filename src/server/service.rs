@@ -384,11 +384,7 @@ pub async fn upload_live_video(
                 LiveVideoError::Language(_) => "language",
                 _ => "challenges",
             };
-            let mut err = ApiError::classified("challenges", &e);
-            if err.status.is_client_error() {
-                err.body.param = Some(field.into());
-            }
-            err
+            ApiError::classified_at("challenges", &e, field)
         })?;
     let received = upload
         .video
@@ -476,11 +472,7 @@ pub async fn issue_challenge(
             DrawError::Digits(_) => "voice",
             _ => "actions",
         };
-        let mut err = ApiError::classified("challenges", &e);
-        if err.status.is_client_error() {
-            err.body.param = Some(param.into());
-        }
-        err
+        ApiError::classified_at("challenges", &e, param)
     })?;
     let created = chrono::Utc::now();
     let ttl = chrono::Duration::from_std(state.config.challenge_ttl)

@@ -82,9 +82,9 @@ pub fn now_text() -> String {
     format_time(chrono::Utc::now())
 }
 
-/// A time as stored and shown.
+/// A time as stored and shown (`report::time`'s form, which the reports use too).
 pub fn format_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    crate::report::time::format_ms(t.timestamp_millis())
 }
 
 /// An unguessable id: 128 random bits from the OS, as 32 hex digits.

@@ -143,6 +143,19 @@ pub fn mux(video: &Path, audio: &Path, out: &Path) {
     ]);
 }
 
+/// Re-encodes `video` as H.264 + AAC in MP4 without its metadata, with a container
+/// `creation_time` when one is given (what freshness reads).
+pub fn remux(video: &Path, out: &Path, creation_time: Option<&str>) {
+    let stamp = creation_time.map(|t| format!("creation_time={t}"));
+    let mut args = vec!["-i", video.to_str().unwrap(), "-map_metadata", "-1"];
+    args.extend(["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac"]);
+    if let Some(stamp) = &stamp {
+        args.extend(["-metadata", stamp]);
+    }
+    args.push(out.to_str().unwrap());
+    ffmpeg(&args);
+}
+
 /// The GRID transcripts from truth.json: (relative path, sentence).
 pub fn grid_truth(media: &Path) -> Vec<(String, String)> {
     let truth: serde_json::Value =

@@ -127,6 +127,11 @@ impl Drop for Proc {
     }
 }
 
+/// The `file://` media URL of a folder that several processes share (`--media`).
+pub fn media_url(dir: &Path) -> String {
+    url::Url::from_directory_path(dir).unwrap().to_string()
+}
+
 /// Creates an API key with `liveness keys create ARGS` and returns (key, full stdout).
 pub fn create_key(args: &[&str]) -> (String, String) {
     let out = Command::new(bin())
