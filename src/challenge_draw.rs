@@ -18,7 +18,7 @@ use rand::{CryptoRng, Rng, RngCore};
 use crate::actions::{ActionSpec, ActionVocabulary, RecogniserKind};
 use crate::live_video::{Challenge, LiveVideo};
 use crate::report::{ChallengeType, Classify, ErrorClass};
-use crate::speech::normalize::{LanguageError, LanguagePacks};
+use crate::speech::normalize::{primary_subtag, LanguageError, LanguagePacks};
 
 /// Digits of a voice challenge when the caller does not say.
 pub const DEFAULT_DIGITS: usize = 4;
@@ -64,6 +64,10 @@ pub enum DrawError {
     /// The language has no pack.
     #[error(transparent)]
     Language(#[from] LanguageError),
+    /// The language tag's primary subtag is not written as its pack's code (`en-GB`, not
+    /// `EN-GB`): issued challenges carry one spelling of each language.
+    #[error("language '{0}': write the primary subtag in lower case, as en-GB or pt-BR")]
+    LanguageCase(String),
     /// The vocabulary cannot make a sequence under the rules (broken challenge data).
     #[error("the action vocabulary cannot make {0} actions under the rules")]
     Vocabulary(usize),
@@ -74,9 +78,10 @@ impl Classify for DrawError {
         match self {
             DrawError::Language(e) => e.class(),
             DrawError::Vocabulary(_) => ErrorClass::Internal,
-            DrawError::Digits(_) | DrawError::Actions(_) | DrawError::Nothing => {
-                ErrorClass::InvalidRequest
-            }
+            DrawError::Digits(_)
+            | DrawError::Actions(_)
+            | DrawError::Nothing
+            | DrawError::LanguageCase(_) => ErrorClass::InvalidRequest,
         }
     }
 }
@@ -154,7 +159,10 @@ pub fn draw_challenges<R: RngCore + CryptoRng>(
     language: &str,
     request: DrawRequest,
 ) -> Result<Vec<Challenge>, DrawError> {
-    packs.for_tag(language)?;
+    let pack = packs.for_tag(language)?;
+    if primary_subtag(language) != pack.code {
+        return Err(DrawError::LanguageCase(language.to_string()));
+    }
     if request.digits == 0 && request.actions == 0 {
         return Err(DrawError::Nothing);
     }
@@ -281,6 +289,17 @@ mod tests {
         let e = draw("xx", 4, 2).unwrap_err();
         assert!(matches!(e, DrawError::Language(_)));
         assert_eq!(e.class(), ErrorClass::InvalidRequest);
+        // The documented tag shape and nothing else (schemathesis sent `fr_3KH*`).
+        for bad in ["fr_3KH*", "fr ", "en--GB"] {
+            assert!(
+                matches!(draw(bad, 4, 2), Err(DrawError::Language(_))),
+                "{bad}"
+            );
+        }
+        let e = draw("EN-GB", 4, 2).unwrap_err();
+        assert!(matches!(e, DrawError::LanguageCase(_)));
+        assert_eq!(e.class(), ErrorClass::InvalidRequest);
+        assert!(draw("pt_BR", 4, 2).is_ok());
         let only_voice = draw("fr", 6, 0).unwrap();
         assert_eq!(only_voice.len(), 1);
         assert_eq!(only_voice[0].value.len(), 6);

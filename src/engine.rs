@@ -146,6 +146,12 @@ pub struct Isolation {
 }
 
 impl Engine {
+    /// Whether the model files this engine needs are present with their manifest sizes (no
+    /// hashing: a readiness probe's check).
+    pub fn models_present(&self) -> Result<(), crate::models::ModelError> {
+        self.models.present(self.config.whisper_weights)
+    }
+
     /// An engine reading models from `models` (nothing is loaded yet).
     pub fn new(models: ModelsDir, config: VerifierConfig) -> Self {
         Self::with_retry_after(models, config, RETRY_AFTER)

@@ -163,58 +163,86 @@ enum Command {
     },
     /// Run the HTTP service: Live Videos, Live Photos and Checks (ComplyCube-style API),
     /// with in-process job workers.
+    ///
+    /// Also answers GET /healthz, /readyz (503 naming the part that is down) and /metrics
+    /// (Prometheus) without a key. Every flag can come from the environment variable shown
+    /// beside it ([env: ...]); the database URL from DATABASE_URL; S3 media credentials
+    /// from the standard AWS_* variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_REGION, AWS_ENDPOINT, AWS_ALLOW_HTTP).
+    ///
+    /// Example: DATABASE_URL=postgres://liveness@db/liveness liveness serve --media
+    /// s3://videos/liveness --listen 0.0.0.0:8080 --workers 0 --rate-limit 20/s
     #[cfg(feature = "service")]
     Serve {
         /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "LIVENESS_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
         #[command(flatten)]
         storage: StorageArgs,
         /// In-process job workers (0: leave jobs to `liveness worker` processes).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, env = "LIVENESS_WORKERS", default_value_t = 1)]
         workers: usize,
         /// Largest video upload, MB.
-        #[arg(long, default_value_t = 100.0)]
+        #[arg(long, env = "LIVENESS_MAX_VIDEO_MB", default_value_t = 100.0)]
         max_video_mb: f64,
         /// Longest video accepted, seconds.
-        #[arg(long, default_value_t = 120.0)]
+        #[arg(long, env = "LIVENESS_MAX_VIDEO_SECONDS", default_value_t = 120.0)]
         max_video_seconds: f64,
         /// Largest photo upload, MB.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, env = "LIVENESS_MAX_PHOTO_MB", default_value_t = 10.0)]
         max_photo_mb: f64,
         /// Attempts a check gets before it is failed.
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, env = "LIVENESS_MAX_ATTEMPTS", default_value_t = 3)]
         max_attempts: i64,
         /// Seconds an issued challenge (POST /v1/challenges) stays valid.
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, env = "LIVENESS_CHALLENGE_TTL", default_value_t = 300)]
         challenge_ttl: u64,
         /// Refuse Live Video uploads that bring their own `challenges`: only issued ones
         /// (`challengeId`) are accepted.
-        #[arg(long)]
+        #[arg(long, env = "LIVENESS_REQUIRE_ISSUED_CHALLENGES")]
         require_issued_challenges: bool,
+        /// Requests per API key, as N/s or N/min (a token bucket holding one second's worth):
+        /// more answer 429 rate_limit_exceeded with Retry-After. Unlimited when not given.
+        #[arg(long, env = "LIVENESS_RATE_LIMIT", value_name = "N/s")]
+        rate_limit: Option<liveness::server::limits::RateLimit>,
+        /// Uploads one account may send at once; more answer 429 (0: unlimited).
+        #[arg(long, env = "LIVENESS_MAX_UPLOADS_IN_FLIGHT", default_value_t = 4)]
+        max_uploads_in_flight: usize,
         /// Seconds a client may take to send a request's headers (and may keep a connection
         /// open between requests); slower connections are closed.
-        #[arg(long, default_value_t = 10.0)]
+        #[arg(long, env = "LIVENESS_HEADER_TIMEOUT_SECONDS", default_value_t = 10.0)]
         header_timeout_seconds: f64,
         /// Seconds a request body may go without a byte before the request is refused.
-        #[arg(long, default_value_t = 30.0)]
+        #[arg(long, env = "LIVENESS_BODY_IDLE_SECONDS", default_value_t = 30.0)]
         body_idle_seconds: f64,
         /// Slowest average rate, bytes a second, at which a request body may arrive (judged
         /// after --body-idle-seconds).
-        #[arg(long, default_value_t = 4096)]
+        #[arg(long, env = "LIVENESS_BODY_MIN_RATE", default_value_t = 4096)]
         body_min_rate: u64,
         #[command(flatten)]
         jobs: JobArgs,
     },
     /// Run job workers against a shared database (PostgreSQL): claims pending checks, runs
     /// them, stores results, sends webhooks.
+    ///
+    /// The media place is read from the database (recorded by `serve --media`). On SIGTERM
+    /// a worker claims nothing more, gives running jobs --shutdown-grace seconds, and hands
+    /// the rest back to the queue at once. Flags also come from the LIVENESS_* variables
+    /// shown beside them, the database from DATABASE_URL.
+    ///
+    /// Example: DATABASE_URL=postgres://liveness@db/liveness liveness worker --concurrency 2
+    /// --listen 0.0.0.0:9090
     #[cfg(feature = "service")]
     Worker {
         #[command(flatten)]
         storage: StorageArgs,
         /// Jobs run at once in this process.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, env = "LIVENESS_CONCURRENCY", default_value_t = 1)]
         concurrency: usize,
+        /// Answer GET /healthz, /readyz and /metrics on this address (not at all when not
+        /// given; port 0 picks a free one).
+        #[arg(long, env = "LIVENESS_WORKER_LISTEN")]
+        listen: Option<std::net::SocketAddr>,
         #[command(flatten)]
         jobs: JobArgs,
     },
@@ -252,14 +280,14 @@ enum Command {
 #[derive(clap::Args, Clone)]
 struct StorageArgs {
     /// Data folder: the SQLite database, media and temporary files unless given otherwise.
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_DATA")]
     data: Option<PathBuf>,
     /// Database URL: sqlite://PATH or postgres://USER@HOST/DB (default: DATA/liveness.db).
-    #[arg(long)]
+    #[arg(long, env = "DATABASE_URL")]
     database: Option<String>,
     /// Media URL: file:///DIR or s3://BUCKET/PREFIX (default: DATA/media, or the one the
     /// database records).
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_MEDIA_URL")]
     media: Option<String>,
 }
 
@@ -268,24 +296,28 @@ struct StorageArgs {
 #[derive(clap::Args, Clone)]
 struct JobArgs {
     /// Models folder (default: $LIVENESS_MODELS, else ./models).
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_MODELS")]
     models: Option<PathBuf>,
     /// Threads for speech recognition per job (default: cores / jobs).
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_THREADS")]
     threads: Option<usize>,
     /// Seconds a claimed job is leased; a dead worker's job is claimed again after it.
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, env = "LIVENESS_LEASE_SECONDS", default_value_t = 60.0)]
     lease_seconds: f64,
     /// Seconds one job may run before it is stopped and failed as a timeout.
-    #[arg(long, default_value_t = 600.0)]
+    #[arg(long, env = "LIVENESS_JOB_TIMEOUT", default_value_t = 600.0)]
     job_timeout: f64,
     /// Seconds before a failed webhook delivery is retried (doubling each time).
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, env = "LIVENESS_WEBHOOK_RETRY_SECONDS", default_value_t = 10.0)]
     webhook_retry_seconds: f64,
+    /// On SIGTERM or Ctrl-C: seconds a running job may go on to finish; then it is stopped
+    /// and handed back to the queue at once for another worker (not left to its lease).
+    #[arg(long, env = "LIVENESS_SHUTDOWN_GRACE", default_value_t = 10.0)]
+    shutdown_grace: f64,
     /// Run checks in this process instead of runner processes (one per worker, started
     /// again when a check kills it): a native crash in one check then takes the process
     /// and every job in it down.
-    #[arg(long)]
+    #[arg(long, env = "LIVENESS_IN_PROCESS")]
     in_process: bool,
 }
 
@@ -863,6 +895,7 @@ fn worker_config(args: &JobArgs, tmp_dir: &std::path::Path) -> WorkerConfig {
     w.lease = Duration::from_secs_f64(args.lease_seconds.max(1.0));
     w.job_timeout = Duration::from_secs_f64(args.job_timeout.max(1.0));
     w.tmp_dir = tmp_dir.to_path_buf();
+    w.shutdown_grace = Duration::from_secs_f64(args.shutdown_grace.clamp(0.0, 3600.0));
     w
 }
 
@@ -928,6 +961,8 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                 max_attempts,
                 challenge_ttl,
                 require_issued_challenges,
+                rate_limit,
+                max_uploads_in_flight,
                 header_timeout_seconds,
                 body_idle_seconds,
                 body_min_rate,
@@ -941,6 +976,8 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                 api.max_attempts = max_attempts.max(1);
                 api.challenge_ttl = Duration::from_secs(challenge_ttl);
                 api.require_issued_challenges = require_issued_challenges;
+                api.rate_limit = rate_limit;
+                api.max_uploads_in_flight = max_uploads_in_flight;
                 let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
                 liveness::server::serve(ServeOptions {
                     listen,
@@ -963,6 +1000,7 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
             Command::Worker {
                 storage,
                 concurrency,
+                listen,
                 jobs,
             } => {
                 let locations = storage_locations(&storage)?;
@@ -974,6 +1012,7 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                     worker: worker_config(&jobs, &locations.tmp_dir),
                     webhooks: webhook_config(&jobs),
                     locations,
+                    listen,
                 })
                 .await
             }

@@ -185,6 +185,33 @@ impl ModelsDir {
         }
     }
 
+    /// Whether the files the verifier needs with `weights` are present with their manifest
+    /// sizes: a cheap check (no hashing) for a readiness probe. The first missing or
+    /// wrong-sized file is the error.
+    pub fn present(&self, weights: WhisperWeights) -> Result<(), ModelError> {
+        let unused = [WhisperWeights::F16, WhisperWeights::Q8_0]
+            .into_iter()
+            .find(|w| *w != weights)
+            .map(WhisperWeights::manifest_name);
+        for entry in Manifest::builtin().models.iter() {
+            if Some(entry.name.as_str()) == unused {
+                continue;
+            }
+            let p = self.path_of(entry)?;
+            let len = std::fs::metadata(&p)?.len();
+            if let (Some(size), Some(expected)) = (entry.size, &entry.sha256) {
+                if size != len {
+                    return Err(ModelError::Checksum {
+                        path: p,
+                        expected: expected.clone(),
+                        actual: format!("(size {len}, expected {size})"),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Checks one entry's size and sha256 (only that the file exists for entries checked by
     /// running them instead).
     pub fn verify(&self, entry: &ManifestEntry) -> Result<PathBuf, ModelError> {

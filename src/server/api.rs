@@ -92,13 +92,20 @@ pub enum CheckType {
 /// A JSON request body of type `T`, or 400 `invalid_request` saying it is not a `what`
 /// request.
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    let refuse = |e: &dyn std::fmt::Display| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!("body is not a {what} request: {e}"),
         )
-    })
+    };
+    // An object only: serde's derived structs would also read an array of the fields.
+    match serde_json::from_slice::<serde_json::Value>(body).map_err(|e| refuse(&e))? {
+        object @ serde_json::Value::Object(_) => {
+            serde_json::from_value(object).map_err(|e| refuse(&e))
+        }
+        _ => Err(refuse(&"expected a JSON object")),
+    }
 }
 
 /// The highest `page` accepted.
@@ -351,6 +358,7 @@ pub async fn create_live_video(
     account: Account,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<LiveVideoResource>), ApiError> {
+    let _permit = state.limits.upload(&account.id)?;
     let form = upload::receive(
         multipart.map_err(not_multipart)?,
         "video",
@@ -491,6 +499,7 @@ pub async fn create_live_photo(
     account: Account,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(StatusCode, Json<LivePhotoResource>), ApiError> {
+    let _permit = state.limits.upload(&account.id)?;
     let form = upload::receive(
         multipart.map_err(not_multipart)?,
         "photo",
@@ -619,9 +628,27 @@ pub struct CreateChallenge {
     )]
     language: String,
     /// A voice challenge of `digits` digits (3 to 10, default 4).
+    #[serde(default, deserialize_with = "object_or_null")]
     voice: Option<VoiceDraw>,
     /// An actions challenge of `count` actions (1 to 4, default 2).
+    #[serde(default, deserialize_with = "object_or_null")]
     actions: Option<ActionsDraw>,
+}
+
+/// Reads a JSON object (or null) into `T`: serde's derived structs also take an array of
+/// their fields in order (`[null]`), which the documented schema does not allow.
+fn object_or_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(map) => T::deserialize(serde_json::Value::Object(map))
+            .map(Some)
+            .map_err(D::Error::custom),
+    }
 }
 
 /// How many digits to draw.
@@ -801,6 +828,29 @@ mod tests {
         let q = list_query(&raw(&[("createdAfter", "2026-11-23T01:00:00+01:00")])).unwrap();
         assert_eq!(q.created_after.as_deref(), Some("2026-11-23T00:00:00.000Z"));
         assert!(list_query(&raw(&[("status", "running")])).is_err());
+    }
+
+    /// Bodies are JSON objects, and so are their nested requests; serde's derived structs
+    /// would also read arrays of their fields (schemathesis sent `"actions": [null]`).
+    #[test]
+    fn request_bodies_are_objects_only() {
+        let parse = |body: &str| json_body::<CreateChallenge>(body.as_bytes(), "challenge");
+        let ok = parse(r#"{"clientId":"c","language":"en","actions":{"count":1},"voice":null}"#)
+            .unwrap();
+        assert!(ok.actions.is_some() && ok.voice.is_none());
+        for bad in [
+            r#"{"clientId":"c","language":"en","actions":[null]}"#,
+            r#"{"clientId":"c","language":"en","voice":[4]}"#,
+            r#"["c","en"]"#,
+            r#"{"clientId":"c","language":"en","voice":{"digits":4,"x":1}}"#,
+        ] {
+            let e = parse(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        assert!(
+            json_body::<CreateCheck>(br#"["c","liveness_video_check",null,null]"#, "check")
+                .is_err()
+        );
     }
 
     /// The challenge request's documented languages are exactly those with a pack.

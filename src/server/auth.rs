@@ -1,4 +1,5 @@
-//! API key authentication: `Authorization: <key>` (ComplyCube) or `Authorization: Bearer <key>`.
+//! API key authentication: `Authorization: <key>` (ComplyCube) or `Authorization: Bearer <key>`;
+//! each authenticated request takes one from its key's rate limit bucket.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -11,6 +12,8 @@ use super::AppState;
 pub struct Account {
     /// Account id: every object read or written is filtered by it.
     pub id: String,
+    /// The API key's id (its rate limit bucket).
+    pub key_id: String,
 }
 
 impl FromRequestParts<AppState> for Account {
@@ -32,8 +35,10 @@ impl FromRequestParts<AppState> for Account {
             .find_key(key)
             .await?
             .ok_or_else(ApiError::unauthorized)?;
+        state.limits.take(&record.id)?;
         Ok(Account {
             id: record.account_id,
+            key_id: record.id,
         })
     }
 }

@@ -15,8 +15,8 @@ use crate::store::StoreError;
 pub struct ErrorBody {
     /// Error class: `invalid_request`, `unauthorized`, `resource_not_found`,
     /// `route_not_found`, `method_not_allowed`, `payload_too_large`, `invalid_media`,
-    /// `limit_exceeded`, `resource_redacted`, `challenge_used`, `challenge_expired`,
-    /// `internal_error`, `service_unavailable`.
+    /// `limit_exceeded`, `rate_limit_exceeded`, `resource_redacted`, `challenge_used`,
+    /// `challenge_expired`, `internal_error`, `service_unavailable`.
     #[serde(rename = "type")]
     pub kind: String,
     /// What went wrong, for a person.
@@ -33,6 +33,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Body.
     pub body: ErrorBody,
+    /// Seconds after which the client may try again (`Retry-After`), when known.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -45,7 +47,19 @@ impl ApiError {
                 message: message.into(),
                 param: None,
             },
+            retry_after: None,
         }
+    }
+
+    /// 429 `rate_limit_exceeded`: a per-key limit was reached; try again after `seconds`.
+    pub fn rate_limited(message: impl Into<String>, seconds: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            message,
+        );
+        e.retry_after = Some(seconds.max(1));
+        e
     }
 
     /// 400 `invalid_request` about one field.
@@ -194,7 +208,14 @@ impl From<MediaError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 

@@ -7,8 +7,11 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod limits;
 pub mod log;
+pub mod metrics;
 pub mod openapi;
+pub mod probes;
 pub mod service;
 pub mod upload;
 pub mod views;
@@ -85,11 +88,16 @@ pub struct ApiConfig {
     pub challenge_ttl: std::time::Duration,
     /// Refuse Live Video uploads that bring their own `challenges` (only issued ones).
     pub require_issued_challenges: bool,
+    /// Requests a second per API key (None: unlimited).
+    pub rate_limit: Option<limits::RateLimit>,
+    /// Uploads one account may have in flight at once (0: unlimited).
+    pub max_uploads_in_flight: usize,
 }
 
 impl ApiConfig {
     /// Defaults: 100 MB videos up to 120 s, 10 MB photos, 3 attempts, issued challenges
-    /// valid for 300 s, uploads may bring their own challenges.
+    /// valid for 300 s, uploads may bring their own challenges, no rate limit, 4 uploads in
+    /// flight per account.
     pub fn new(tmp_dir: PathBuf) -> Self {
         Self {
             max_video_bytes: 100 << 20,
@@ -99,6 +107,8 @@ impl ApiConfig {
             tmp_dir,
             challenge_ttl: std::time::Duration::from_secs(300),
             require_issued_challenges: false,
+            rate_limit: None,
+            max_uploads_in_flight: 4,
         }
     }
 }
@@ -122,11 +132,19 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Bounds blocking work started by requests (probing, photo inspection).
     pub blocking: Arc<Semaphore>,
+    /// Per-key rate and uploads in flight.
+    pub limits: Arc<limits::Limits>,
 }
 
-/// The router: `/v1/...`, `/v1/openapi.json`, `/health`; unknown routes and methods answer
-/// in the API's error shape.
+/// The router: `/v1/...`, `/v1/openapi.json`, `/health`, the probes and `/metrics`; unknown
+/// routes and methods answer in the API's error shape. Every request is counted in the
+/// metrics by its route.
 pub fn router(state: AppState) -> Router {
+    let probes = probes::router(probes::Probes {
+        store: state.store.clone(),
+        media: state.media.clone(),
+        engine: state.engine.clone(),
+    });
     let upload_limit = state
         .config
         .max_video_bytes
@@ -176,8 +194,10 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(upload_limit as usize))
-        .layer(axum::middleware::from_fn(log::request_id))
         .with_state(state)
+        .merge(probes)
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(log::request_id))
 }
 
 /// Where the service keeps things.
@@ -291,6 +311,7 @@ struct Background {
     stop: watch::Sender<bool>,
     workers: tokio::task::JoinSet<()>,
     hooks: tokio::task::JoinHandle<()>,
+    grace: Duration,
 }
 
 impl Background {
@@ -298,20 +319,24 @@ impl Background {
     fn start(runner: JobRunner, count: usize, wake: Arc<Notify>, hooks: &WebhookConfig) -> Self {
         let (stop, stop_rx) = watch::channel(false);
         let store = runner.store().clone();
+        let grace = runner.config().shutdown_grace;
         let workers = Arc::new(runner).spawn(count, wake, stop_rx.clone());
         let hooks = tokio::spawn(webhooks::deliver_loop(store, hooks.clone(), stop_rx));
         Self {
             stop,
             workers,
             hooks,
+            grace,
         }
     }
 
-    /// Stops claiming jobs; jobs in hand get a grace period (an unfinished one is picked up
-    /// again after its lease).
+    /// Stops claiming jobs; jobs in hand get the shutdown grace to finish, and the rest are
+    /// handed back to the queue at once.
     async fn stop(mut self) {
         self.stop.send(true).ok();
-        let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        // The workers hand back what is unfinished at the grace; a store that does not
+        // answer then is given a few seconds more.
+        let _ = tokio::time::timeout(self.grace + Duration::from_secs(10), async {
             while self.workers.join_next().await.is_some() {}
         })
         .await;
@@ -341,6 +366,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServiceError> {
         wake: wake.clone(),
         blocking: Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
+        )),
+        limits: Arc::new(limits::Limits::new(
+            options.api.rate_limit,
+            options.api.max_uploads_in_flight,
         )),
     };
     let background = Background::start(
@@ -391,9 +420,12 @@ pub struct WorkerOptions {
     pub worker: WorkerConfig,
     /// Webhook retries.
     pub webhooks: WebhookConfig,
+    /// Where to answer `/healthz`, `/readyz` and `/metrics` (None: nowhere).
+    pub listen: Option<SocketAddr>,
 }
 
-/// Runs job workers (and a webhook sender) until Ctrl-C or SIGTERM.
+/// Runs job workers (and a webhook sender) until Ctrl-C or SIGTERM; with `listen`, also the
+/// probes and metrics (printing `listening on ADDR`).
 pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
     let (store, media) = open_storage(&options.locations).await?;
     let engine = Arc::new(make_engine(
@@ -401,6 +433,15 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
         &options.verifier,
         options.isolation.clone(),
     ));
+    let probes = options.listen.map(|addr| {
+        let router = probes::router(probes::Probes {
+            store: store.clone(),
+            media: media.clone(),
+            engine: engine.clone(),
+        })
+        .layer(axum::middleware::from_fn(metrics::track));
+        (addr, router)
+    });
     let background = Background::start(
         JobRunner::new(store, media, engine, options.worker.clone()),
         options.concurrency.max(1),
@@ -412,7 +453,23 @@ pub async fn run_worker(options: WorkerOptions) -> Result<(), ServiceError> {
         options.worker.name,
         options.concurrency
     );
-    shutdown_signal().await;
+    match probes {
+        Some((addr, router)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(io(format!("binding {addr}")))?;
+            let addr = listener.local_addr().map_err(io("local address"))?;
+            tracing::info!("liveness worker: probes and metrics listening on {addr}");
+            http::serve(
+                listener,
+                router,
+                http::ClientTimeouts::default(),
+                shutdown_signal(),
+            )
+            .await;
+        }
+        None => shutdown_signal().await,
+    }
     background.stop().await;
     Ok(())
 }

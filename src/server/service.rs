@@ -468,7 +468,7 @@ pub async fn issue_challenge(
     )
     .map_err(|e| {
         let param = match &e {
-            DrawError::Language(_) => "language",
+            DrawError::Language(_) | DrawError::LanguageCase(_) => "language",
             DrawError::Digits(_) => "voice",
             _ => "actions",
         };

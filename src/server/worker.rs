@@ -1,7 +1,9 @@
 //! Job workers: claim a pending check from the store, fetch its media into a temporary file,
 //! run the engine on a blocking thread while renewing the lease, store the result (and queue
 //! its webhook) — once. A worker that dies leaves its lease to run out; another worker then
-//! claims the check again, up to its attempt limit.
+//! claims the check again, up to its attempt limit. A worker told to stop (SIGTERM) claims
+//! nothing more, lets running jobs finish within its grace period, and hands the rest back to
+//! the queue at once, without counting the attempt.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,10 +32,14 @@ pub struct WorkerConfig {
     pub tmp_dir: PathBuf,
     /// This process's name in the `worker` column and the log.
     pub name: String,
+    /// At shutdown, how long a running job may go on to finish; after it the job is stopped
+    /// and handed back to the queue at once (not left to its lease).
+    pub shutdown_grace: Duration,
 }
 
 impl WorkerConfig {
-    /// Defaults: 60 s lease, 1 s poll, 10 min job limit, the system temporary folder.
+    /// Defaults: 60 s lease, 1 s poll, 10 min job limit, the system temporary folder, 10 s
+    /// shutdown grace.
     pub fn new(name: String) -> Self {
         Self {
             lease: Duration::from_secs(60),
@@ -41,6 +47,7 @@ impl WorkerConfig {
             job_timeout: Duration::from_secs(600),
             tmp_dir: std::env::temp_dir(),
             name,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -108,6 +115,11 @@ impl JobRunner {
         }
     }
 
+    /// How its workers behave.
+    pub fn config(&self) -> &WorkerConfig {
+        &self.config
+    }
+
     /// The store jobs are claimed from.
     pub fn store(&self) -> &Store {
         &self.store
@@ -143,7 +155,7 @@ impl JobRunner {
             }
             let lease_ms = self.config.lease.as_millis() as i64;
             match self.store.claim_check(&id, now_ms(), lease_ms).await {
-                Ok(Some(job)) => self.run(&id, job).await,
+                Ok(Some(job)) => self.run(&id, job, stop.clone()).await,
                 Ok(None) => {
                     tokio::select! {
                         _ = wake.notified() => {}
@@ -159,24 +171,41 @@ impl JobRunner {
         }
     }
 
-    async fn run(&self, worker: &str, job: ClaimedCheck) {
+    async fn run(&self, worker: &str, job: ClaimedCheck, stop: watch::Receiver<bool>) {
         let started = Instant::now();
+        let metrics = super::metrics::global();
+        if job.reclaimed {
+            metrics.lease_reclaimed();
+        }
         tracing::info!(
-            "worker {worker}: check {} attempt {} started",
+            "worker {worker}: check {} attempt {} started{}",
             job.id,
-            job.attempts
+            job.attempts,
+            if job.reclaimed {
+                " (its previous worker's lease ran out)"
+            } else {
+                ""
+            }
         );
-        let outcome = self.execute(worker, &job).await;
+        let Some(outcome) = self.execute(worker, &job, stop).await else {
+            metrics.lease_released();
+            return;
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        metrics.job_finished(
+            &job.kind,
+            outcome.as_ref().map_err(|f| f.kind.as_str()),
+            seconds,
+        );
         let status = match &outcome {
             Ok(r) => format!("complete {}", r["outcome"].as_str().unwrap_or("?")),
             Err(f) => format!("{} ({})", f.kind, f.message),
         };
         match self.store.complete_check(&job, worker, outcome, webhook_payload).await {
             Ok(true) => tracing::info!(
-                "worker {worker}: check {} attempt {} -> {status} in {:.2} s",
+                "worker {worker}: check {} attempt {} -> {status} in {seconds:.2} s",
                 job.id,
                 job.attempts,
-                started.elapsed().as_secs_f64()
             ),
             Ok(false) => tracing::warn!(
                 "worker {worker}: check {}: lease lost, result dropped (another worker has it)",
@@ -189,62 +218,76 @@ impl JobRunner {
         }
     }
 
+    /// Runs the job; None when it was handed back at shutdown.
     async fn execute(
         &self,
         worker: &str,
         job: &ClaimedCheck,
-    ) -> Result<serde_json::Value, JobFailure> {
+        stop: watch::Receiver<bool>,
+    ) -> Option<Result<serde_json::Value, JobFailure>> {
+        match self.prepare(job).await {
+            Ok((work, cancel, tmp)) => {
+                let result = self.supervise(worker, job, work, &cancel, stop).await;
+                drop(tmp);
+                result.map(|r| r.map_err(|e| JobFailure::of(&e)))
+            }
+            Err(failure) => Some(Err(failure)),
+        }
+    }
+
+    /// Fetches the job's record and media and makes the blocking work that checks it.
+    async fn prepare(
+        &self,
+        job: &ClaimedCheck,
+    ) -> Result<(Work, Cancel, tempfile::NamedTempFile), JobFailure> {
         let tmp =
             tempfile::NamedTempFile::new_in(&self.config.tmp_dir).map_err(|e| store_failure(&e))?;
         let path = tmp.path().to_path_buf();
         let engine = self.engine.clone();
         let cancel = Cancel::new();
-        let work: Box<dyn FnOnce() -> Result<serde_json::Value, EngineError> + Send> =
-            match job.kind.as_str() {
-                "liveness_video_check" => {
-                    let record = self
+        let work: Work = match job.kind.as_str() {
+            "liveness_video_check" => {
+                let record = self
+                    .store
+                    .live_video_for_job(job)
+                    .await
+                    .map_err(|e| store_failure(&e))?
+                    .ok_or_else(|| gone("Live Video"))?;
+                self.fetch(record.media_key.as_deref(), "Live Video", &path)
+                    .await?;
+                let issued = match &record.challenge_id {
+                    Some(id) => self
                         .store
-                        .live_video_for_job(job)
+                        .issued_challenge(&record.account_id, id)
                         .await
-                        .map_err(|e| store_failure(&e))?
-                        .ok_or_else(|| gone("Live Video"))?;
-                    self.fetch(record.media_key.as_deref(), "Live Video", &path)
-                        .await?;
-                    let issued = match &record.challenge_id {
-                        Some(id) => self
-                            .store
-                            .issued_challenge(&record.account_id, id)
-                            .await
-                            .map_err(|e| store_failure(&e))?,
-                        None => None,
-                    };
-                    let issued_at = issued.as_ref().map(|c| c.created_at.as_str());
-                    let cancel = cancel.clone();
-                    let live_video = live_video_object(&record, issued_at).to_string();
-                    Box::new(move || engine.verify_video(live_video, &path, &cancel))
-                }
-                "liveness_photo_check" => {
-                    let record = self
-                        .store
-                        .live_photo_for_job(job)
-                        .await
-                        .map_err(|e| store_failure(&e))?
-                        .ok_or_else(|| gone("Live Photo"))?;
-                    self.fetch(record.media_key.as_deref(), "Live Photo", &path)
-                        .await?;
-                    let perform = record.perform_liveness_check;
-                    Box::new(move || engine.photo_check(&path, perform))
-                }
-                other => {
-                    return Err(JobFailure::new(
-                        ErrorClass::InvalidRequest,
-                        format!("unknown check type {other:?}"),
-                    ))
-                }
-            };
-        let result = self.supervise(worker, job, work, &cancel).await;
-        drop(tmp);
-        result.map_err(|e| JobFailure::of(&e))
+                        .map_err(|e| store_failure(&e))?,
+                    None => None,
+                };
+                let issued_at = issued.as_ref().map(|c| c.created_at.as_str());
+                let cancel = cancel.clone();
+                let live_video = live_video_object(&record, issued_at).to_string();
+                Box::new(move || engine.verify_video(live_video, &path, &cancel))
+            }
+            "liveness_photo_check" => {
+                let record = self
+                    .store
+                    .live_photo_for_job(job)
+                    .await
+                    .map_err(|e| store_failure(&e))?
+                    .ok_or_else(|| gone("Live Photo"))?;
+                self.fetch(record.media_key.as_deref(), "Live Photo", &path)
+                    .await?;
+                let perform = record.perform_liveness_check;
+                Box::new(move || engine.photo_check(&path, perform))
+            }
+            other => {
+                return Err(JobFailure::new(
+                    ErrorClass::InvalidRequest,
+                    format!("unknown check type {other:?}"),
+                ))
+            }
+        };
+        Ok((work, cancel, tmp))
     }
 
     /// Copies a record's media into `path`; a redacted record or a missing object fails the
@@ -266,22 +309,59 @@ impl JobRunner {
     }
 
     /// Runs the blocking work while renewing the lease; stops it when the lease is lost or the
-    /// time limit passes.
+    /// time limit passes. When `stop` turns true the job has the shutdown grace to finish;
+    /// after it the job is cancelled and handed back to the queue at once (None).
     async fn supervise(
         &self,
         worker: &str,
         job: &ClaimedCheck,
-        work: Box<dyn FnOnce() -> Result<serde_json::Value, EngineError> + Send>,
+        work: Work,
         cancel: &Cancel,
-    ) -> Result<serde_json::Value, EngineError> {
+        mut stop: watch::Receiver<bool>,
+    ) -> Option<Result<serde_json::Value, EngineError>> {
         let deadline = Instant::now() + self.config.job_timeout;
         let mut handle = tokio::task::spawn_blocking(work);
         let mut tick = tokio::time::interval(self.config.lease / 3);
         tick.tick().await;
+        let grace = self.config.shutdown_grace;
+        let mut release_at = (*stop.borrow()).then(|| Instant::now() + grace);
         loop {
+            let release = async {
+                match release_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 joined = &mut handle => {
-                    return joined.unwrap_or_else(|e| Err(EngineError::internal(format!("job panicked: {e}"))));
+                    return Some(joined.unwrap_or_else(|e| Err(EngineError::internal(format!("job panicked: {e}")))));
+                }
+                changed = stop.changed(), if release_at.is_none() => {
+                    if changed.is_err() || *stop.borrow() {
+                        tracing::info!(
+                            "worker {worker}: stopping; check {} has {grace:?} to finish",
+                            job.id
+                        );
+                        release_at = Some(Instant::now() + grace);
+                    }
+                }
+                _ = release => {
+                    cancel.cancel();
+                    match self.store.release_check(&job.id, worker).await {
+                        Ok(true) => tracing::info!(
+                            "worker {worker}: check {} handed back to the queue (shutdown)",
+                            job.id
+                        ),
+                        Ok(false) => tracing::warn!(
+                            "worker {worker}: check {}: lease already lost at shutdown",
+                            job.id
+                        ),
+                        Err(e) => tracing::warn!(
+                            "worker {worker}: check {}: not handed back ({e}); its lease will run out",
+                            job.id
+                        ),
+                    }
+                    return None;
                 }
                 _ = tick.tick() => {
                     if Instant::now() > deadline {
@@ -298,3 +378,6 @@ impl JobRunner {
         }
     }
 }
+
+/// A job's blocking work.
+type Work = Box<dyn FnOnce() -> Result<serde_json::Value, EngineError> + Send>;

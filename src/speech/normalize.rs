@@ -18,6 +18,13 @@ pub enum LanguageError {
         /// Comma-separated list of supported codes.
         supported: String,
     },
+    /// The tag is not a BCP-47 shape: letters for the primary subtag, then subtags of 1 to 8
+    /// ASCII letters or digits separated by `-` (or `_`).
+    #[error("malformed language tag '{tag}': expected a BCP-47 tag such as en-GB")]
+    Malformed {
+        /// The tag as given.
+        tag: String,
+    },
     /// A pack file is malformed.
     #[error("language pack {code}: {message}")]
     BadPack {
@@ -188,6 +195,24 @@ impl LanguagePack {
     }
 }
 
+/// The primary subtag of a language tag: what comes before the first `-` or `_`.
+pub fn primary_subtag(tag: &str) -> &str {
+    tag.split(['-', '_']).next().unwrap_or("")
+}
+
+/// Whether `tag` has a BCP-47 shape: a primary subtag of 2 to 8 ASCII letters, then any
+/// number of subtags of 1 to 8 ASCII letters or digits, each after a `-` (or `_`, as in
+/// `pt_BR`); at most 35 characters, nothing else (no spaces, no empty subtags).
+pub fn well_formed_tag(tag: &str) -> bool {
+    let mut subtags = tag.split(['-', '_']);
+    let primary = subtags.next().unwrap_or("");
+    tag.len() <= 35
+        && (2..=8).contains(&primary.len())
+        && primary.bytes().all(|b| b.is_ascii_alphabetic())
+        && subtags
+            .all(|s| (1..=8).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
 /// All shipped language packs, keyed by primary language code.
 #[derive(Debug, Clone)]
 pub struct LanguagePacks {
@@ -213,14 +238,16 @@ impl LanguagePacks {
         Ok(Self { packs })
     }
 
-    /// The pack for a BCP-47 tag such as `en-GB`, `pt-BR` or `fr` (primary subtag decides).
+    /// The pack for a BCP-47 tag such as `en-GB`, `pt-BR` or `fr` (primary subtag decides,
+    /// in any case). The tag must be well formed (see [`well_formed_tag`]): `fr_3KH*` or
+    /// ` en` name no language.
     pub fn for_tag(&self, tag: &str) -> Result<&LanguagePack, LanguageError> {
-        let primary = tag
-            .split(['-', '_'])
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        if !well_formed_tag(tag) {
+            return Err(LanguageError::Malformed {
+                tag: tag.to_string(),
+            });
+        }
+        let primary = primary_subtag(tag).to_ascii_lowercase();
         self.packs
             .iter()
             .find(|p| p.code == primary)
@@ -239,7 +266,9 @@ impl LanguagePacks {
 impl Classify for LanguageError {
     fn class(&self) -> ErrorClass {
         match self {
-            LanguageError::Unsupported { .. } => ErrorClass::InvalidRequest,
+            LanguageError::Unsupported { .. } | LanguageError::Malformed { .. } => {
+                ErrorClass::InvalidRequest
+            }
             // The shipped data is broken: ours to fix.
             LanguageError::BadPack { .. } => ErrorClass::Internal,
         }
@@ -276,6 +305,24 @@ mod tests {
         assert_eq!(packs.for_tag("en-GB").unwrap().code, "en");
         assert_eq!(packs.for_tag("pt-BR").unwrap().code, "pt");
         assert_eq!(packs.for_tag("FR").unwrap().code, "fr");
+        for bad in [
+            "fr_3KH*",
+            " en",
+            "en ",
+            "en-",
+            "en--GB",
+            "e",
+            "en-GB-toolongsubtag",
+            "",
+            "fr\n",
+        ] {
+            assert!(
+                matches!(packs.for_tag(bad), Err(LanguageError::Malformed { .. })),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(packs.for_tag("pt_BR").unwrap().code, "pt");
+        assert_eq!(packs.for_tag("sv-SE-x-private1").unwrap().code, "sv");
         let err = packs.for_tag("xx-YY").unwrap_err().to_string();
         assert!(err.contains("xx-YY") && err.contains("en, fr"), "{err}");
     }

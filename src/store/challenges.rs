@@ -79,7 +79,7 @@ impl Store {
         challenge_id: &str,
         now_ms: i64,
     ) -> Result<(), ConsumeError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let consumed = sqlx::query(
             "UPDATE issued_challenges SET used_at = $1, live_video_id = $2 \
              WHERE account_id = $3 AND id = $4 AND used_at IS NULL AND expires_at_ms > $5",

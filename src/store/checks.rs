@@ -96,12 +96,13 @@ impl Store {
             Dialect::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE checks SET status = 'running', worker = $1, lease_until = $2, \
-             attempts = attempts + 1 \
+            "UPDATE checks SET claimed_from = status, status = 'running', worker = $1, \
+             lease_until = $2, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM checks WHERE attempts < max_attempts AND \
              ((status = 'pending' AND run_after <= $3) OR (status = 'running' AND lease_until < $3)) \
              ORDER BY created_at, id LIMIT 1 {lock}) \
-             RETURNING id, account_id, kind, live_video_id, live_photo_id, attempts, max_attempts"
+             RETURNING id, account_id, kind, live_video_id, live_photo_id, attempts, max_attempts, \
+             claimed_from"
         );
         let row = sqlx::query(audited(&sql))
             .bind(worker)
@@ -117,7 +118,42 @@ impl Store {
             live_photo_id: r.get("live_photo_id"),
             attempts: r.get("attempts"),
             max_attempts: r.get("max_attempts"),
+            reclaimed: r.get::<Option<String>, _>("claimed_from").as_deref() == Some("running"),
         }))
+    }
+
+    /// Hands a running check back to the queue at once (a worker shutting down): pending
+    /// again, its lease cleared and the attempt not counted, so that another worker claims it
+    /// now instead of after the lease. False when `worker` no longer holds it.
+    pub async fn release_check(&self, id: &str, worker: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE checks SET status = 'pending', worker = NULL, lease_until = 0, run_after = 0, \
+             attempts = attempts - 1, updated_at = $3 \
+             WHERE id = $1 AND worker = $2 AND status = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// How many checks wait and run, and when the oldest waiting one was created.
+    pub async fn queue_state(&self) -> Result<QueueState, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(CASE WHEN status = 'pending' THEN 1 END) AS pending, \
+             COUNT(CASE WHEN status = 'running' THEN 1 END) AS running, \
+             MIN(CASE WHEN status = 'pending' THEN created_at END) AS oldest \
+             FROM checks WHERE status IN ('pending', 'running')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueState {
+            pending: row.get("pending"),
+            running: row.get("running"),
+            oldest_pending_created_at: row.get("oldest"),
+        })
     }
 
     /// Marks as failed the checks whose lease ran out on their last attempt (their worker died
@@ -128,7 +164,7 @@ impl Store {
         payload: WebhookPayload,
     ) -> Result<u64, StoreError> {
         let stamp = now_text();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let failed = sqlx::query(
             "UPDATE checks SET status = 'failed', updated_at = $2, completed_at = $2, \
              error = $3 WHERE status = 'running' AND lease_until < $1 AND attempts >= max_attempts \
@@ -180,7 +216,7 @@ impl Store {
         payload: WebhookPayload,
     ) -> Result<bool, StoreError> {
         let now = now_text();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let (status, result, error, run_after) = match &outcome {
             Ok(result) => (CheckState::Complete, Some(result.to_string()), None, 0),
             Err(f) if f.retryable && claimed.attempts < claimed.max_attempts => {

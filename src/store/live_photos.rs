@@ -62,7 +62,7 @@ impl Store {
         account_id: &str,
         id: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let key = erase_media(&mut tx, "live_photos", account_id, id).await?;
         tx.commit().await?;
         Ok(key)

@@ -72,7 +72,7 @@ impl Store {
         account_id: &str,
         id: &str,
     ) -> Result<Option<Option<String>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let Some(media_key) = erase_media(&mut tx, "live_videos", account_id, id).await? else {
             return Ok(None);
         };

@@ -137,6 +137,15 @@ impl MediaStore {
         Ok(())
     }
 
+    /// Whether the store answers: a metadata request for an object that need not exist (a
+    /// missing one is an answer).
+    pub async fn ping(&self) -> Result<(), MediaError> {
+        match self.store.head(&self.location(".readyz")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes the object; a missing one is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), MediaError> {
         match self.store.delete(&self.location(key)).await {

@@ -134,6 +134,12 @@ const SCHEMA: &[&str] = &[
      created_at TEXT NOT NULL)",
 ];
 
+/// Text columns added to tables after they were first made: (table, column).
+/// `live_videos.challenge_id`: the issued challenges an upload used; `checks.claimed_from`:
+/// the state a check was claimed from (`running` when its previous lease ran out).
+const ADDED_COLUMNS: &[(&str, &str)] =
+    &[("live_videos", "challenge_id"), ("checks", "claimed_from")];
+
 /// A table an account owns rows of, with the columns its records are read from.
 struct Table {
     name: &'static str,
@@ -236,13 +242,32 @@ impl Store {
         Ok(store)
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock when it starts (`BEGIN
+    /// IMMEDIATE`): a deferred transaction that reads and then writes fails at once with
+    /// "database is locked" when another writer committed in between (the busy timeout does
+    /// not apply to that upgrade), while an immediate one waits its turn.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Whether the database answers a query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// The dialect in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if self.dialect == Dialect::Postgres {
             // Many processes may start at once: one migrates, the others wait.
             sqlx::query("SELECT pg_advisory_xact_lock(7283451)")
@@ -258,27 +283,32 @@ impl Store {
             sqlx::query(*statement).execute(&mut *tx).await?;
         }
         // Columns added since a table was first made (SQLite has no ADD COLUMN IF NOT EXISTS).
-        let has_challenge_id = match self.dialect {
-            Dialect::Sqlite => {
-                sqlx::query(
-                    "SELECT COUNT(*) AS n FROM pragma_table_info('live_videos') \
-                     WHERE name = 'challenge_id'",
-                )
-                .fetch_one(&mut *tx)
-                .await?
-                .get::<i64, _>("n")
-                    > 0
+        for (table, column) in ADDED_COLUMNS {
+            let present = match self.dialect {
+                Dialect::Sqlite => {
+                    sqlx::query(audited(&format!(
+                        "SELECT COUNT(*) AS n FROM pragma_table_info('{table}') \
+                         WHERE name = '{column}'"
+                    )))
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .get::<i64, _>("n")
+                        > 0
+                }
+                Dialect::Postgres => false,
+            };
+            if !present {
+                let exists = if self.dialect == Dialect::Postgres {
+                    "IF NOT EXISTS "
+                } else {
+                    ""
+                };
+                sqlx::query(audited(&format!(
+                    "ALTER TABLE {table} ADD COLUMN {exists}{column} TEXT"
+                )))
+                .execute(&mut *tx)
+                .await?;
             }
-            Dialect::Postgres => false,
-        };
-        if !has_challenge_id {
-            sqlx::query(if self.dialect == Dialect::Postgres {
-                "ALTER TABLE live_videos ADD COLUMN IF NOT EXISTS challenge_id TEXT"
-            } else {
-                "ALTER TABLE live_videos ADD COLUMN challenge_id TEXT"
-            })
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -491,6 +521,50 @@ mod tests {
         );
         assert!(v.to_string().find("seven").is_none());
         assert!(v["breakdown"]["challenges"][1]["evidence"]["performed"].is_array());
+    }
+
+    /// Read-then-write transactions (redaction) racing other writers wait their turn on
+    /// SQLite instead of failing with "database is locked" (schemathesis met that as a 503).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sqlite_read_then_write_transactions_wait_for_other_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let store = Store::open(&url).await.unwrap();
+        let (_, key) = store.create_key(None, None).await.unwrap();
+        let photo = |i: usize| LivePhotoRecord {
+            id: format!("p{i}"),
+            account_id: key.account_id.clone(),
+            client_id: "client".into(),
+            perform_liveness_check: false,
+            media_key: Some(format!("k{i}")),
+            content_type: "image/jpeg".into(),
+            size: 1,
+            sha256: String::new(),
+            inspections: None,
+            redacted: false,
+            created_at: now_text(),
+            updated_at: now_text(),
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..8 {
+            let store = store.clone();
+            let account = key.account_id.clone();
+            let records: Vec<LivePhotoRecord> = (0..40).map(|i| photo(t * 1000 + i)).collect();
+            tasks.spawn(async move {
+                for (i, r) in records.iter().enumerate() {
+                    store.insert_live_photo(r).await?;
+                    if i > 0 {
+                        store
+                            .redact_live_photo(&account, &records[i - 1].id)
+                            .await?;
+                    }
+                }
+                Ok::<_, StoreError>(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

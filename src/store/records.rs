@@ -159,6 +159,20 @@ pub struct ClaimedCheck {
     pub attempts: i64,
     /// Attempts allowed.
     pub max_attempts: i64,
+    /// Whether it was taken over from a worker whose lease ran out (that worker died or
+    /// stalled), rather than claimed from the queue.
+    pub reclaimed: bool,
+}
+
+/// The check queue at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct QueueState {
+    /// Checks waiting for a worker.
+    pub pending: i64,
+    /// Checks a worker holds.
+    pub running: i64,
+    /// Creation time (RFC 3339) of the oldest waiting check.
+    pub oldest_pending_created_at: Option<String>,
 }
 
 /// A claimed webhook delivery.

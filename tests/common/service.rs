@@ -31,11 +31,41 @@ pub struct Proc {
     pub base: String,
 }
 
+/// `liveness` without the configuration the test runner's environment may hold
+/// (`DATABASE_URL`, `LIVENESS_DATA`, ...: every flag of serve and worker reads one), so that a
+/// test's processes run with the flags the test gives them and nothing else.
+pub fn command() -> Command {
+    let mut c = Command::new(bin());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let kept = [
+            "LIVENESS_LOG",
+            "LIVENESS_CRASH_DRILL",
+            "LIVENESS_CACHE",
+            "LIVENESS_MODELS",
+            "LIVENESS_WHISPER_WEIGHTS",
+        ];
+        if name == "DATABASE_URL"
+            || name.starts_with("AWS_")
+            || (name.starts_with("LIVENESS_") && !kept.contains(&name.as_ref()))
+        {
+            c.env_remove(name.as_ref());
+        }
+    }
+    c
+}
+
 impl Proc {
     /// Starts `liveness ARGS`; for `serve`, waits until it listens.
     pub fn start(args: &[&str]) -> Proc {
-        let mut child = Command::new(bin())
+        Self::start_with_env(args, &[])
+    }
+
+    /// Starts `liveness ARGS` with these environment variables added.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut child = command()
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -134,7 +164,7 @@ pub fn media_url(dir: &Path) -> String {
 
 /// Creates an API key with `liveness keys create ARGS` and returns (key, full stdout).
 pub fn create_key(args: &[&str]) -> (String, String) {
-    let out = Command::new(bin())
+    let out = command()
         .args(["keys", "create"])
         .args(args)
         .output()
