@@ -760,6 +760,7 @@ pub async fn create_check(
         live_photo_id: req.live_photo_id,
     };
     let check = service::queue_check(&state, &account, request).await?;
+    super::metrics::global().check_created(&check.kind);
     Ok((StatusCode::CREATED, Json(check.to_api())))
 }
 

@@ -257,7 +257,12 @@ impl Metrics {
             Ok(report) => {
                 let outcome = report["outcome"].as_str().unwrap_or("unknown");
                 self.checks_completed.add(&[kind, outcome], 1.0);
-                if let Some(timings) = report.get("timings").and_then(|t| t.as_object()) {
+                // A check result carries the report under `breakdown`.
+                let timings = report
+                    .get("timings")
+                    .or_else(|| report.pointer("/breakdown/timings"))
+                    .and_then(|t| t.as_object());
+                if let Some(timings) = timings {
                     for (name, value) in timings {
                         let (Some(stage), Some(v)) = (name.strip_suffix("Seconds"), value.as_f64())
                         else {
@@ -394,8 +399,8 @@ mod tests {
     #[test]
     fn a_report_feeds_outcome_stages_and_load_time() {
         let m = Metrics::new();
-        let report = serde_json::json!({"outcome": "clear", "timings": {
-            "loadSeconds": 1.5, "decodeSeconds": 0.2, "asrSeconds": 0.6, "totalSeconds": 1.0}});
+        let report = serde_json::json!({"outcome": "clear", "breakdown": {"timings": {
+            "loadSeconds": 1.5, "decodeSeconds": 0.2, "asrSeconds": 0.6, "totalSeconds": 1.0}}});
         m.job_finished("liveness_video_check", Ok(&report), 2.0);
         m.job_finished("liveness_video_check", Err("timeout"), 600.0);
         let text = m.render();

@@ -595,6 +595,7 @@ mod tests {
         let t = now_ms();
         let a = store.claim_check("a", t, 1000).await.unwrap().unwrap();
         assert_eq!(a.attempts, 1);
+        assert!(!a.reclaimed, "claimed from the queue");
         assert!(store.claim_check("b", t, 1000).await.unwrap().is_none());
         // Worker a dies; after its lease b takes the job over, and a's late result is dropped.
         let b = store
@@ -603,6 +604,7 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(b.attempts, 2);
+        assert!(b.reclaimed, "taken over after a's lease ran out");
         assert!(!store
             .complete_check(&a, "a", Ok(serde_json::json!({"x": 1})), payload)
             .await
