@@ -67,7 +67,9 @@ fn probes_and_metrics_follow_real_traffic() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
-    let (key, _) = create_key(&["--data", data]);
+    // A webhook receiver that refuses the first delivery (500) and takes the retry.
+    let (hook_url, hooks) = service::webhook_receiver();
+    let (key, _) = create_key(&["--data", data, "--webhook", &hook_url]);
     let models = service::models();
     let mut server = Proc::start(&[
         "serve",
@@ -79,6 +81,8 @@ fn probes_and_metrics_follow_real_traffic() {
         "1",
         "--models",
         models.to_str().unwrap(),
+        "--webhook-retry-seconds",
+        "0.2",
     ]);
     let base = server.base.clone();
 
@@ -103,6 +107,15 @@ fn probes_and_metrics_follow_real_traffic() {
     assert_eq!(done["status"], "complete", "{done}");
     let outcome = done["result"]["outcome"].as_str().unwrap().to_string();
     assert_eq!(api.get("/v1/checks/nope").status, 404);
+    let start = Instant::now();
+    while hooks.lock().unwrap().len() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the webhook was retried"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(300));
 
     let (status, text, headers) = get(&base, "/metrics");
     assert_eq!(status, 200);
@@ -150,6 +163,8 @@ fn probes_and_metrics_follow_real_traffic() {
     assert_eq!(value(r#"liveness_queue_depth{state="running"}"#), 0.0);
     assert_eq!(value("liveness_queue_oldest_pending_age_seconds"), 0.0);
     assert_eq!(value("liveness_lease_reclaims_total"), 0.0);
+    assert_eq!(value("liveness_webhook_failures_total"), 1.0);
+    assert_eq!(value("liveness_webhook_deliveries_total"), 1.0);
     // The probes are counted by route too, and a raw id never becomes a label.
     assert!(!text.contains(check.json["id"].as_str().unwrap()));
     server.stop();

@@ -97,6 +97,7 @@ pub async fn deliver_loop(store: Store, config: WebhookConfig, mut stop: watch::
                     Ok(r) => Some(format!("HTTP {}", r.status())),
                     Err(e) => Some(e.to_string()),
                 };
+                super::metrics::global().webhook_attempt(error.is_none());
                 let retry_at = error.as_ref().and_then(|_| {
                     (d.attempts < config.max_attempts).then(|| {
                         let factor = 1u32 << (d.attempts - 1).clamp(0, 16) as u32;

@@ -3,7 +3,8 @@
 //! API client.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -497,4 +498,50 @@ pub fn percentile(values: &mut [f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
     values[rank]
+}
+
+/// A webhook receiver on loopback: answers 500 to the first request, 200 afterwards, and
+/// keeps every request's signature header and body.
+/// Requests a webhook receiver got: (signature header, body).
+pub type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+pub fn webhook_receiver() -> (String, Received) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut signature) = (0usize, String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                let lower = line.to_ascii_lowercase();
+                if let Some(v) = lower.strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if lower.starts_with("x-liveness-signature:") {
+                    signature = line.split_once(':').unwrap().1.trim().to_string();
+                }
+            }
+            let mut body = vec![0u8; length];
+            reader.read_exact(&mut body).ok();
+            let mut all = sink.lock().unwrap();
+            all.push((signature, String::from_utf8_lossy(&body).to_string()));
+            let status = if all.len() == 1 {
+                "500 Internal Server Error"
+            } else {
+                "200 OK"
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    (url, got)
 }
