@@ -206,7 +206,7 @@ enum Command {
         #[arg(long, env = "LIVENESS_RATE_LIMIT", value_name = "N/s")]
         rate_limit: Option<liveness::server::limits::RateLimit>,
         /// Uploads one account may send at once; more answer 429 (0: unlimited).
-        #[arg(long, env = "LIVENESS_MAX_UPLOADS_IN_FLIGHT", default_value_t = 4)]
+        #[arg(long, env = "LIVENESS_MAX_UPLOADS_IN_FLIGHT", default_value_t = 32)]
         max_uploads_in_flight: usize,
         /// Seconds a client may take to send a request's headers (and may keep a connection
         /// open between requests); slower connections are closed.

@@ -12,14 +12,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use service::{create_key, Api, Postgres, Proc};
-
-/// The value of one series in a Prometheus exposition (the line `NAME{LABELS} VALUE`).
-fn series(text: &str, name_and_labels: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
+use service::{create_key, series, Api, Postgres, Proc};
 
 /// `promtool check metrics` on an exposition: its complaints, or None when it is clean.
 /// Where promtool is not installed, skipped (CI installs it: scripts/lib.sh).
@@ -340,22 +333,6 @@ fn worker(pg: &Postgres, extra: &[&str]) -> Proc {
     Proc::start(&args)
 }
 
-/// Where a worker's probes listen, from its log.
-fn worker_base(p: &mut Proc) -> String {
-    assert!(
-        p.wait_log("metrics listening on ", Duration::from_secs(30)),
-        "{}",
-        p.log()
-    );
-    let log = p.log();
-    let addr = log
-        .split("metrics listening on ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap();
-    format!("http://{addr}")
-}
-
 #[test]
 fn a_stopped_worker_hands_its_job_back_at_once() {
     let Some(media) = common::media() else { return };
@@ -401,7 +378,7 @@ fn a_stopped_worker_hands_its_job_back_at_once() {
             "127.0.0.1:0",
         ],
     );
-    let probes = worker_base(&mut a);
+    let probes = a.probes_base();
     assert_eq!(get(&probes, "/healthz").0, 200);
     let (status, body, _) = get(&probes, "/readyz");
     assert_eq!(status, 200, "{body}");

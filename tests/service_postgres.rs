@@ -1,8 +1,8 @@
 //! Scale-out against a real PostgreSQL server (a private cluster on loopback, started by the
 //! test): `serve --workers 0` takes the API, separate `liveness worker` processes run the jobs.
 //! Two workers process 50 checks exactly once; a worker killed with SIGKILL mid-job loses
-//! nothing (its lease runs out and another worker finishes the check); restarting the API
-//! process and the database server mid-run loses nothing.
+//! nothing (its lease runs out and another worker finishes the check, counting the take-over
+//! in its metrics); restarting the API process and the database server mid-run loses nothing.
 
 mod common;
 #[path = "common/service.rs"]
@@ -15,17 +15,24 @@ use serde_json::Value;
 use service::{create_key, Api, Postgres, Proc};
 
 fn worker(pg: &Postgres, lease: &str) -> Proc {
-    Proc::start(&[
+    worker_with(pg, lease, &[])
+}
+
+fn worker_with(pg: &Postgres, lease: &str, extra: &[&str]) -> Proc {
+    let models = service::models();
+    let mut args = vec![
         "worker",
         "--database",
         &pg.url,
         "--models",
-        service::models().to_str().unwrap(),
+        models.to_str().unwrap(),
         "--lease-seconds",
         lease,
         "--threads",
         "1",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    Proc::start(&args)
 }
 
 fn serve(pg: &Postgres, media_url: &str) -> Proc {
@@ -135,9 +142,20 @@ fn postgres_workers_share_the_queue_and_survive_kills_and_restarts() {
         a.log()
     );
     a.kill9();
-    let mut c = worker(&pg, "5");
+    let mut c = worker_with(&pg, "5", &["--listen", "127.0.0.1:0"]);
     let done = api.wait_check(&victim, Duration::from_secs(120));
     assert_eq!(done["status"], "complete", "{done}");
+    // The take-over shows in the worker's metrics.
+    let probes = c.probes_base();
+    let metrics = reqwest::blocking::get(format!("{probes}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(
+        service::series(&metrics, "liveness_lease_reclaims_total"),
+        Some(1.0),
+        "{metrics}"
+    );
     assert!(
         c.log()
             .contains(&format!("check {victim} attempt 2 -> complete")),

@@ -96,7 +96,7 @@ pub struct ApiConfig {
 
 impl ApiConfig {
     /// Defaults: 100 MB videos up to 120 s, 10 MB photos, 3 attempts, issued challenges
-    /// valid for 300 s, uploads may bring their own challenges, no rate limit, 4 uploads in
+    /// valid for 300 s, uploads may bring their own challenges, no rate limit, 32 uploads in
     /// flight per account.
     pub fn new(tmp_dir: PathBuf) -> Self {
         Self {
@@ -108,7 +108,7 @@ impl ApiConfig {
             challenge_ttl: std::time::Duration::from_secs(300),
             require_issued_challenges: false,
             rate_limit: None,
-            max_uploads_in_flight: 4,
+            max_uploads_in_flight: 32,
         }
     }
 }

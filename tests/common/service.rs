@@ -110,6 +110,23 @@ impl Proc {
         p
     }
 
+    /// `http://ADDR` where a worker started with `--listen` answers its probes and metrics.
+    pub fn probes_base(&mut self) -> String {
+        assert!(
+            self.wait_log("metrics listening on ", Duration::from_secs(30)),
+            "{}",
+            self.log()
+        );
+        let log = self.log();
+        let addr = log
+            .split("metrics listening on ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        format!("http://{addr}")
+    }
+
     /// The stderr so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -544,4 +561,11 @@ pub fn webhook_receiver() -> (String, Received) {
         }
     });
     (url, got)
+}
+
+/// The value of one series in a Prometheus exposition (the line `NAME{LABELS} VALUE`).
+pub fn series(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
