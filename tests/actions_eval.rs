@@ -2,7 +2,7 @@
 //! and the frame-by-frame review in `tests/data/reviewed_events.json`: per action, how many
 //! annotated events are found (recall, within 0.5 s), how many detections only the review
 //! lists (real events that `truth.json` leaves out) and how many match nothing (false
-//! detections). Printed as a table for the README.
+//! detections). Printed as the table in docs/evaluation.md.
 
 mod common;
 
@@ -318,7 +318,7 @@ fn action_recall_and_false_detections_on_real_clips() {
     // which only ever earn `attention`) is of something neither truth.json nor the review saw.
     assert!(problems.is_empty(), "{problems:#?}");
     // Events of the whole-clip review (real, unprompted blinks in talking heads): at least
-    // three in four found (13 of 17 when written; the misses are in the README).
+    // three in four found (13 of 17 when written; the misses are in docs/evaluation.md).
     let (reviewed_n, reviewed_found): (usize, usize) = per_action
         .values()
         .fold((0, 0), |(n, f), x| (n + x.reviewed, f + x.reviewed_found));

@@ -3,7 +3,7 @@
 //! dub with another take's audio, the voice shifted in time, a still frame or a black screen
 //! under the voice, text-to-speech over a face, the README demo). Prints one line per video
 //! and the confusion table; fails on any spoof that clears and on genuine recall under the
-//! floor stated in the README.
+//! floor stated in docs/evaluation.md.
 
 mod common;
 
@@ -445,7 +445,7 @@ fn speaker_liveness_on_real_recordings_and_their_spoofs() {
             assert_eq!((c, a), (&0, &0), "{kind:?} not rejected: {table:?}");
         }
     }
-    // Genuine recall, as measured and stated in the README: 3 s GRID recitals are mostly too
+    // Genuine recall, as measured and stated in docs/evaluation.md: 3 s GRID recitals are mostly too
     // short to tell from a dub of the same cadence (attention), so the floor is low; it is
     // here so that a change that loses the ones that do clear is seen.
     if only.is_none() {

@@ -106,7 +106,7 @@ pub const WHISPER_BASE: &str = "whisper-base";
 pub const WHISPER_BASE_Q8_0: &str = "whisper-base-q8_0";
 
 /// Which form of the whisper weights recognises speech: the f16 conversion of the registry
-/// weights, or its 8-bit quantisation (smaller and faster on CPU; see the README's figures).
+/// weights, or its 8-bit quantisation (smaller and faster on CPU; see docs/models.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WhisperWeights {
     /// `ggml-base.bin`, f16.
