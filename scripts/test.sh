@@ -21,3 +21,20 @@ cargo clippy --release --all-targets --quiet -- -D warnings
 # The verifier alone (no HTTP service, no model converters) builds and lints clean too.
 cargo clippy --release --no-default-features --lib --bins --quiet -- -D warnings
 cargo test --release -- --test-threads "${TEST_THREADS:-1}"
+# The library's public API: documented without warnings, and its runnable examples on the
+# demo video (examples/verify.rs: a verdict per file; examples/batch.rs: a resumable folder
+# loop, run twice: the second run finds everything done).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+demo=$(make_demo_video)
+out=$(cargo run --release --quiet --example verify -- "$demo" examples/demo-live-video.json)
+echo "$out"
+grep -q 'actions \["openMouth"\]: clear' <<<"$out"
+batch_dir=$(mktemp -d)
+cp "$demo" "$batch_dir/demo.mp4" && cp examples/demo-live-video.json "$batch_dir/demo.json"
+out=$(cargo run --release --quiet --example batch -- "$batch_dir")
+echo "$out"
+grep -q '^1 verified, 0 already done, 0 failed' <<<"$out"
+grep -q '"outcome": "attention"' "$batch_dir/demo.result.json"
+out=$(cargo run --release --quiet --example batch -- "$batch_dir")
+grep -q '^0 verified, 1 already done' <<<"$out"
+rm -rf "$batch_dir"

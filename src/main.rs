@@ -29,7 +29,11 @@ use std::time::Duration;
 #[command(
     name = "liveness",
     version,
-    about = "Verify video liveness challenges (voice, actions) in recorded selfie videos"
+    about = "Verify video liveness challenges (voice, actions) in recorded selfie videos",
+    after_help = "Environment: LIVENESS_MODELS (models folder), LIVENESS_WHISPER_WEIGHTS, \
+LIVENESS_LOG (log filter), DATABASE_URL and LIVENESS_* for every serve and worker flag, AWS_* for \
+S3 media. Each command's --help names its variables and gives an example.\n\n\
+Example: liveness verify selfie.mp4 --live-video lv.json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -108,8 +112,8 @@ enum Command {
         /// Output format (default: json when stdout is not a terminal, else text).
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// Models folder (default: $LIVENESS_MODELS, else ./models).
-        #[arg(long)]
+        /// Models folder (default: ./models).
+        #[arg(long, env = "LIVENESS_MODELS")]
         models: Option<PathBuf>,
         /// Exit with status 1 when the outcome is at least this bad.
         #[arg(long, value_enum)]
@@ -123,21 +127,25 @@ enum Command {
     },
     /// Inspect a Live Photo (a still image): faces analysis, facial obstruction, facial
     /// orientation and liveness, as a ComplyCube-style breakdown.
+    ///
+    /// Example: liveness photo selfie.jpg --fail-on rejected
     Photo {
         /// The image (JPEG, PNG, or anything FFmpeg reads as a picture).
         image: PathBuf,
         /// Output format (default: json when stdout is not a terminal, else text).
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// Models folder (default: $LIVENESS_MODELS, else ./models).
-        #[arg(long)]
+        /// Models folder (default: ./models).
+        #[arg(long, env = "LIVENESS_MODELS")]
         models: Option<PathBuf>,
         /// Exit with status 1 when the outcome is at least this bad.
         #[arg(long, value_enum)]
         fail_on: Option<FailOn>,
     },
     /// Verify a folder of videos (each NAME.<ext> beside NAME.json) or a JSONL manifest,
-    /// resumably: results.jsonl, summary.json in --out.
+    /// resumably: results.jsonl, summary.json and report.html in --out.
+    ///
+    /// Example: liveness audit recordings/ --out audit/ --jobs 2 --fail-on rejected
     Audit {
         /// A folder, or a JSONL manifest of {"video": path, "liveVideo": {...}} lines.
         input: PathBuf,
@@ -147,8 +155,8 @@ enum Command {
         /// Videos verified at once (default: 1 per 2 cores, at least 1).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Models folder (default: $LIVENESS_MODELS, else ./models).
-        #[arg(long)]
+        /// Models folder (default: ./models).
+        #[arg(long, env = "LIVENESS_MODELS")]
         models: Option<PathBuf>,
         /// Exit with status 1 when any video's outcome is at least this bad.
         #[arg(long, value_enum)]
@@ -325,7 +333,10 @@ struct JobArgs {
 #[derive(Subcommand)]
 enum KeysCommand {
     /// Create an API key (in a new account unless --account is given); the key is printed
-    /// on the last line and stored only as a hash.
+    /// on the last line and stored only as a hash. The database comes from --data, --database
+    /// or DATABASE_URL.
+    ///
+    /// Example: KEY=$(liveness keys create --data /srv/liveness --webhook https://example.com/hook | tail -1)
     Create {
         #[command(flatten)]
         storage: StorageArgs,
@@ -366,13 +377,18 @@ enum ChallengeCommand {
 
 #[derive(Subcommand)]
 enum ModelsCommand {
-    /// Verify every model file's size and sha256 against the manifest.
+    /// Verify every model file's size and sha256 against the manifest (vision models are
+    /// also run on a fixed input). Exit 69 when one is missing or corrupt.
+    ///
+    /// Example: liveness models check --models /opt/liveness/models
     Check {
-        /// Models folder.
-        #[arg(long)]
+        /// Models folder (default: ./models).
+        #[arg(long, env = "LIVENESS_MODELS")]
         models: Option<PathBuf>,
     },
     /// Convert a CTranslate2 Whisper model (model.bin, possibly in parts, + vocabulary.txt) to ggml.
+    ///
+    /// Example: liveness models import-ct2 --model-bin part1.bin part2.bin --vocabulary vocabulary.txt
     #[cfg(feature = "import")]
     ImportCt2 {
         /// model.bin, or its parts in order.
@@ -381,16 +397,18 @@ enum ModelsCommand {
         /// vocabulary.txt of the same model.
         #[arg(long)]
         vocabulary: PathBuf,
-        /// Models folder to write ggml-base.bin into.
-        #[arg(long)]
+        /// Models folder to write ggml-base.bin into (default: ./models).
+        #[arg(long, env = "LIVENESS_MODELS")]
         models: Option<PathBuf>,
     },
     /// Write the 8-bit (ggml Q8_0) form of the whisper weights next to them, as
     /// ggml-base-q8_0.bin, checked against the manifest (used with --whisper-weights q8_0).
+    ///
+    /// Example: liveness models quantize-whisper
     #[cfg(feature = "import")]
     QuantizeWhisper {
-        /// Models folder holding ggml-base.bin.
-        #[arg(long)]
+        /// Models folder holding ggml-base.bin (default: ./models).
+        #[arg(long, env = "LIVENESS_MODELS")]
         models: Option<PathBuf>,
     },
 }
