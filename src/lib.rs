@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! liveness: verifies ComplyCube-style Live Video challenges (voice and actions) in a recorded
 //! selfie video, streaming it once through bounded channels, and inspects Live Photos.
 //!
