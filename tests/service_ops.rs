@@ -240,12 +240,28 @@ fn limits_and_configuration_come_from_the_environment() {
             .send()
             .unwrap()
     };
-    // A bucket of 2: two pass, the rest wait about half a second each.
-    let statuses: Vec<u16> = (0..6).map(|_| list().status().as_u16()).collect();
+    // A bucket of 2 refilled at 2 a second: two pass at once, then about one every half
+    // second; what passes is judged against the time the burst took (a loaded machine is
+    // slower to send them).
+    let started = Instant::now();
+    let mut statuses = Vec::new();
+    let mut refused = None;
+    for _ in 0..6 {
+        let r = list();
+        statuses.push(r.status().as_u16());
+        if r.status().as_u16() == 429 && refused.is_none() {
+            refused = Some(r);
+        }
+    }
+    let allowed = 2 + (started.elapsed().as_secs_f64() * 2.0).floor() as usize;
+    let passed = statuses.iter().filter(|s| **s == 200).count();
     assert_eq!(&statuses[..2], &[200, 200], "{statuses:?}");
-    assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
-    let refused = list();
-    assert_eq!(refused.status().as_u16(), 429);
+    assert!(passed <= allowed, "{statuses:?}, {allowed} allowed");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    let refused = refused.unwrap_or_else(|| panic!("none refused: {statuses:?}"));
     assert_eq!(refused.headers()["retry-after"], "1");
     let body: serde_json::Value = refused.json().unwrap();
     assert_eq!(body["type"], "rate_limit_exceeded");
@@ -279,7 +295,7 @@ fn limits_and_configuration_come_from_the_environment() {
         third.json
     );
     let (_, text, _) = get(&server.base, "/metrics");
-    assert!(series(&text, r#"liveness_rate_limited_total{limit="rate"}"#).unwrap() >= 5.0);
+    assert!(series(&text, r#"liveness_rate_limited_total{limit="rate"}"#).unwrap() >= 1.0);
     assert_eq!(
         series(
             &text,
