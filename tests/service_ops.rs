@@ -100,6 +100,15 @@ fn probes_and_metrics_follow_real_traffic() {
     assert_eq!(done["status"], "complete", "{done}");
     let outcome = done["result"]["outcome"].as_str().unwrap().to_string();
     assert_eq!(api.get("/v1/checks/nope").status, 404);
+    // A method HTTP does not define is counted as `other`, never under its own name.
+    let odd = reqwest::blocking::Client::new()
+        .request(
+            reqwest::Method::from_bytes(b"BREWCOFFEE").unwrap(),
+            format!("{base}/healthz"),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(odd.status().as_u16(), 405);
     let start = Instant::now();
     while hooks.lock().unwrap().len() < 2 {
         assert!(
@@ -160,6 +169,11 @@ fn probes_and_metrics_follow_real_traffic() {
     assert_eq!(value("liveness_webhook_deliveries_total"), 1.0);
     // The probes are counted by route too, and a raw id never becomes a label.
     assert!(!text.contains(check.json["id"].as_str().unwrap()));
+    assert!(!text.contains("BREWCOFFEE"));
+    assert_eq!(
+        value(r#"liveness_http_requests_total{route="/healthz",method="other",status="405"}"#),
+        1.0
+    );
     server.stop();
 
     // The same data with a models folder that lacks the files: up, but not ready.

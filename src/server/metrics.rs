@@ -351,13 +351,19 @@ pub async fn queue_gauges(store: &Store) -> Result<String, crate::store::StoreEr
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Middleware: counts every request by its route pattern (`/v1/checks/{id}`, never the raw
-/// path: ids would make a series each), method and status, with its time.
+/// path: ids would make a series each), method (`other` for any method HTTP does not define)
+/// and status, with its time.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let method = request.method().as_str().to_string();
+    // Clients choose the method: anything outside HTTP's own would make a series each.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
+        _ => "other",
+    }
+    .to_string();
     let started = Instant::now();
     let response = next.run(request).await;
     global().http_request(
