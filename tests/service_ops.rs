@@ -347,22 +347,6 @@ fn limits_and_configuration_come_from_the_environment() {
     }
 }
 
-/// A worker process against `pg` with these extra flags.
-fn worker(pg: &Postgres, extra: &[&str]) -> Proc {
-    let models = service::models();
-    let mut args = vec![
-        "worker",
-        "--database",
-        &pg.url,
-        "--models",
-        models.to_str().unwrap(),
-        "--threads",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    Proc::start(&args)
-}
-
 #[test]
 fn a_stopped_worker_hands_its_job_back_at_once() {
     let Some(media) = common::media() else { return };
@@ -370,17 +354,7 @@ fn a_stopped_worker_hands_its_job_back_at_once() {
     let shared = tempfile::tempdir().unwrap();
     let media_url = service::media_url(&shared.path().join("media"));
     let (key, _) = create_key(&["--database", &pg.url]);
-    let mut server = Proc::start(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &pg.url,
-        "--media",
-        &media_url,
-        "--workers",
-        "0",
-    ]);
+    let mut server = service::pg_serve(&pg, &media_url, &[]);
     let api = Api::new(&server.base, &key);
     // A long recording (a GRID clip eight times over) so that the job is surely running when
     // its worker is told to stop.
@@ -397,7 +371,7 @@ fn a_stopped_worker_hands_its_job_back_at_once() {
     ]);
     let video = api.upload_video(&long, "stop-client", "en", &challenges);
     assert_eq!(video.status, 201, "{:?}", video.json);
-    let mut a = worker(
+    let mut a = service::pg_worker(
         &pg,
         &[
             "--lease-seconds",
@@ -427,7 +401,7 @@ fn a_stopped_worker_hands_its_job_back_at_once() {
         series(&text, r#"liveness_queue_depth{state="running"}"#),
         Some(1.0)
     );
-    let mut b = worker(&pg, &["--lease-seconds", "120"]);
+    let mut b = service::pg_worker(&pg, &["--lease-seconds", "120"]);
     let stopped = Instant::now();
     a.stop();
     assert!(

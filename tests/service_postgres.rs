@@ -8,62 +8,13 @@ mod common;
 #[path = "common/service.rs"]
 mod service;
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use service::{create_key, Api, Postgres, Proc};
+use service::{count, create_key, pg_serve, pg_worker, Api, Postgres, Proc};
 
 fn worker(pg: &Postgres, lease: &str) -> Proc {
-    worker_with(pg, lease, &[])
-}
-
-fn worker_with(pg: &Postgres, lease: &str, extra: &[&str]) -> Proc {
-    let models = service::models();
-    let mut args = vec![
-        "worker",
-        "--database",
-        &pg.url,
-        "--models",
-        models.to_str().unwrap(),
-        "--lease-seconds",
-        lease,
-        "--threads",
-        "1",
-    ];
-    args.extend_from_slice(extra);
-    Proc::start(&args)
-}
-
-fn serve(pg: &Postgres, media_url: &str) -> Proc {
-    Proc::start(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &pg.url,
-        "--media",
-        media_url,
-        "--workers",
-        "0",
-    ])
-}
-
-/// How many times each check id appears in lines containing `marker`, over all logs.
-fn count(logs: &[String], marker: &str) -> HashMap<String, usize> {
-    let mut n = HashMap::new();
-    for log in logs {
-        for line in log.lines().filter(|l| l.contains(marker)) {
-            if let Some(id) = line
-                .split("check ")
-                .nth(1)
-                .and_then(|s| s.split(' ').next())
-            {
-                *n.entry(id.to_string()).or_insert(0) += 1;
-            }
-        }
-    }
-    n
+    pg_worker(pg, &["--lease-seconds", lease])
 }
 
 fn wait_all(api: &Api, ids: &[String], limit: Duration) -> Vec<Value> {
@@ -83,7 +34,7 @@ fn postgres_workers_share_the_queue_and_survive_kills_and_restarts() {
     let shared = tempfile::tempdir().unwrap();
     let media_url = service::media_url(shared.path());
     let (key, _) = create_key(&["--database", &pg.url]);
-    let mut server = serve(&pg, &media_url);
+    let mut server = pg_serve(&pg, &media_url, &[]);
     let api = Api::new(&server.base, &key);
     let jobs = service::grid_jobs(&media);
     let videos: Vec<String> = jobs
@@ -142,7 +93,7 @@ fn postgres_workers_share_the_queue_and_survive_kills_and_restarts() {
         a.log()
     );
     a.kill9();
-    let mut c = worker_with(&pg, "5", &["--listen", "127.0.0.1:0"]);
+    let mut c = pg_worker(&pg, &["--lease-seconds", "5", "--listen", "127.0.0.1:0"]);
     let done = api.wait_check(&victim, Duration::from_secs(120));
     assert_eq!(done["status"], "complete", "{done}");
     // The take-over shows in the worker's metrics.
@@ -169,7 +120,7 @@ fn postgres_workers_share_the_queue_and_survive_kills_and_restarts() {
     assert!(c.wait_log("attempt 1 started", Duration::from_secs(30)));
     server.kill9();
     pg.restart();
-    server = serve(&pg, &media_url);
+    server = pg_serve(&pg, &media_url, &[]);
     let api = Api::new(&server.base, &key);
     let mut d = worker(&pg, "5");
     let done = wait_all(&api, &ids, Duration::from_secs(600));

@@ -13,7 +13,7 @@ mod common;
 #[path = "common/service.rs"]
 mod service;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
-use service::{create_key, Api, Postgres, Proc};
+use service::{count, create_key, Api, Postgres, Proc};
 
 const BUCKET: &str = "liveness-media";
 const PREFIX: &str = "tenant-a/media";
@@ -176,41 +176,11 @@ impl Bucket {
 }
 
 fn worker(pg: &Postgres, cwd: &Path, env: &[(&'static str, &str)]) -> Proc {
-    let models = service::models();
     let mut c = service::command();
     c.current_dir(cwd);
-    Proc::start_with_env_in(
-        c,
-        &[
-            "worker",
-            "--database",
-            &pg.url,
-            "--models",
-            models.to_str().unwrap(),
-            "--threads",
-            "1",
-            "--lease-seconds",
-            "20",
-        ],
-        env,
-    )
-}
-
-/// How many times each check id appears in lines containing `marker`, over all logs.
-fn count(logs: &[String], marker: &str) -> HashMap<String, usize> {
-    let mut n = HashMap::new();
-    for log in logs {
-        for line in log.lines().filter(|l| l.contains(marker)) {
-            if let Some(id) = line
-                .split("check ")
-                .nth(1)
-                .and_then(|s| s.split(' ').next())
-            {
-                *n.entry(id.to_string()).or_insert(0) += 1;
-            }
-        }
-    }
-    n
+    let args = service::pg_worker_args(pg, &["--lease-seconds", "20"]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Proc::start_with_env_in(c, &refs, env)
 }
 
 #[test]
@@ -247,20 +217,7 @@ fn s3_media_on_a_real_server_survives_an_outage() {
 
     let (key, _) = create_key(&["--database", &pg.url]);
     let media_url = format!("s3://{BUCKET}/{PREFIX}");
-    let server = Proc::start_with_env(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &pg.url,
-            "--media",
-            &media_url,
-            "--workers",
-            "0",
-        ],
-        &env,
-    );
+    let server = service::pg_serve(&pg, &media_url, &env);
     let api = Api::new(&server.base, &key);
     // Workers in folders of their own: the media place comes from the database.
     let places = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];

@@ -310,6 +310,20 @@ impl JobRunner {
             })
     }
 
+    /// Extends the job's lease by a full lease from now. False only when the worker no longer
+    /// holds it (another worker took the job over); a store that does not answer is logged
+    /// and tried again at the next renewal.
+    async fn renew(&self, worker: &str, job: &ClaimedCheck) -> bool {
+        let until = now_ms() + self.config.lease.as_millis() as i64;
+        match self.store.renew_lease(&job.id, worker, until).await {
+            Ok(held) => held,
+            Err(e) => {
+                tracing::warn!("worker {worker}: lease renewal: {e}");
+                true
+            }
+        }
+    }
+
     /// Awaits `work` while renewing the job's lease every third of it.
     async fn renewing<T>(
         &self,
@@ -324,10 +338,7 @@ impl JobRunner {
             tokio::select! {
                 done = &mut work => return done,
                 _ = tick.tick() => {
-                    let until = now_ms() + self.config.lease.as_millis() as i64;
-                    if let Err(e) = self.store.renew_lease(&job.id, worker, until).await {
-                        tracing::warn!("worker {worker}: lease renewal: {e}");
-                    }
+                    self.renew(worker, job).await;
                 }
             }
         }
@@ -392,11 +403,8 @@ impl JobRunner {
                     if Instant::now() > deadline {
                         cancel.cancel();
                     }
-                    let until = now_ms() + self.config.lease.as_millis() as i64;
-                    match self.store.renew_lease(&job.id, worker, until).await {
-                        Ok(true) => {}
-                        Ok(false) => cancel.cancel(),
-                        Err(e) => tracing::warn!("worker {worker}: lease renewal: {e}"),
+                    if !self.renew(worker, job).await {
+                        cancel.cancel();
                     }
                 }
             }

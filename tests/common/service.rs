@@ -569,3 +569,59 @@ pub fn series(text: &str, name_and_labels: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
 }
+
+/// How many times each check id appears in lines containing `marker`, over all logs.
+pub fn count(logs: &[String], marker: &str) -> std::collections::HashMap<String, usize> {
+    let mut n = std::collections::HashMap::new();
+    for log in logs {
+        for line in log.lines().filter(|l| l.contains(marker)) {
+            if let Some(id) = line
+                .split("check ")
+                .nth(1)
+                .and_then(|s| s.split(' ').next())
+            {
+                *n.entry(id.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    n
+}
+
+/// `liveness serve` on `pg` with this media URL and no in-process workers (the jobs are left
+/// to `liveness worker` processes), with these environment variables added.
+pub fn pg_serve(pg: &Postgres, media_url: &str, env: &[(&str, &str)]) -> Proc {
+    Proc::start_with_env(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &pg.url,
+            "--media",
+            media_url,
+            "--workers",
+            "0",
+        ],
+        env,
+    )
+}
+
+/// The arguments of a `liveness worker` on `pg` with the checkout's models and one speech
+/// thread, then `extra`.
+pub fn pg_worker_args(pg: &Postgres, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["worker", "--database", &pg.url, "--models"]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    args.push(models().display().to_string());
+    args.extend(["--threads", "1"].iter().map(|a| a.to_string()));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// `liveness worker` on `pg` (see [`pg_worker_args`]).
+pub fn pg_worker(pg: &Postgres, extra: &[&str]) -> Proc {
+    let args = pg_worker_args(pg, extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Proc::start(&refs)
+}
