@@ -13,10 +13,10 @@ use liveness::face_analysis::{analyse_frames, FramePlan};
 use liveness::models::ModelsDir;
 use liveness::pipeline::{Verifier, VerifierConfig};
 use liveness::speech::matcher::match_voice;
-use liveness::speech::normalize::LanguagePacks;
 use liveness::vision::analyzer::{FrameAnalyzer, VisionModels, MESH_FILE, RUNTIME_FILE};
 use liveness::vision::image::{sample_roi, RgbView, Roi};
 use liveness::vision::mesh::FaceMesh;
+use liveness::LanguagePacks;
 
 fn media() -> Option<PathBuf> {
     let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/media");

@@ -18,6 +18,9 @@ LIVENESS_WEED="$(install_weed)"
 export LIVENESS_WEED
 cargo fmt --all -- --check
 cargo clippy --release --all-targets --quiet -- -D warnings
+# The library as a program that depends on it builds it: internal modules crate-private
+# (the targets above turn on the `internals` feature through the dev-dependency).
+cargo clippy --release --lib --bins --quiet -- -D warnings
 # The verifier alone (no HTTP service, no model converters) builds and lints clean too.
 cargo clippy --release --no-default-features --lib --bins --quiet -- -D warnings
 cargo test --release -- --test-threads "${TEST_THREADS:-1}"

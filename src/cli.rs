@@ -8,6 +8,19 @@ pub use crate::report::ErrorObject;
 use crate::report::{Evidence, Outcome, PhotoReport, VerifyReport};
 use crate::vision::analyzer::{fingerprint_matches, VisionModels};
 
+/// Reads a Live Video JSON file: no more than `LIMITS.json_bytes` and a little, so that a
+/// larger file is refused by [`crate::live_video::LiveVideo::parse`] for its size without being read whole.
+/// Text that is not UTF-8 is an `InvalidData` error (unless it is over the limit anyway).
+pub fn read_live_video_file(path: &std::path::Path) -> std::io::Result<String> {
+    let limit = crate::live_video::LIMITS.json_bytes;
+    let bytes = crate::sniff::read_start(path, limit + 4)?;
+    if bytes.len() > limit {
+        // Cut anywhere: the parser refuses it for its size alone.
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).
 pub const EXIT_OK: i32 = 0;
 /// Exit status: the verdict reached the `--fail-on` level.
@@ -226,6 +239,33 @@ pub fn render_text(r: &VerifyReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_video_files_are_read_up_to_their_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("lv.json");
+        std::fs::write(&small, r#"{"id": "lv"}"#).unwrap();
+        assert_eq!(read_live_video_file(&small).unwrap(), r#"{"id": "lv"}"#);
+
+        // A file over the limit is read only a little past it, and is then too large to parse.
+        let limit = crate::live_video::LIMITS.json_bytes;
+        let large = dir.path().join("large.json");
+        std::fs::write(&large, vec![b' '; 10 * limit]).unwrap();
+        let text = read_live_video_file(&large).unwrap();
+        assert!(
+            text.len() > limit && text.len() <= limit + 4,
+            "{}",
+            text.len()
+        );
+
+        let binary = dir.path().join("binary.json");
+        std::fs::write(&binary, [0xff, 0xfe, 0x00]).unwrap();
+        let err = read_live_video_file(&binary).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+
+        let missing = read_live_video_file(&dir.path().join("absent.json")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn fail_on_levels() {

@@ -9,6 +9,10 @@
 //! touches native code (FFmpeg, ONNX Runtime, whisper.cpp) in a runner process (see
 //! `isolation` and `runner`) whose death fails only that job; the runner itself holds an
 //! in-process engine and answers [`EngineJob`]s with [`Engine::run_here`].
+//!
+//! Without the `service` feature only the runner uses the engine (in process), so the
+//! isolated side and the service's jobs are unused there.
+#![cfg_attr(not(feature = "service"), allow(dead_code))]
 
 use crate::report::{Classify, ErrorClass, Outcome};
 use std::path::{Path, PathBuf};

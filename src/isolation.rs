@@ -1,10 +1,10 @@
 //! Crash isolation: native inference (whisper.cpp, ONNX Runtime, FFmpeg) runs in a child
 //! process, so that an abort or a segfault inside it costs one job, never the service, a
 //! worker or an audit. Two shapes:
-//! - a long-lived [`Runner`]: this executable started again as `liveness runner`, taking one
+//! - a long-lived `Runner`: this executable started again as `liveness runner`, taking one
 //!   JSON request per line on its stdin and answering one JSON line; it keeps its models
 //!   loaded between jobs, and when it dies the job in hand fails with
-//!   [`IsolationError::Died`] and the next job starts a fresh one ([`RunnerPool`] keeps
+//!   [`IsolationError::Died`] and the next job starts a fresh one (`RunnerPool` keeps
 //!   a few idle ones);
 //! - a one-shot fork ([`run_forked`]) for a command that checks one file and exits.
 //!
@@ -29,7 +29,7 @@ use serde_json::Value;
 use crate::control::Cancel;
 
 /// How long a child may take to stop after it was asked to cancel before it is killed.
-pub const CANCEL_GRACE: Duration = Duration::from_secs(10);
+pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 /// Why a job sent to a child process has no answer.
 #[derive(Debug, thiserror::Error)]
@@ -52,14 +52,14 @@ pub enum IsolationError {
     /// The child process answered something that is not the protocol.
     #[error("the runner process answered out of protocol: {0}")]
     Protocol(String),
-    /// The child process did not stop within [`CANCEL_GRACE`] of being cancelled and was
+    /// The child process did not stop within `CANCEL_GRACE` (10 s) of being cancelled and was
     /// killed.
     #[error("the runner process did not stop within {0:.0} s of being cancelled and was killed")]
     Unresponsive(f64),
 }
 
 /// How a child process ended, in words.
-pub fn describe_status(status: &ExitStatus) -> String {
+pub(crate) fn describe_status(status: &ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!("exit status {code}");
     }
@@ -115,7 +115,7 @@ struct Live {
 /// A supervised child process that runs one JSON request at a time; started on first use and
 /// again after it dies.
 #[derive(Debug)]
-pub struct Runner {
+pub(crate) struct Runner {
     command: RunnerCommand,
     live: Option<Live>,
 }
@@ -133,7 +133,8 @@ impl Runner {
     }
 
     /// The process id of the running child, if one is running.
-    pub fn pid(&self) -> Option<u32> {
+    #[cfg(test)]
+    fn pid(&self) -> Option<u32> {
         self.live.as_ref().map(|l| l.child.id())
     }
 
@@ -263,12 +264,14 @@ impl Drop for Runner {
 /// Runners shared by threads: a call takes an idle one (or starts one) and puts it back
 /// after, keeping at most `keep` idle.
 #[derive(Debug)]
-pub struct RunnerPool {
+#[cfg_attr(not(feature = "service"), allow(dead_code))] // only the service's engine pools runners
+pub(crate) struct RunnerPool {
     command: RunnerCommand,
     keep: usize,
     idle: Mutex<Vec<Runner>>,
 }
 
+#[cfg_attr(not(feature = "service"), allow(dead_code))]
 impl RunnerPool {
     /// A pool starting `command`, keeping up to `keep` idle runners.
     pub fn new(command: RunnerCommand, keep: usize) -> Self {
@@ -319,7 +322,9 @@ fn answers_channel() -> std::io::Result<File> {
 /// `handle(request, cancel)` on the original stdout, one line each, until stdin closes. A
 /// `{"cancel":true}` line sets the cancel flag of the request in hand; stdin closing (the
 /// parent gone) sets it too.
-pub fn serve_requests(mut handle: impl FnMut(Value, &Cancel) -> Value) -> std::io::Result<()> {
+pub(crate) fn serve_requests(
+    mut handle: impl FnMut(Value, &Cancel) -> Value,
+) -> std::io::Result<()> {
     let mut out = answers_channel()?;
     let current = Arc::new(Mutex::new(Cancel::new()));
     let (tx, requests) = bounded::<(Value, Cancel)>(1);

@@ -56,11 +56,16 @@
 //!
 //! Live Photos: [`inspect_photo`] with the vision models ([`Verifier::vision_models`]).
 //! Runnable programs: `examples/verify.rs` (load once, verify several files) and
-//! `examples/batch.rs` (a worker loop over a folder). The modules below are the stages of
-//! the pipeline (`docs/architecture.md`); their items are public for the binary, the
-//! benches and the tests, and may change between versions.
+//! `examples/batch.rs` (a worker loop over a folder).
+//!
+//! Beyond the entry points: [`audit`] runs batch audits over folders, [`challenge_draw`]
+//! draws fresh challenges, [`server`] (feature `service`) is the HTTP service and its job
+//! workers, [`isolation`] and [`runner`] keep native crashes in child processes, and [`cli`]
+//! renders reports as the command line shows them. The stages themselves (decoding, vision,
+//! speech, recognisers, verdict rules, stores) are internal (`docs/architecture.md`).
 
 pub use actions::ActionVocabulary;
+pub use engine::Isolation;
 pub use live_photo::inspect_photo;
 pub use live_video::{Challenge, LiveVideo, LiveVideoError};
 pub use models::ModelsDir;
@@ -70,17 +75,26 @@ pub use report::{
     Reason, ReasonCode, VerifyReport,
 };
 pub use speech::normalize::LanguagePacks;
+pub use vision::analyzer::VisionModels;
 
-pub mod actions;
+/// Declares one of the crate's internal modules: `pub(crate)`, made public (and
+/// hidden from the documentation) only by the `internals` feature, which the crate's own
+/// integration tests, benches and fuzz targets turn on to exercise single stages.
+macro_rules! internal_mod {
+    ($($(#[$attr:meta])* $name:ident;)*) => {$(
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $name;
+    )*};
+}
+
 pub mod audit;
-pub mod av_sync;
 pub mod challenge_draw;
 pub mod cli;
-pub mod control;
-pub mod decode;
-pub mod engine;
-pub mod face_analysis;
-pub mod fuzz_targets;
 pub mod isolation;
 pub mod live_photo;
 pub mod live_video;
@@ -90,9 +104,23 @@ pub mod report;
 pub mod runner;
 #[cfg(feature = "service")]
 pub mod server;
-pub mod sniff;
-pub mod speech;
-#[cfg(feature = "service")]
-pub mod store;
-pub mod verdict;
-pub mod vision;
+
+/// Entry points for the fuzz targets in `fuzz/` (with the `internals` feature only).
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod fuzz_targets;
+
+internal_mod! {
+    actions;
+    av_sync;
+    control;
+    decode;
+    engine;
+    face_analysis;
+    sniff;
+    speech;
+    #[cfg(feature = "service")]
+    store;
+    verdict;
+    vision;
+}

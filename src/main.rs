@@ -7,8 +7,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use liveness::cli;
-#[cfg(feature = "service")]
-use liveness::engine::Isolation;
 use liveness::isolation::{run_forked, Forked};
 use liveness::live_photo::inspect_photo;
 #[cfg(feature = "import")]
@@ -16,12 +14,14 @@ use liveness::models::{self, Manifest};
 use liveness::models::{ModelsDir, WhisperWeights};
 use liveness::pipeline::{Verifier, VerifierConfig, VerifyError};
 #[cfg(feature = "service")]
-use liveness::server::webhooks::WebhookConfig;
+use liveness::server::WebhookConfig;
 #[cfg(feature = "service")]
-use liveness::server::worker::WorkerConfig;
+use liveness::server::WorkerConfig;
 #[cfg(feature = "service")]
 use liveness::server::{ApiConfig, ServeOptions, ServiceError, WorkerOptions};
-use liveness::vision::analyzer::VisionModels;
+#[cfg(feature = "service")]
+use liveness::Isolation;
+use liveness::VisionModels;
 #[cfg(feature = "service")]
 use std::time::Duration;
 
@@ -212,7 +212,7 @@ enum Command {
         /// Requests per API key, as N/s or N/min (a token bucket holding one second's worth):
         /// more answer 429 rate_limit_exceeded with Retry-After. Unlimited when not given.
         #[arg(long, env = "LIVENESS_RATE_LIMIT", value_name = "N/s")]
-        rate_limit: Option<liveness::server::limits::RateLimit>,
+        rate_limit: Option<liveness::server::RateLimit>,
         /// Uploads one account may send at once; more answer 429 (0: unlimited).
         #[arg(long, env = "LIVENESS_MAX_UPLOADS_IN_FLIGHT", default_value_t = 32)]
         max_uploads_in_flight: usize,
@@ -677,15 +677,7 @@ fn verify(
 /// Reads a Live Video file, no more than its size limit and a little: a larger file is
 /// refused as too large by the parser.
 fn read_live_video(path: &Path) -> Result<String, Failure> {
-    let limit = liveness::live_video::LIMITS.json_bytes;
-    let read = liveness::sniff::read_start(path, limit + 4).and_then(|bytes| {
-        if bytes.len() > limit {
-            // Cut anywhere: the parser refuses it for its size alone.
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
-        }
-        String::from_utf8(bytes)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-    });
+    let read = cli::read_live_video_file(path);
     read.map_err(|e| {
         let class = if e.kind() == std::io::ErrorKind::NotFound {
             ErrorClass::NotFound
@@ -870,9 +862,9 @@ fn new_challenge(
     client_id: Option<String>,
 ) -> Result<ExitCode, Failure> {
     use liveness::challenge_draw::{live_video_skeleton, DrawRequest};
-    use liveness::report::time::rfc3339;
-    let packs = liveness::speech::normalize::LanguagePacks::builtin()?;
-    let vocabulary = liveness::actions::ActionVocabulary::builtin()
+    use liveness::report::rfc3339;
+    let packs = liveness::LanguagePacks::builtin()?;
+    let vocabulary = liveness::ActionVocabulary::builtin()
         .map_err(|e| fail(ErrorClass::Internal, e.to_string()))?;
     let lv = live_video_skeleton(
         &mut rand::rngs::OsRng,
@@ -909,7 +901,7 @@ fn storage_locations(s: &StorageArgs) -> Result<liveness::server::Locations, Ser
 
 #[cfg(feature = "service")]
 fn worker_config(args: &JobArgs, tmp_dir: &std::path::Path) -> WorkerConfig {
-    let mut w = WorkerConfig::new(liveness::server::worker::worker_name());
+    let mut w = WorkerConfig::new(liveness::server::worker_name());
     w.lease = Duration::from_secs_f64(args.lease_seconds.max(1.0));
     w.job_timeout = Duration::from_secs_f64(args.job_timeout.max(1.0));
     w.tmp_dir = tmp_dir.to_path_buf();
@@ -959,7 +951,7 @@ fn verifier_config(args: &JobArgs, jobs: usize) -> VerifierConfig {
 #[cfg(feature = "service")]
 /// `serve`, `worker` and `keys`: a tokio runtime around the library's service.
 fn service_command(command: Command) -> Result<ExitCode, Failure> {
-    liveness::server::log::init();
+    liveness::server::init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -999,7 +991,7 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                 let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
                 liveness::server::serve(ServeOptions {
                     listen,
-                    timeouts: liveness::server::http::ClientTimeouts {
+                    timeouts: liveness::server::ClientTimeouts {
                         headers: Duration::from_secs_f64(header_timeout_seconds.max(0.1)),
                         body_idle: Duration::from_secs_f64(body_idle_seconds.max(0.1)),
                         body_min_rate,
@@ -1043,23 +1035,17 @@ fn service_command(command: Command) -> Result<ExitCode, Failure> {
                     },
             } => {
                 let locations = storage_locations(&storage)?;
-                let store = liveness::store::Store::open(&locations.database).await?;
-                if let Some(url) = &webhook {
-                    url::Url::parse(url)
-                        .ok()
-                        .filter(|u| matches!(u.scheme(), "http" | "https"))
-                        .ok_or_else(|| {
-                            ServiceError::Config(format!("--webhook {url:?} is not an http(s) URL"))
-                        })?;
-                }
-                let (key, record) = store
-                    .create_key(account.as_deref(), webhook.as_deref())
-                    .await?;
+                let record = liveness::server::create_key(
+                    &locations,
+                    account.as_deref(),
+                    webhook.as_deref(),
+                )
+                .await?;
                 println!("account: {}", record.account_id);
                 if let Some(secret) = &record.webhook_secret {
                     println!("webhook secret: {secret}");
                 }
-                println!("{key}");
+                println!("{}", record.key);
                 Ok(())
             }
             _ => unreachable!("only service commands are passed here"),

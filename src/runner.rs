@@ -19,7 +19,7 @@ use crate::models::ModelsDir;
 use crate::pipeline::VerifierConfig;
 
 /// The `job` tag of the model-loading request.
-pub const LOAD_MODELS_JOB: &str = "loadModels";
+pub(crate) const LOAD_MODELS_JOB: &str = "loadModels";
 
 /// The command that starts a runner process of this executable with these models and
 /// whisper threads.
@@ -34,7 +34,7 @@ pub fn runner_command(models: &ModelsDir, asr_threads: usize) -> std::io::Result
 }
 
 /// Answers one request with `engine`.
-pub fn answer(engine: &Engine, request: Value, cancel: &Cancel) -> Value {
+pub(crate) fn answer(engine: &Engine, request: Value, cancel: &Cancel) -> Value {
     let internal = |e: serde_json::Error| EngineError::internal(format!("bad request: {e}"));
     let result = match request.get("job").and_then(Value::as_str) {
         Some(AUDIT_JOB) => serde_json::from_value::<AuditRequest>(request)

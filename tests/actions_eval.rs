@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use liveness::actions::recognise::{recognise, WEAK_CONFIDENCE};
-use liveness::actions::ActionVocabulary;
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
 use liveness::face_analysis::{analyse_frames, faces_report, FramePlan};
 use liveness::vision::analyzer::VisionModels;
+use liveness::ActionVocabulary;
 
 const TOLERANCE: f64 = 0.5;
 

@@ -165,3 +165,89 @@ fn the_scan_sees_every_form_of_import() {
         "use crate::decode::Frame;\nuse crate::{speech::asr, report};\nlet x = crate::vision::f();";
     assert_eq!(imported(code), ["decode", "speech", "report", "vision"]);
 }
+
+/// The API column of the table: module name -> "public" or "internal".
+fn api_column(root: &Path) -> BTreeMap<String, String> {
+    let doc = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    doc.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 7 || cells[1].parse::<u32>().is_err() {
+                return None;
+            }
+            let module = cells[2].strip_prefix('`')?.strip_suffix('`')?;
+            Some((module.to_string(), cells[5].to_string()))
+        })
+        .collect()
+}
+
+/// How `src/lib.rs` declares each top-level module: `pub mod x;` is public; a name inside
+/// `internal_mod! { .. }`, or a `pub mod` hidden from the documentation, is internal.
+fn declared(lib: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut in_internal = false;
+    let mut hidden = false;
+    for line in lib.lines().map(str::trim) {
+        if line.starts_with("internal_mod!") {
+            in_internal = true;
+        } else if in_internal && line == "}" {
+            in_internal = false;
+        } else if line == "#[doc(hidden)]" {
+            hidden = true;
+        } else if let Some(name) = line
+            .strip_prefix("pub mod ")
+            .and_then(|l| l.strip_suffix(';'))
+            .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        {
+            let api = if hidden { "internal" } else { "public" };
+            out.insert(name.to_string(), api.to_string());
+            hidden = false;
+        } else if in_internal && !line.starts_with("#[") {
+            if let Some(name) = line.strip_suffix(';') {
+                out.insert(name.to_string(), "internal".to_string());
+            }
+        }
+        if !line.starts_with("#[") {
+            // An attribute applies to the next item only.
+            hidden = false;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_public_modules_are_the_ones_the_architecture_document_calls_public() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let documented = api_column(root);
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let declared = declared(&lib);
+    assert!(declared.len() >= 20, "lib.rs was not read: {declared:?}");
+    assert!(
+        declared.values().filter(|a| *a == "internal").count() >= 10,
+        "too few internal modules found: {declared:?}"
+    );
+    assert_eq!(
+        documented, declared,
+        "the API column of docs/architecture.md against src/lib.rs"
+    );
+}
+
+#[test]
+fn the_declaration_scan_tells_public_from_internal() {
+    let lib = "pub mod a;\n#[cfg(feature = \"x\")]\n#[doc(hidden)]\npub mod b;\n\
+               internal_mod! {\n    c;\n    #[cfg(feature = \"service\")]\n    d;\n}\npub mod e;\n\
+               #[doc(hidden)]\npub mod $name;\npub mod f;";
+    let d = declared(lib);
+    let api: Vec<(&str, &str)> = d.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(
+        api,
+        [
+            ("a", "public"),
+            ("b", "internal"),
+            ("c", "internal"),
+            ("d", "internal"),
+            ("e", "public"),
+            ("f", "public")
+        ]
+    );
+}

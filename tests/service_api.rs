@@ -107,10 +107,8 @@ fn live_video_checks_download_redact_delete_and_webhook() {
         "the first check was notified: {got:?}"
     );
     for (signature, body) in &got {
-        assert!(liveness::server::webhooks::verify_signature(
-            &secret, signature, body
-        ));
-        assert!(!liveness::server::webhooks::verify_signature(
+        assert!(liveness::server::verify_signature(&secret, signature, body));
+        assert!(!liveness::server::verify_signature(
             "whsec_other",
             signature,
             body

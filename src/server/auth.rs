@@ -12,8 +12,6 @@ use super::AppState;
 pub struct Account {
     /// Account id: every object read or written is filtered by it.
     pub id: String,
-    /// The API key's id (its rate limit bucket).
-    pub key_id: String,
 }
 
 impl FromRequestParts<AppState> for Account {
@@ -38,7 +36,6 @@ impl FromRequestParts<AppState> for Account {
         state.limits.take(&record.id)?;
         Ok(Account {
             id: record.account_id,
-            key_id: record.id,
         })
     }
 }

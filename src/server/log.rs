@@ -23,7 +23,7 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Longest client-given request id kept.
 const MAX_REQUEST_ID: usize = 64;
 
-/// Sends log events to stderr (with colours only on a terminal), filtered by [`LOG_ENV`].
+/// Sends log events to stderr (with colours only on a terminal), filtered by `LIVENESS_LOG` (as `RUST_LOG`).
 /// Does nothing when a subscriber is already installed.
 pub fn init() {
     let filter = tracing_subscriber::EnvFilter::try_from_env(LOG_ENV)

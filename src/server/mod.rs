@@ -1,22 +1,33 @@
 //! The HTTP service (`liveness serve`) and the job worker (`liveness worker`): ComplyCube-style
-//! Live Videos, Live Photos and Checks over a [`Store`] (SQLite by default, PostgreSQL to scale
-//! out) and a [`MediaStore`]. Inference never runs on the async threads: jobs go to
-//! [`worker::JobRunner`]s, which run the [`crate::engine::Engine`] on blocking threads.
+//! Live Videos, Live Photos and Checks over a `Store` (SQLite by default, PostgreSQL to scale
+//! out) and a `MediaStore`. Inference never runs on the async threads: jobs go to
+//! `JobRunner`s, which run the engine on blocking threads.
 
-pub mod api;
-pub mod auth;
-pub mod error;
-pub mod http;
-pub mod limits;
-pub mod log;
-pub mod metrics;
-pub mod openapi;
-pub mod probes;
-pub mod service;
-pub mod upload;
-pub mod views;
-pub mod webhooks;
-pub mod worker;
+internal_mod! {
+    api;
+    auth;
+    error;
+    http;
+    limits;
+    log;
+    metrics;
+    openapi;
+    probes;
+    service;
+    state;
+    upload;
+    views;
+    webhooks;
+    worker;
+}
+
+pub use http::ClientTimeouts;
+pub use limits::RateLimit;
+pub use log::init as init_logging;
+pub use webhooks::{verify_signature, WebhookConfig};
+pub use worker::{worker_name, WorkerConfig};
+
+pub(crate) use state::AppState;
 
 use crate::report::{Classify, ErrorClass};
 use std::net::SocketAddr;
@@ -38,8 +49,8 @@ use crate::speech::normalize::LanguagePacks;
 use crate::store::media::{MediaError, MediaStore};
 use crate::store::{Store, StoreError};
 use error::ApiError;
-use webhooks::WebhookConfig;
-use worker::{JobRunner, WorkerConfig};
+
+use worker::JobRunner;
 
 /// Why the service could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -113,33 +124,10 @@ impl ApiConfig {
     }
 }
 
-/// What every handler sees.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// Records.
-    pub store: Store,
-    /// Media bytes.
-    pub media: MediaStore,
-    /// Models (photo inspections at upload).
-    pub engine: Arc<Engine>,
-    /// Limits.
-    pub config: Arc<ApiConfig>,
-    /// Recital languages (validating uploads).
-    pub packs: Arc<LanguagePacks>,
-    /// Action names (validating uploads).
-    pub vocabulary: Arc<ActionVocabulary>,
-    /// Wakes this process's workers when a check is queued.
-    pub wake: Arc<Notify>,
-    /// Bounds blocking work started by requests (probing, photo inspection).
-    pub blocking: Arc<Semaphore>,
-    /// Per-key rate and uploads in flight.
-    pub limits: Arc<limits::Limits>,
-}
-
 /// The router: `/v1/...`, `/v1/openapi.json`, `/health`, the probes and `/metrics`; unknown
 /// routes and methods answer in the API's error shape. Every request is counted in the
 /// metrics by its route.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let probes = probes::router(probes::Probes {
         store: state.store.clone(),
         media: state.media.clone(),
@@ -244,7 +232,7 @@ impl Locations {
 
 /// Opens the store and the media place: a given media URL is recorded in the database (so
 /// that `liveness worker --database URL` finds it); otherwise the recorded one is used.
-pub async fn open_storage(loc: &Locations) -> Result<(Store, MediaStore), ServiceError> {
+pub(crate) async fn open_storage(loc: &Locations) -> Result<(Store, MediaStore), ServiceError> {
     let store = Store::open(&loc.database).await?;
     let url = match &loc.media {
         Some(url) => {
@@ -259,6 +247,41 @@ pub async fn open_storage(loc: &Locations) -> Result<(Store, MediaStore), Servic
         })?,
     };
     Ok((store, MediaStore::open(&url)?))
+}
+
+/// An API key made by [`create_key`]: the key itself is shown once and stored only as a hash.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// The key, `live_` and 64 hex digits: the client sends it as `Authorization: Bearer`.
+    pub key: String,
+    /// The account it belongs to (a new one unless one was named).
+    pub account_id: String,
+    /// The secret that signs this key's webhooks, when a webhook URL was given.
+    pub webhook_secret: Option<String>,
+}
+
+/// Creates an API key in the store at `locations` (`liveness keys create`): in a new account
+/// unless `account_id` names one, with webhooks to `webhook_url` (http or https) if given.
+pub async fn create_key(
+    locations: &Locations,
+    account_id: Option<&str>,
+    webhook_url: Option<&str>,
+) -> Result<NewKey, ServiceError> {
+    if let Some(url) = webhook_url {
+        url::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ServiceError::Config(format!("--webhook {url:?} is not an http(s) URL"))
+            })?;
+    }
+    let store = Store::open(&locations.database).await?;
+    let (key, record) = store.create_key(account_id, webhook_url).await?;
+    Ok(NewKey {
+        key,
+        account_id: record.account_id,
+        webhook_secret: record.webhook_secret,
+    })
 }
 
 /// Options of `liveness serve`.
@@ -288,7 +311,7 @@ pub struct ServeOptions {
 }
 
 /// A shutdown signal: Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         tokio::signal::ctrl_c().await.ok();
     };

@@ -239,7 +239,7 @@ impl LanguagePacks {
     }
 
     /// The pack for a BCP-47 tag such as `en-GB`, `pt-BR` or `fr` (primary subtag decides,
-    /// in any case). The tag must be well formed (see [`well_formed_tag`]): `fr_3KH*` or
+    /// in any case). The tag must be well formed (see `well_formed_tag`): `fr_3KH*` or
     /// ` en` name no language.
     pub fn for_tag(&self, tag: &str) -> Result<&LanguagePack, LanguageError> {
         if !well_formed_tag(tag) {

@@ -57,7 +57,6 @@ fn s3_retries() -> object_store::RetryConfig {
 pub struct MediaStore {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
-    url: String,
 }
 
 /// Bytes per chunk when streaming a file into the store.
@@ -93,16 +92,7 @@ impl MediaStore {
             }
             other => return Err(bad(format!("unsupported scheme {other:?} (file or s3)"))),
         };
-        Ok(Self {
-            store,
-            prefix,
-            url: url.to_string(),
-        })
-    }
-
-    /// The URL it was opened from (stored so that workers find the same place).
-    pub fn url(&self) -> &str {
-        &self.url
+        Ok(Self { store, prefix })
     }
 
     fn location(&self, key: &str) -> Path {

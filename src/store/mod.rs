@@ -261,11 +261,6 @@ impl Store {
         Ok(())
     }
 
-    /// The dialect in use.
-    pub fn dialect(&self) -> Dialect {
-        self.dialect
-    }
-
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
         if self.dialect == Dialect::Postgres {
@@ -584,9 +579,7 @@ mod tests {
             status: CheckState::Pending,
             result: None,
             error: None,
-            attempts: 0,
             max_attempts: 2,
-            worker: None,
             created_at: now.clone(),
             updated_at: now,
             completed_at: None,
@@ -644,9 +637,7 @@ mod tests {
             status: CheckState::Pending,
             result: None,
             error: None,
-            attempts: 0,
             max_attempts: 1,
-            worker: None,
             created_at: now.clone(),
             updated_at: now,
             completed_at: None,

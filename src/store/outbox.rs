@@ -19,7 +19,7 @@ impl Store {
             "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 \
              WHERE id = (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
              AND next_attempt_at <= $2 AND lease_until < $2 ORDER BY next_attempt_at, created_at, id LIMIT 1 {lock}) \
-             RETURNING id, check_id, url, secret, payload, attempts"
+             RETURNING id, url, secret, payload, attempts"
         );
         let row = sqlx::query(audited(&sql))
             .bind(now + lease_ms)
@@ -28,7 +28,6 @@ impl Store {
             .await?;
         Ok(row.map(|r| WebhookDelivery {
             id: r.get("id"),
-            check_id: r.get("check_id"),
             url: r.get("url"),
             secret: r.get("secret"),
             payload: r.get("payload"),
@@ -68,6 +67,7 @@ impl Store {
     }
 
     /// Deliveries of one check (for tests and operators): `(status, attempts, last_error)`.
+    #[cfg(test)]
     pub async fn deliveries_of(
         &self,
         check_id: &str,

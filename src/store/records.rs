@@ -128,12 +128,8 @@ pub struct CheckRecord {
     pub result: Option<serde_json::Value>,
     /// `{type, message}` of the last failure.
     pub error: Option<serde_json::Value>,
-    /// Attempts started.
-    pub attempts: i64,
     /// Attempts allowed.
     pub max_attempts: i64,
-    /// The worker that holds or held it.
-    pub worker: Option<String>,
     /// Creation time.
     pub created_at: String,
     /// Update time.
@@ -180,8 +176,6 @@ pub struct QueueState {
 pub struct WebhookDelivery {
     /// Delivery id.
     pub id: String,
-    /// The check it reports.
-    pub check_id: String,
     /// Where to post.
     pub url: String,
     /// HMAC secret.

@@ -39,19 +39,6 @@ impl EyeModel {
         self.model.fingerprint(INPUT)
     }
 
-    /// Openness (contour height over width) of the subject's right and left eye.
-    pub fn openness(
-        &self,
-        img: &RgbView,
-        mesh: &Mesh,
-        scratch: &mut Vec<f32>,
-    ) -> Result<(f32, f32), VisionError> {
-        let right = self.eye(img, mesh, RIGHT_EYE_CORNERS, false, scratch)?;
-        // The model is trained on one eye; the other is read mirrored.
-        let left = self.eye(img, mesh, LEFT_EYE_CORNERS, true, scratch)?;
-        Ok((right, left))
-    }
-
     /// Openness of the more open eye, reading the left eye only when the right one is not
     /// clearly open: when the right eye is at least `open_enough`, the more open eye is too,
     /// and the frame cannot be part of a blink (both eyes shut). Halves the cost on most frames.

@@ -117,7 +117,7 @@ impl Roi {
     }
 
     /// Maps a point in the ROI's normalised frame (0..1 both ways, upright) to image pixels.
-    pub fn to_image(&self, u: f32, v: f32) -> (f32, f32) {
+    pub fn to_image(self, u: f32, v: f32) -> (f32, f32) {
         let (dx, dy) = ((u - 0.5) * self.side, (v - 0.5) * self.side);
         let (s, c) = self.angle.sin_cos();
         (self.cx + dx * c - dy * s, self.cy + dx * s + dy * c)
