@@ -49,7 +49,6 @@ use crate::speech::normalize::LanguagePacks;
 use crate::store::media::{MediaError, MediaStore};
 use crate::store::{Store, StoreError};
 use error::ApiError;
-
 use worker::JobRunner;
 
 /// Why the service could not start or stopped.
