@@ -351,14 +351,14 @@ pub async fn queue_gauges(store: &Store) -> Result<String, crate::store::StoreEr
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Middleware: counts every request by its route pattern (`/v1/checks/{id}`, never the raw
-/// path: ids would make a series each), method (`other` for any method HTTP does not define)
+/// path: ids would make a series each), method (`other` for any but GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS)
 /// and status, with its time.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    // Clients choose the method: anything outside HTTP's own would make a series each.
+    // Clients choose the method: any other name would make a series each.
     let method = match request.method().as_str() {
         m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
         _ => "other",
