@@ -27,6 +27,14 @@ impl Drop for WhisperModel {
     }
 }
 
+/// whisper.cpp's build features, as it prints them (`WHISPER : ... | CPU : AVX2 = 1 | ...`).
+pub fn system_info() -> String {
+    // SAFETY: returns a pointer to a static NUL-terminated string, copied at once.
+    unsafe { CStr::from_ptr(sys::whisper_print_system_info()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// Options of one decode.
 pub struct DecodeOptions<'a> {
     /// Threads.
@@ -446,4 +454,19 @@ fn log_softmax(row: &[f32]) -> Vec<f32> {
     let sum: f64 = row.iter().map(|&x| f64::from(x - max).exp()).sum();
     let log_sum = sum.ln() as f32 + max;
     row.iter().map(|&x| x - log_sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds whisper.cpp with llamafile's matrix kernels, which halve
+    /// the encoder's time on x86 (docs/performance.md); a build that lost the setting (say, a
+    /// target folder from before it, since whisper-rs-sys does not rebuild when it changes)
+    /// fails here instead of silently running twice as slow.
+    #[test]
+    fn whisper_cpp_is_built_with_the_llamafile_kernels() {
+        let info = system_info();
+        assert!(info.contains("LLAMAFILE = 1"), "{info}");
+    }
 }
