@@ -27,14 +27,6 @@ impl Drop for WhisperModel {
     }
 }
 
-/// whisper.cpp's build features, as it prints them (`WHISPER : ... | CPU : AVX2 = 1 | ...`).
-pub fn system_info() -> String {
-    // SAFETY: returns a pointer to a static NUL-terminated string, copied at once.
-    unsafe { CStr::from_ptr(sys::whisper_print_system_info()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
 /// Options of one decode.
 pub struct DecodeOptions<'a> {
     /// Threads.
@@ -459,6 +451,14 @@ fn log_softmax(row: &[f32]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// whisper.cpp's build features, as it prints them (`WHISPER : ... | CPU : AVX2 = 1 | ...`).
+    fn system_info() -> String {
+        // SAFETY: returns a pointer to a static NUL-terminated string, copied at once.
+        unsafe { CStr::from_ptr(sys::whisper_print_system_info()) }
+            .to_string_lossy()
+            .into_owned()
+    }
 
     /// `.cargo/config.toml` builds whisper.cpp with llamafile's matrix kernels, which halve
     /// the encoder's time on x86 (docs/performance.md); a build that lost the setting (say, a
