@@ -184,7 +184,7 @@ pub struct CheckResource {
     /// `breakdown` the full report (whose own `outcome` may be the sharper `rejected`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub result: Option<serde_json::Value>,
+    pub result: Option<Box<serde_json::value::RawValue>>,
     /// Once failed: `{type, message}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]

@@ -294,7 +294,7 @@ pub(super) fn check_from_row(r: &AnyRow) -> Result<CheckRecord, StoreError> {
                 message: format!("unknown status {word:?}"),
             })?
         },
-        result: json_column(r.get("result"), "result")?,
+        result: raw_json_column(r.get("result"), "result")?,
         error: json_column(r.get("error"), "error")?,
         max_attempts: r.get("max_attempts"),
         created_at: r.get("created_at"),

@@ -124,8 +124,9 @@ pub struct CheckRecord {
     pub live_photo_id: Option<String>,
     /// `pending`, `running`, `complete`, `failed`.
     pub status: CheckState,
-    /// `{outcome, breakdown}` once complete.
-    pub result: Option<serde_json::Value>,
+    /// `{outcome, breakdown}` once complete, as stored: JSON text checked once when read,
+    /// then written out verbatim (a page of checks is not parsed into trees and back).
+    pub result: Option<Box<serde_json::value::RawValue>>,
     /// `{type, message}` of the last failure.
     pub error: Option<serde_json::Value>,
     /// Attempts allowed.
