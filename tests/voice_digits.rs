@@ -179,3 +179,36 @@ fn digit_recitals_in_five_languages() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// A French recital (2, 6, 7, 5: real recordings with 0.4 s of silence around each) on which
+/// whisper base's greedy reading falls into "7, 7, 7, ...": the loop is cut as soon as it shows
+/// (instead of running to the token budget), and the temperature fallback reads the digits
+/// as it did when the loop ran its course.
+#[test]
+fn a_greedy_repetition_loop_is_cut_and_the_fallback_still_reads_the_digits() {
+    let Some(media) = common::media() else {
+        return;
+    };
+    let silence = vec![0f32; 6400];
+    let mut audio = silence.clone();
+    for d in ["2", "6", "7", "5"] {
+        let (rate, samples) = common::read_wav(&media.join(format!("speech/digits/fr/{d}.wav")));
+        assert_eq!(rate, 16_000);
+        audio.extend(samples.iter().map(|v| f32::from(*v) / 32768.0));
+        audio.extend(&silence);
+    }
+    let started = std::time::Instant::now();
+    let t = common::verifier()
+        .transcriber()
+        .transcribe(&audio, 0.0, "fr", None)
+        .unwrap();
+    let digits: String = t.text.chars().filter(char::is_ascii_digit).collect();
+    eprintln!(
+        "fr 2675 read {:?} in {:.2} s, {} loop(s) cut",
+        t.text,
+        started.elapsed().as_secs_f64(),
+        t.loops_cut
+    );
+    assert_eq!(t.loops_cut, 1, "{t:?}");
+    assert_eq!(digits, "2675", "{t:?}");
+}

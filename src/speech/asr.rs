@@ -56,6 +56,9 @@ pub struct Transcript {
     pub scores: Vec<TextScore>,
     /// Seconds of the reading spent scoring those texts (part of the reading's time).
     pub scoring_seconds: f64,
+    /// Readings whisper gave up at a temperature because they fell into a repetition loop,
+    /// cut as soon as the loop showed (see `whisper_ffi::cut_loops`).
+    pub loops_cut: u32,
 }
 
 /// Whisper encoder positions per second of audio (1500 for 30 s).
@@ -206,6 +209,7 @@ impl Transcriber {
             reference: decoded.reference,
             scores: decoded.scores,
             scoring_seconds: decoded.scoring_seconds,
+            loops_cut: decoded.loops_cut,
         })
     }
 }

@@ -63,6 +63,92 @@ pub struct Scoring<'a> {
     pub rivals: &'a [String],
 }
 
+/// Tokens whose variety `cut_loops` watches: the window of whisper.cpp's own repetition test
+/// (the entropy of a finished reading's last 32 tokens).
+const LOOP_WINDOW: usize = 32;
+/// Entropy (nats) of the last `LOOP_WINDOW` tokens under which a reading is a repetition loop.
+/// whisper.cpp fails a finished reading under 2.4 and falls back to the next temperature; 2.0
+/// leaves room for the end-of-text token `cut_loops` adds (one token of 32 moves the entropy
+/// by less than 0.15), so a cut reading still fails that test, as the whole loop would have.
+const LOOP_ENTROPY: f64 = 2.0;
+
+/// State of `cut_loops` over one `whisper_full` call.
+struct LoopCut {
+    /// End-of-text token.
+    eot: sys::whisper_token,
+    /// Whether the call starts greedy (temperature 0) and falls back to other temperatures:
+    /// only then is its first reading cut.
+    cuttable: bool,
+    /// Readings started so far (one per temperature tried).
+    attempts: std::sync::atomic::AtomicU32,
+    /// Readings cut.
+    cuts: std::sync::atomic::AtomicU32,
+}
+
+/// Entropy (nats) of the token ids in `window`, as whisper.cpp computes it.
+fn token_entropy(window: &[sys::whisper_token]) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    for t in window {
+        *counts.entry(*t).or_insert(0u32) += 1;
+    }
+    let n = window.len() as f64;
+    counts
+        .values()
+        .map(|c| {
+            let p = f64::from(*c) / n;
+            -p * p.ln()
+        })
+        .sum()
+}
+
+/// whisper.cpp's logits filter: when the first, greedy reading of a call that has a
+/// temperature fallback has fallen into a repetition loop ("7, 7, 7, ..."), only the end of
+/// text is left to choose. Without it the reading repeats until the token budget (72 tokens,
+/// 2 s, on a 4.6 s French recital measured here) only for whisper.cpp to fail it and try the
+/// next temperature; cut, it still fails (see `LOOP_ENTROPY`) and the fallback comes at once.
+/// Only the greedy reading is cut: it draws no random numbers, so the readings after it draw
+/// the same ones as without the cut and come out the same (a sampled reading cut short would
+/// change the draws of every later one).
+unsafe extern "C" fn cut_loops(
+    ctx: *mut sys::whisper_context,
+    _state: *mut sys::whisper_state,
+    tokens: *const sys::whisper_token_data,
+    n_tokens: std::os::raw::c_int,
+    logits: *mut f32,
+    data: *mut std::os::raw::c_void,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    if data.is_null() || logits.is_null() {
+        return;
+    }
+    // SAFETY: `data` is the address of the LoopCut that `decode` keeps alive over the call.
+    let cut = unsafe { &*(data as *const LoopCut) };
+    let n = usize::try_from(n_tokens).unwrap_or(0);
+    if n == 0 {
+        cut.attempts.fetch_add(1, Relaxed);
+        return;
+    }
+    if !cut.cuttable || n < LOOP_WINDOW || tokens.is_null() || cut.attempts.load(Relaxed) != 1 {
+        return;
+    }
+    // SAFETY: whisper.cpp passes the reading's `n_tokens` tokens so far.
+    let tokens = unsafe { std::slice::from_raw_parts(tokens, n) };
+    let window: Vec<sys::whisper_token> = tokens[n - LOOP_WINDOW..].iter().map(|t| t.id).collect();
+    if token_entropy(&window) >= LOOP_ENTROPY {
+        return;
+    }
+    // SAFETY: ctx is the live context of the reading.
+    let n_vocab = usize::try_from(unsafe { sys::whisper_n_vocab(ctx) }).unwrap_or(0);
+    let Some(eot) = usize::try_from(cut.eot).ok().filter(|e| *e < n_vocab) else {
+        return;
+    };
+    // SAFETY: the logits row holds one value per vocabulary token.
+    let row = unsafe { std::slice::from_raw_parts_mut(logits, n_vocab) };
+    row.fill(f32::NEG_INFINITY);
+    row[eot] = 0.0;
+    cut.cuts.fetch_add(1, Relaxed);
+}
+
 /// Chooses, from the free reading's text, which texts to score.
 pub type ScoreRequest<'a> = dyn Fn(&str) -> Vec<String> + 'a;
 
@@ -110,6 +196,8 @@ pub struct Decoded {
     pub scores: Vec<TextScore>,
     /// Seconds spent scoring (the forced decodings after the free reading).
     pub scoring_seconds: f64,
+    /// Readings cut short in a repetition loop (see `cut_loops`).
+    pub loops_cut: u32,
 }
 
 /// Errors from the C API.
@@ -200,6 +288,14 @@ impl WhisperModel {
                 p.temperature_inc = 0.0;
                 p.max_tokens = 64;
             }
+            let loops = LoopCut {
+                eot: sys::whisper_token_eot(self.ctx),
+                cuttable: p.temperature == 0.0 && p.temperature_inc > 0.0,
+                attempts: 0.into(),
+                cuts: 0.into(),
+            };
+            p.logits_filter_callback = Some(cut_loops);
+            p.logits_filter_callback_user_data = &loops as *const LoopCut as *mut _;
             let rc = sys::whisper_full_with_state(self.ctx, state, p, samples.as_ptr(), n);
             if rc != 0 {
                 sys::whisper_free_state(state);
@@ -241,6 +337,7 @@ impl WhisperModel {
                 reference,
                 scores,
                 scoring_seconds,
+                loops_cut: loops.cuts.into_inner(),
             })
         }
     }
@@ -464,6 +561,22 @@ mod tests {
     /// the encoder's time on x86 (docs/performance.md); a build that lost the setting (say, a
     /// target folder from before it, since whisper-rs-sys does not rebuild when it changes)
     /// fails here instead of silently running twice as slow.
+    #[test]
+    fn token_entropy_is_whisper_cpps() {
+        assert_eq!(token_entropy(&[7; 32]), 0.0);
+        let two: Vec<i32> = (0..32).map(|i| 7 + i % 2).collect();
+        assert!((token_entropy(&two) - 2f64.ln()).abs() < 1e-12);
+        let all: Vec<i32> = (0..32).collect();
+        assert!((token_entropy(&all) - 32f64.ln()).abs() < 1e-12);
+        // One token of the window replaced by another (the end of text a cut adds) moves the
+        // entropy of a loop under LOOP_ENTROPY by less than the margin to whisper.cpp's 2.4.
+        let loop7: Vec<i32> = (0..32).map(|i| i % 7).collect();
+        assert!(token_entropy(&loop7) < LOOP_ENTROPY);
+        let mut with_eot = loop7[1..].to_vec();
+        with_eot.push(50257);
+        assert!(token_entropy(&with_eot) < 2.4);
+    }
+
     #[test]
     fn whisper_cpp_is_built_with_the_llamafile_kernels() {
         let info = system_info();
