@@ -28,25 +28,33 @@ impl<'a> RgbView<'a> {
     pub(crate) fn sample(&self, x: f32, y: f32) -> [f32; 3] {
         let fx = x - 0.5;
         let fy = y - 0.5;
+        // All four neighbours inside (floor(fx) in 0..=width-2, likewise y; false for NaN):
+        // the same sums in the same order, without the checks. Truncation is the floor of
+        // these non-negative values.
+        if fx >= 0.0
+            && fy >= 0.0
+            && fx < (self.width - 1) as f32
+            && fy < (self.height - 1) as f32
+        {
+            let (x0, y0) = (fx as usize, fy as usize);
+            let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
+            let i = (y0 * self.width + x0) * 3;
+            let j = i + self.width * 3;
+            let (top, bottom) = (&self.data[i..i + 6], &self.data[j..j + 6]);
+            let (w00, w10) = ((1.0 - ax) * (1.0 - ay), ax * (1.0 - ay));
+            let (w01, w11) = ((1.0 - ax) * ay, ax * ay);
+            // 0 + a*w00 is a*w00 exactly (every term is finite and non-negative).
+            let channel = |c: usize| {
+                f32::from(top[c]) * w00
+                    + f32::from(top[3 + c]) * w10
+                    + f32::from(bottom[c]) * w01
+                    + f32::from(bottom[3 + c]) * w11
+            };
+            return [channel(0), channel(1), channel(2)];
+        }
         let (x0, y0) = (floor(fx), floor(fy));
         let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
         let (w, h) = (self.width as i64, self.height as i64);
-        if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
-            // All four neighbours inside: the same sums in the same order, without the checks.
-            let i = (y0 as usize * self.width + x0 as usize) * 3;
-            let j = i + self.width * 3;
-            let d = &self.data;
-            let (w00, w10) = ((1.0 - ax) * (1.0 - ay), ax * (1.0 - ay));
-            let (w01, w11) = ((1.0 - ax) * ay, ax * ay);
-            let mut out = [0f32; 3];
-            for (c, o) in out.iter_mut().enumerate() {
-                *o += f32::from(d[i + c]) * w00;
-                *o += f32::from(d[i + 3 + c]) * w10;
-                *o += f32::from(d[j + c]) * w01;
-                *o += f32::from(d[j + 3 + c]) * w11;
-            }
-            return out;
-        }
         let mut out = [0f32; 3];
         for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
             let yi = y0 + dy;
@@ -155,8 +163,17 @@ pub fn sample_roi_flipped(
     let plane = size * size;
     let step = 1.0 / size as f32;
     let k = scale / 255.0;
-    // `Roi::to_image`, with the rotation's sine and cosine taken once.
+    // `Roi::to_image`, with the rotation's sine and cosine taken once and each product taken
+    // once per column or row (the same values, added in the same order).
     let (sin, cos) = roi.angle.sin_cos();
+    let columns: Vec<(f32, f32)> = (0..size)
+        .map(|i| {
+            let u = (i as f32 + 0.5) * step;
+            let u = if mirror { 1.0 - u } else { u };
+            let dx = (u - 0.5) * roi.side;
+            (dx * cos, dx * sin)
+        })
+        .collect();
     let (red, rest) = out.split_at_mut(plane);
     let (green, blue) = rest.split_at_mut(plane);
     let rows = red
@@ -165,11 +182,10 @@ pub fn sample_roi_flipped(
         .zip(blue.chunks_exact_mut(size));
     for (j, ((r, g), b)) in rows.enumerate() {
         let dy = ((j as f32 + 0.5) * step - 0.5) * roi.side;
-        for (i, ((r, g), b)) in r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut()).enumerate() {
-            let u = (i as f32 + 0.5) * step;
-            let u = if mirror { 1.0 - u } else { u };
-            let dx = (u - 0.5) * roi.side;
-            let (x, y) = (roi.cx + dx * cos - dy * sin, roi.cy + dx * sin + dy * cos);
+        let (dy_sin, dy_cos) = (dy * sin, dy * cos);
+        let pixels = r.iter_mut().zip(g.iter_mut()).zip(b.iter_mut());
+        for (((r, g), b), (dx_cos, dx_sin)) in pixels.zip(&columns) {
+            let (x, y) = (roi.cx + dx_cos - dy_sin, roi.cy + dx_sin + dy_cos);
             let [sr, sg, sb] = img.sample(x, y);
             *r = sr * k + offset;
             *g = sg * k + offset;
@@ -286,6 +302,38 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn roi_crops_give_exactly_the_per_pixel_mapping_values() {
+        let (w, h) = (61, 47);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 89 % 253) as u8).collect();
+        let img = RgbView::new(w, h, &data).unwrap();
+        let rois = [
+            Roi { cx: 30.2, cy: 20.7, side: 33.3, angle: 0.0 },
+            Roi { cx: 25.0, cy: 30.0, side: 41.9, angle: 0.37 },
+            // Partly outside the frame.
+            Roi { cx: 5.5, cy: 44.0, side: 30.0, angle: -1.2 },
+        ];
+        let size = 17;
+        for roi in &rois {
+            for mirror in [false, true] {
+                let mut out = Vec::new();
+                sample_roi_flipped(&img, roi, size, 2.0, -1.0, mirror, &mut out);
+                for j in 0..size {
+                    for i in 0..size {
+                        let step = 1.0 / size as f32;
+                        let u = (i as f32 + 0.5) * step;
+                        let u = if mirror { 1.0 - u } else { u };
+                        let (x, y) = roi.to_image(u, (j as f32 + 0.5) * step);
+                        let want = reference_sample(&img, x, y).map(|v| v * (2.0 / 255.0) - 1.0);
+                        let at = j * size + i;
+                        let got = [out[at], out[size * size + at], out[2 * size * size + at]];
+                        assert_eq!(got, want, "{roi:?} mirror {mirror} at {i},{j}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
