@@ -11,14 +11,9 @@ use crate::vision::analyzer::{fingerprint_matches, VisionModels};
 /// Reads a Live Video JSON file: no more than `LIMITS.json_bytes` and a little, so that a
 /// larger file is refused by [`crate::live_video::LiveVideo::parse`] for its size without being read whole.
 /// Text that is not UTF-8 is an `InvalidData` error (unless it is over the limit anyway).
+/// `liveness audit` reads each folder's `NAME.json` the same way.
 pub fn read_live_video_file(path: &std::path::Path) -> std::io::Result<String> {
-    let limit = crate::live_video::LIMITS.json_bytes;
-    let bytes = crate::sniff::read_start(path, limit + 4)?;
-    if bytes.len() > limit {
-        // Cut anywhere: the parser refuses it for its size alone.
-        return Ok(String::from_utf8_lossy(&bytes).into_owned());
-    }
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    crate::sniff::read_bounded_text(path, crate::live_video::LIMITS.json_bytes)
 }
 
 /// Exit status: success (any verdict, unless `--fail-on` says otherwise).

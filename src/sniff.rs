@@ -155,6 +155,19 @@ pub fn read_start(path: &std::path::Path, n: usize) -> std::io::Result<Vec<u8>> 
     Ok(head)
 }
 
+/// A text file of at most `limit` bytes, read no further than `limit` and a little: a larger
+/// file comes back cut (its text lossy, longer than `limit`) so that the caller refuses it for
+/// its size without having read it whole. Text within the limit that is not UTF-8 is an
+/// `InvalidData` error.
+pub fn read_bounded_text(path: &std::path::Path, limit: usize) -> std::io::Result<String> {
+    let bytes = read_start(path, limit + 4)?;
+    if bytes.len() > limit {
+        // Cut anywhere: the caller refuses it for its size alone.
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

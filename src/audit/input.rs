@@ -134,7 +134,17 @@ fn read_folder(dir: &Path) -> std::io::Result<AuditInput> {
             continue;
         };
         let source = json_path.display().to_string();
-        let text = match std::fs::read_to_string(json_path) {
+        // No further than a Live Video may be long: a larger file is listed, not read whole
+        // and kept in the queue until the verifier refuses it.
+        let limit = crate::live_video::LIMITS.json_bytes;
+        let text = match crate::sniff::read_bounded_text(json_path, limit) {
+            Ok(t) if t.len() > limit => {
+                input.errors.push(InputError {
+                    source,
+                    message: format!("the Live Video is larger than the {limit} bytes allowed"),
+                });
+                continue;
+            }
             Ok(t) => t,
             Err(e) => {
                 input.errors.push(InputError {
@@ -235,11 +245,21 @@ mod tests {
         w("e.mkv", "");
         w("e.json", r#"{"id":"A"}"#);
         w("notes.txt", "ignored");
+        // Valid JSON ten times the size a Live Video may be: listed, read only to the limit.
+        let limit = crate::live_video::LIMITS.json_bytes;
+        w("f.mp4", "");
+        w(
+            "f.json",
+            &format!(r#"{{"id":"F","pad":"{}"}}"#, "x".repeat(10 * limit)),
+        );
         let input = read_input(d.path()).unwrap();
         assert_eq!(input.jobs.len(), 1);
         assert_eq!(input.jobs[0].id, "A");
         let messages: Vec<&str> = input.errors.iter().map(|e| e.message.as_str()).collect();
-        assert_eq!(input.errors.len(), 4, "{messages:?}");
+        assert_eq!(input.errors.len(), 5, "{messages:?}");
+        assert!(messages
+            .iter()
+            .any(|m| m.contains(&format!("larger than the {limit} bytes"))));
         assert!(messages.iter().any(|m| m.contains("no Live Video b.json")));
         assert!(messages.iter().any(|m| m.contains("no video named c")));
         assert!(messages.iter().any(|m| m.contains("invalid JSON")));
