@@ -33,8 +33,8 @@ impl<'a> RgbView<'a> {
         // these non-negative values.
         if fx >= 0.0
             && fy >= 0.0
-            && fx < (self.width - 1) as f32
-            && fy < (self.height - 1) as f32
+            && fx < self.width.saturating_sub(1) as f32
+            && fy < self.height.saturating_sub(1) as f32
         {
             let (x0, y0) = (fx as usize, fy as usize);
             let (ax, ay) = (fx - x0 as f32, fy - y0 as f32);
@@ -277,6 +277,18 @@ mod tests {
         letterbox(&img, 4, 2.0, -1.0, &mut out);
         assert_eq!(out[0], -1.0);
         assert!(RgbView::new(2, 2, &data[..6]).is_none());
+        // The fields are public: a view built without `new`, even empty, reads as black.
+        for (width, height) in [(0, 0), (1, 1), (0, 5)] {
+            let bare = RgbView {
+                width,
+                height,
+                data: &data[..3 * width * height],
+            };
+            // One pixel: its share of the bilinear weights (0.8 * 0.9); none: black.
+            let want = if width == 1 { [200.0 * 0.8 * 0.9, 0.0, 0.0] } else { [0.0; 3] };
+            let got = bare.sample(0.7, 0.6);
+            assert!((got[0] - want[0]).abs() < 1e-3 && got[1..] == want[1..], "{got:?}");
+        }
     }
 
     /// The bilinear sample as first written (every neighbour checked): the fast path must give
