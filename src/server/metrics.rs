@@ -351,8 +351,8 @@ pub async fn queue_gauges(store: &Store) -> Result<String, crate::store::StoreEr
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Middleware: counts every request by its route pattern (`/v1/checks/{id}`, never the raw
-/// path: ids would make a series each), method (`other` for any but GET, POST, PUT, PATCH, DELETE, HEAD and OPTIONS)
-/// and status, with its time.
+/// path: ids would make a series each), method (`other` for any but GET, POST, PUT, PATCH,
+/// DELETE, HEAD and OPTIONS) and status, with its time.
 pub async fn track(request: Request, next: Next) -> Response {
     let route = request
         .extensions()

@@ -72,13 +72,11 @@ const LOOP_WINDOW: usize = 32;
 /// by less than 0.15), so a cut reading still fails that test, as the whole loop would have.
 const LOOP_ENTROPY: f64 = 2.0;
 
-/// State of `cut_loops` over one `whisper_full` call.
+/// State of `cut_loops` over one `whisper_full` call (one that starts greedy, at temperature
+/// 0, and falls back to other temperatures: only such a call has it).
 struct LoopCut {
     /// End-of-text token.
     eot: sys::whisper_token,
-    /// Whether the call starts greedy (temperature 0) and falls back to other temperatures:
-    /// only then is its first reading cut.
-    cuttable: bool,
     /// Readings started so far (one per temperature tried).
     attempts: std::sync::atomic::AtomicU32,
     /// Readings cut.
@@ -128,7 +126,7 @@ unsafe extern "C" fn cut_loops(
         cut.attempts.fetch_add(1, Relaxed);
         return;
     }
-    if !cut.cuttable || n < LOOP_WINDOW || tokens.is_null() || cut.attempts.load(Relaxed) != 1 {
+    if n < LOOP_WINDOW || tokens.is_null() || cut.attempts.load(Relaxed) != 1 {
         return;
     }
     // SAFETY: whisper.cpp passes the reading's `n_tokens` tokens so far.
@@ -290,12 +288,13 @@ impl WhisperModel {
             }
             let loops = LoopCut {
                 eot: sys::whisper_token_eot(self.ctx),
-                cuttable: p.temperature == 0.0 && p.temperature_inc > 0.0,
                 attempts: 0.into(),
                 cuts: 0.into(),
             };
-            p.logits_filter_callback = Some(cut_loops);
-            p.logits_filter_callback_user_data = &loops as *const LoopCut as *mut _;
+            if p.temperature == 0.0 && p.temperature_inc > 0.0 {
+                p.logits_filter_callback = Some(cut_loops);
+                p.logits_filter_callback_user_data = &loops as *const LoopCut as *mut _;
+            }
             let rc = sys::whisper_full_with_state(self.ctx, state, p, samples.as_ptr(), n);
             if rc != 0 {
                 sys::whisper_free_state(state);
