@@ -7,7 +7,10 @@ use crate::report::{FacesReport, IdentityReport, Outcome, Reason, ReasonCode};
 use crate::actions::trace::{IdentitySample, LipSample, Sample, SignalTrace};
 use crate::decode::Frame;
 use crate::report::rounding::round3;
-use crate::vision::analyzer::{FrameAnalyzer, VisionModels};
+use crate::vision::analyzer::{
+    FaceReader, FaceTracker, FrameAnalyzer, LipReading, TrackedFrame, VisionModels,
+};
+use crossbeam_channel::bounded;
 use crate::vision::embedder::cosine;
 use crate::vision::image::{thumbnail, RgbView};
 use crate::vision::VisionError;
@@ -95,19 +98,88 @@ impl FramePlan {
 }
 
 /// Runs the vision stage over decoded frames (already sub-sampled by the decoder) as `plan`
-/// says.
+/// says, on two threads: this one tracks the face from frame to frame (detector and mesh,
+/// which each frame's crop depends on), a second one reads each fully analysed frame (its
+/// signals, eyes, identity and motion) and builds the trace, a few frames behind. Each
+/// half's state runs through the frames in order, so the trace is the one
+/// `analyse_frames_on_one_thread` builds.
 pub fn analyse_frames(
     models: &VisionModels,
     frames: impl Iterator<Item = Frame>,
     plan: &FramePlan,
 ) -> Result<SignalTrace, VisionError> {
+    let (tracker, mut builder) = halves(models, plan);
+    let (tx, rx) = bounded::<Handoff>(HANDOFF_QUEUE);
+    std::thread::scope(|s| {
+        let reading = std::thread::Builder::new()
+            .name("face-reader".into())
+            .spawn_scoped(s, move || {
+                for handoff in rx {
+                    builder.push(handoff)?;
+                }
+                Ok(builder.trace)
+            })
+            .map_err(|e| VisionError::Inference(format!("cannot start a thread: {e}")))?;
+        // A failed send means the reader stopped on an error, which its result gives.
+        let tracked = track_frames(tracker, frames, plan, |h| Ok(tx.send(h).is_ok()));
+        drop(tx);
+        let trace = reading
+            .join()
+            .unwrap_or_else(|_| Err(VisionError::Inference("the face reader panicked".into())));
+        tracked.and(trace)
+    })
+}
+
+/// `analyse_frames` on the calling thread alone: the same trace, for a caller that keeps the
+/// other cores busy itself (and to check that the two threads change nothing).
+#[cfg(any(test, feature = "internals"))]
+pub fn analyse_frames_on_one_thread(
+    models: &VisionModels,
+    frames: impl Iterator<Item = Frame>,
+    plan: &FramePlan,
+) -> Result<SignalTrace, VisionError> {
+    let (tracker, mut builder) = halves(models, plan);
+    track_frames(tracker, frames, plan, |h| builder.push(h).map(|()| true))?;
+    Ok(builder.trace)
+}
+
+/// Frames the tracking thread may run ahead of the reading thread (each holds its picture:
+/// about 0.4 MB at 480 px).
+const HANDOFF_QUEUE: usize = 4;
+
+/// What the tracking half hands the reading half, in frame order.
+enum Handoff {
+    /// A frame between two fully analysed ones, whose lips alone were read.
+    Lips { t: f64, reading: Option<LipReading> },
+    /// A frame to analyse fully: its picture and where its face is.
+    Full { frame: Frame, tracked: TrackedFrame },
+}
+
+/// The two halves of the vision stage for `plan`.
+fn halves<'m>(models: &'m VisionModels, plan: &FramePlan) -> (FaceTracker<'m>, TraceBuilder<'m>) {
     let mut analyzer = FrameAnalyzer::new(models, plan.eyes).with_identity(IDENTITY_EVERY);
     if plan.reads_lips() {
         analyzer = analyzer.with_lips();
     }
-    let mut trace = SignalTrace::default();
-    let mut identity = IdentityTracker::default();
-    let mut previous: Option<Vec<f32>> = None;
+    let (tracker, reader) = analyzer.into_parts();
+    let builder = TraceBuilder {
+        reader,
+        reads_lips: plan.reads_lips(),
+        trace: SignalTrace::default(),
+        identity: IdentityTracker::default(),
+        previous: None,
+    };
+    (tracker, builder)
+}
+
+/// The tracking half: tracks the face through `frames` and hands each frame to `hand`, which
+/// answers whether to go on.
+fn track_frames(
+    mut tracker: FaceTracker,
+    frames: impl Iterator<Item = Frame>,
+    plan: &FramePlan,
+    mut hand: impl FnMut(Handoff) -> Result<bool, VisionError>,
+) -> Result<(), VisionError> {
     let mut last_full: Option<f64> = None;
     for frame in frames {
         let Some(img) = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
@@ -117,35 +189,71 @@ pub fn analyse_frames(
         // The same choice of frames as the decoder's own rate limit would make.
         let full = plan.full_fps <= 0.0
             || last_full.is_none_or(|l| frame.pts - l >= 1.0 / plan.full_fps - 1e-3);
-        if !full {
-            if plan.in_lip_span(frame.pts) {
-                let reading = analyzer.lips(&img)?;
-                trace.lips.push(LipSample {
-                    t: frame.pts,
+        let handoff = if full {
+            last_full = Some(frame.pts);
+            let tracked = tracker.track(&img, frame.pts)?;
+            Handoff::Full { frame, tracked }
+        } else if plan.in_lip_span(frame.pts) {
+            let reading = tracker.lips(&img)?;
+            Handoff::Lips {
+                t: frame.pts,
+                reading,
+            }
+        } else {
+            continue;
+        };
+        if !hand(handoff)? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The reading half: completes each frame's analysis, in order, into the trace.
+struct TraceBuilder<'m> {
+    reader: FaceReader<'m>,
+    reads_lips: bool,
+    trace: SignalTrace,
+    identity: IdentityTracker,
+    /// The previous fully analysed frame's thumbnail (for the motion measure).
+    previous: Option<Vec<f32>>,
+}
+
+impl TraceBuilder<'_> {
+    fn push(&mut self, handoff: Handoff) -> Result<(), VisionError> {
+        let (frame, tracked) = match handoff {
+            Handoff::Lips { t, reading } => {
+                self.trace.lips.push(LipSample {
+                    t,
                     reading,
                     faces: None,
                 });
+                return Ok(());
             }
-            continue;
-        }
-        last_full = Some(frame.pts);
-        let o = analyzer.analyze(&img, frame.pts)?;
+            Handoff::Full { frame, tracked } => (frame, tracked),
+        };
+        let Some(img) = RgbView::new(frame.width as usize, frame.height as usize, &frame.rgb)
+        else {
+            return Ok(());
+        };
+        let o = self.reader.read(&img, tracked)?;
+        let trace = &mut self.trace;
         trace.frame_size = o.size;
         let thumb = thumbnail(&img, THUMB);
-        let motion = previous.as_ref().map(|p| {
+        let motion = self.previous.as_ref().map(|p| {
             p.iter()
                 .zip(&thumb)
                 .map(|(a, b)| (a - b).abs())
                 .sum::<f32>()
                 / thumb.len() as f32
         });
-        previous = Some(thumb);
+        self.previous = Some(thumb);
         if let (Some(e), Some(s)) = (o.embedding, o.main.as_ref()) {
             if s.yaw.abs() <= FRONTAL_DEG && s.pitch.abs() <= FRONTAL_DEG {
-                trace.identity.push(identity.observe(o.t, e));
+                trace.identity.push(self.identity.observe(o.t, e));
             }
         }
-        if plan.reads_lips() {
+        if self.reads_lips {
             trace.lips.push(LipSample {
                 t: o.t,
                 reading: o.lips,
@@ -159,8 +267,8 @@ pub fn analyse_frames(
             main: o.main,
             motion,
         });
+        Ok(())
     }
-    Ok(trace)
 }
 
 /// The median frame-to-frame picture change (see `Sample::motion`); None with fewer than ten

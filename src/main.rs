@@ -656,7 +656,7 @@ fn verify(
     }
     forked("verification", |out| {
         let result: Result<_, VerifyError> = (|| {
-            let verifier = Verifier::load_all(&ModelsDir::locate(models.as_deref()), config)?;
+            let verifier = Verifier::on_demand(&ModelsDir::locate(models.as_deref()), config)?;
             let lv = verifier.parse_live_video(&text)?;
             verifier.verify(video, &lv)
         })();

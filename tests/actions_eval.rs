@@ -13,7 +13,9 @@ use std::path::Path;
 
 use liveness::actions::recognise::{recognise, WEAK_CONFIDENCE};
 use liveness::decode::{DecodeConfig, Frame, MediaDecoder};
-use liveness::face_analysis::{analyse_frames, faces_report, FramePlan};
+use liveness::face_analysis::{
+    analyse_frames, analyse_frames_on_one_thread, faces_report, FramePlan,
+};
 use liveness::vision::analyzer::VisionModels;
 use liveness::ActionVocabulary;
 
@@ -326,4 +328,62 @@ fn action_recall_and_false_detections_on_real_clips() {
         reviewed_found * 4 >= reviewed_n * 3,
         "reviewed events found {reviewed_found}/{reviewed_n}"
     );
+}
+
+/// The vision stage's two threads (the face tracked from frame to frame on one, each frame
+/// read on the other) build exactly the trace that one thread builds, frame for frame, on real
+/// clips: a talking face read for blinks with lip sync over part of it, a phone clip likewise,
+/// and head turns with identity descriptors.
+#[test]
+fn two_vision_threads_build_the_trace_one_thread_builds() {
+    let Some(media) = common::media() else { return };
+    let models = VisionModels::load(common::models_dir().root()).expect("vision models installed");
+    let plan = |eyes: bool, lip_spans: Vec<(f64, f64)>| FramePlan {
+        eyes,
+        full_fps: 15.0,
+        lip_spans,
+    };
+    for (clip, plan) in [
+        (
+            "video/faces/WDA_KatieHill_000.mp4",
+            plan(true, vec![(0.5, 4.0)]),
+        ),
+        ("video/faces/lp-d13.mp4", plan(true, vec![(1.0, 3.0)])),
+        ("video/faces/webcam-turns.mov", plan(false, Vec::new())),
+    ] {
+        let (tx, rx) = crossbeam_channel::bounded::<Frame>(8);
+        let (path, spans) = (media.join(clip), plan.lip_spans.clone());
+        let decoding = std::thread::spawn(move || {
+            let config = DecodeConfig {
+                frame_max_side: 480,
+                max_fps: 15.0,
+                dense_spans: spans,
+                dense_fps: 30.0,
+                audio: false,
+                ..DecodeConfig::default()
+            };
+            MediaDecoder::open(&path, config).and_then(|d| d.run(Some(tx), None))
+        });
+        // The first 8 s are enough (and bound the memory the frames take).
+        let frames: Vec<Frame> = rx.iter().filter(|f| f.pts < 8.0).collect();
+        decoding.join().unwrap().unwrap();
+        let one = analyse_frames_on_one_thread(&models, frames.iter().cloned(), &plan).unwrap();
+        let two = analyse_frames(&models, frames.iter().cloned(), &plan).unwrap();
+        assert!(
+            one.samples.len() >= 60,
+            "{clip}: {} samples",
+            one.samples.len()
+        );
+        assert!(one.faces().count() >= 60, "{clip}");
+        assert!(!one.identity.is_empty(), "{clip}");
+        // Lips are read on every frame in the spans, between the fully analysed ones too.
+        assert_eq!(
+            one.lips.len() > one.samples.len(),
+            !plan.lip_spans.is_empty(),
+            "{clip}: {} lips, {} samples",
+            one.lips.len(),
+            one.samples.len()
+        );
+        assert!(one == two, "{clip}: the traces differ");
+    }
 }

@@ -306,6 +306,42 @@ fn truncated_and_silent_real_videos() {
         (69, Some("model_unavailable")),
         "{json}"
     );
+
+    // The whisper model missing: `verify` loads it only for a voice challenge, so actions
+    // are verified as with every model there; a voice challenge is a typed error naming it.
+    let no_whisper = dir.path().join("models-without-whisper");
+    std::fs::create_dir(&no_whisper).unwrap();
+    for f in std::fs::read_dir(&models).unwrap() {
+        let f = f.unwrap().path();
+        if !f
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("ggml-")
+        {
+            let target = std::fs::canonicalize(&f).unwrap();
+            std::os::unix::fs::symlink(target, no_whisper.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let (code, json, _) = run_with(&turns, &actions, &no_whisper, &[]);
+    assert_eq!(
+        (code, json["outcome"].as_str()),
+        (0, Some("rejected")),
+        "{json}"
+    );
+    assert_eq!(json["timings"]["asrSeconds"], 0.0, "{json}");
+    let voice = dir.path().join("voice.json");
+    std::fs::write(&voice, VOICE).unwrap();
+    let (code, json, _) = run_with(&turns, &voice, &no_whisper, &[]);
+    assert_eq!(
+        (code, json["type"].as_str()),
+        (69, Some("model_unavailable")),
+        "{json}"
+    );
+    assert!(
+        json["message"].as_str().unwrap().contains("ggml-base.bin"),
+        "{json}"
+    );
 }
 
 #[test]

@@ -200,6 +200,7 @@ fn a_greedy_repetition_loop_is_cut_and_the_fallback_still_reads_the_digits() {
     let started = std::time::Instant::now();
     let t = common::verifier()
         .transcriber()
+        .unwrap()
         .transcribe(&audio, 0.0, "fr", None)
         .unwrap();
     let digits: String = t.text.chars().filter(char::is_ascii_digit).collect();

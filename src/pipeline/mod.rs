@@ -52,6 +52,9 @@ pub enum VerifyError {
     /// The vision models are not installed or could not be loaded.
     #[error("vision models unavailable: {0}")]
     VisionUnavailable(String),
+    /// The whisper model, loaded on first need, is not installed or could not be loaded.
+    #[error("speech model unavailable: {0}")]
+    SpeechUnavailable(String),
     /// Face analysis failed while running.
     #[error(transparent)]
     Vision(#[from] VisionError),
@@ -162,14 +165,54 @@ pub(crate) fn load_vision(vision: &SharedVision, root: &Path) -> Result<Arc<Visi
     })
 }
 
+/// The whisper model, loaded on first use (see `Verifier::on_demand`).
+type SharedSpeech = Arc<LazyModel<Arc<Transcriber>>>;
+
+/// Loads the whisper weights `config.whisper_weights` names from a models folder, size-checked
+/// against the manifest.
+fn load_transcriber(
+    models: &ModelsDir,
+    config: &VerifierConfig,
+) -> Result<Transcriber, VerifyError> {
+    let manifest = Manifest::builtin();
+    let name = config.whisper_weights.manifest_name();
+    let entry = manifest
+        .entry(name)
+        .ok_or_else(|| VerifyError::Data(format!("manifest lacks {name}")))?;
+    let path = models.path_of(entry)?;
+    let len = std::fs::metadata(&path).map_err(ModelError::Io)?.len();
+    if let Some(size) = entry.size.filter(|s| *s != len) {
+        return Err(ModelError::Checksum {
+            path,
+            expected: entry.sha256.clone().unwrap_or_default(),
+            actual: format!("(size {len}, expected {size})"),
+        }
+        .into());
+    }
+    Transcriber::load(&path, config.asr_threads).map_err(|e| match e {
+        AsrError::Load { path, message } => VerifyError::Model(ModelError::Load {
+            path: path.into(),
+            message,
+        }),
+        other => VerifyError::Asr(other),
+    })
+}
+
+/// Runs `load`, with the seconds it took.
+fn timed<T>(load: impl FnOnce() -> Result<T, VerifyError>) -> Result<(T, f64), VerifyError> {
+    let started = Instant::now();
+    load().map(|loaded| (loaded, started.elapsed().as_secs_f64()))
+}
+
 /// The verifier: models loaded once, then `verify` any number of videos (also concurrently).
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    transcriber: Arc<Transcriber>,
+    /// The whisper model (loaded by `new`, or on first need by `on_demand`).
+    speech: SharedSpeech,
+    /// The models folder the whisper model is loaded from.
+    models: ModelsDir,
     packs: Arc<LanguagePacks>,
     vocabulary: Arc<ActionVocabulary>,
-    /// The models folder (vision models are loaded from it on first need).
-    models_root: std::path::PathBuf,
     /// The vision models, loaded on first use; may be shared with other users of the same
     /// models.
     vision: SharedVision,
@@ -199,36 +242,27 @@ impl Verifier {
     /// folder, size-checked against the manifest.
     pub fn new(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
         let started = Instant::now();
-        let manifest = Manifest::builtin();
-        let name = config.whisper_weights.manifest_name();
-        let entry = manifest
-            .entry(name)
-            .ok_or_else(|| VerifyError::Data(format!("manifest lacks {name}")))?;
-        let path = models.path_of(entry)?;
-        let len = std::fs::metadata(&path).map_err(ModelError::Io)?.len();
-        if let Some(size) = entry.size.filter(|s| *s != len) {
-            return Err(ModelError::Checksum {
-                path,
-                expected: entry.sha256.clone().unwrap_or_default(),
-                actual: format!("(size {len}, expected {size})"),
-            }
-            .into());
-        }
-        let transcriber = Transcriber::load(&path, config.asr_threads).map_err(|e| match e {
-            AsrError::Load { path, message } => VerifyError::Model(ModelError::Load {
-                path: path.into(),
-                message,
-            }),
-            other => VerifyError::Asr(other),
-        })?;
+        let transcriber = Arc::new(load_transcriber(models, &config)?);
+        let mut verifier = Self::on_demand(models, config)?;
+        // The cell is empty: the loader is called and cannot fail.
+        let _ = verifier.speech.get_or_load(|| Ok(transcriber));
+        verifier.unreported_load = Arc::new(UnreportedLoad::new(started.elapsed().as_secs_f64()));
+        Ok(verifier)
+    }
+
+    /// A verifier that loads each model on first need: the vision models with the first
+    /// verification, the whisper model with the first voice challenge (a video without one
+    /// never reads its 148 MB), the two at the same time when both are needed. For a process
+    /// that verifies one video; a failed load is the first verification's error (exit 69).
+    pub fn on_demand(models: &ModelsDir, config: VerifierConfig) -> Result<Self, VerifyError> {
         Ok(Self {
-            transcriber: Arc::new(transcriber),
+            speech: SharedSpeech::default(),
+            models: models.clone(),
             packs: Arc::new(LanguagePacks::builtin()?),
             vocabulary: Arc::new(ActionVocabulary::builtin()?),
-            models_root: models.root().to_path_buf(),
             vision: SharedVision::default(),
             config,
-            unreported_load: Arc::new(UnreportedLoad::new(started.elapsed().as_secs_f64())),
+            unreported_load: Arc::new(UnreportedLoad::default()),
         })
     }
 
@@ -263,7 +297,7 @@ impl Verifier {
     /// The vision models, loaded on first use (a failed load is tried again after a pause:
     /// see `LazyModel`).
     pub fn vision_models(&self) -> Result<Arc<VisionModels>, VerifyError> {
-        load_vision(&self.vision, &self.models_root).map_err(VerifyError::VisionUnavailable)
+        load_vision(&self.vision, self.models.root()).map_err(VerifyError::VisionUnavailable)
     }
 
     /// Whether any requested action is read from the eyes (a blink).
@@ -282,9 +316,15 @@ impl Verifier {
         Ok(LiveVideo::parse(json, &self.packs, &self.vocabulary)?)
     }
 
-    /// The shared transcriber (for benches and tools).
-    pub fn transcriber(&self) -> &Transcriber {
-        &self.transcriber
+    /// The shared transcriber (for benches and tools), loaded if it is not yet.
+    pub fn transcriber(&self) -> Result<Arc<Transcriber>, VerifyError> {
+        self.speech
+            .get_or_load(|| {
+                load_transcriber(&self.models, &self.config)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(VerifyError::SpeechUnavailable)
     }
 
     /// Verifies one video against its Live Video object.
@@ -324,12 +364,6 @@ impl Verifier {
             .challenges
             .iter()
             .any(|c| c.kind == ChallengeType::Voice);
-        // Every video gets the faces analysis, whatever its challenges: a liveness verdict is
-        // about the person on screen.
-        let loading = Instant::now();
-        let vision = self.vision_models()?;
-        let earlier_load = self.unreported_load.take();
-        let load_seconds = earlier_load + loading.elapsed().as_secs_f64();
         let decode_config = DecodeConfig {
             frame_max_side: self.config.vision_max_side,
             max_fps: self.config.vision_fps,
@@ -337,18 +371,38 @@ impl Verifier {
             cancel: Some(cancel.flag().clone()),
             ..DecodeConfig::default()
         };
-        // The voice first: its audio decodes in a small fraction of the picture's time, and
+        // Every video gets the faces analysis, whatever its challenges: a liveness verdict is
+        // about the person on screen. The whisper model is needed for a voice challenge only.
+        // Models not loaded yet load here, at the same time as each other and as the voice's
+        // audio, which is decoded first: it takes a small fraction of the picture's time, and
         // where the speech is tells the vision stage which frames lip sync needs.
-        let heard = if wants_voice {
-            Some(audio::hear(
-                video,
-                decode_config.clone(),
-                self.config.audio_queue,
-                self.config.max_audio_s,
-            )?)
-        } else {
-            None
-        };
+        let (speech_model, vision, heard) = thread::scope(|s| {
+            let speech_model = wants_voice.then(|| s.spawn(|| timed(|| self.transcriber())));
+            let heard = wants_voice.then(|| {
+                s.spawn(|| {
+                    audio::hear(
+                        video,
+                        decode_config.clone(),
+                        self.config.audio_queue,
+                        self.config.max_audio_s,
+                    )
+                })
+            });
+            let vision = timed(|| self.vision_models());
+            let joined = |what: &str| VerifyError::Internal(format!("{what} panicked"));
+            (
+                speech_model.map(|h| h.join().unwrap_or_else(|_| Err(joined("loading whisper")))),
+                vision,
+                heard.map(|h| h.join().unwrap_or_else(|_| Err(joined("the audio pass")))),
+            )
+        });
+        let speech_model = speech_model.transpose()?;
+        let (vision, vision_load) = vision?;
+        let heard = heard.transpose()?;
+        let earlier_load = self.unreported_load.take();
+        // The loads ran side by side: the longer one is what the verification waited for.
+        let load_seconds =
+            earlier_load + vision_load.max(speech_model.as_ref().map_or(0.0, |(_, s)| *s));
         let envelope = heard
             .as_ref()
             .filter(|h| !h.samples.is_empty())
@@ -365,12 +419,14 @@ impl Verifier {
         };
         // The vision stage keeps one core busy while whisper runs.
         let cores = thread::available_parallelism().map_or(2, |n| n.get());
-        let speech_run = speech::SpeechRun {
-            transcriber: &self.transcriber,
-            threads: self.config.asr_threads.min(cores.saturating_sub(1)).max(1),
-            max_audio_s: self.config.max_audio_s,
-            cancel,
-        };
+        let speech_run = speech_model
+            .as_ref()
+            .map(|(transcriber, _)| speech::SpeechRun {
+                transcriber,
+                threads: self.config.asr_threads.min(cores.saturating_sub(1)).max(1),
+                max_audio_s: self.config.max_audio_s,
+                cancel,
+            });
 
         // The picture is decoded and analysed on two threads while this one recognises the
         // speech.
@@ -379,7 +435,8 @@ impl Verifier {
                 .spawn(|| picture::see(video, see_config, self.config.frame_queue, &vision, &plan));
             let voice = heard
                 .as_ref()
-                .map(|audio| speech::recognise(&speech_run, live_video, pack, audio));
+                .zip(speech_run.as_ref())
+                .map(|(audio, run)| speech::recognise(run, live_video, pack, audio));
             let seen = seeing
                 .join()
                 .unwrap_or_else(|_| Err(VerifyError::Internal("frame analysis panicked".into())));
@@ -445,7 +502,9 @@ impl Classify for VerifyError {
             VerifyError::Decode(e) => e.class(),
             VerifyError::Model(e) => e.class(),
             VerifyError::Asr(e) => e.class(),
-            VerifyError::VisionUnavailable(_) => ErrorClass::ModelUnavailable,
+            VerifyError::VisionUnavailable(_) | VerifyError::SpeechUnavailable(_) => {
+                ErrorClass::ModelUnavailable
+            }
             VerifyError::Vision(e) => e.class(),
             VerifyError::Data(_) | VerifyError::Internal(_) => ErrorClass::Internal,
             VerifyError::Cancelled => ErrorClass::Cancelled,

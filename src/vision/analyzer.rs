@@ -185,61 +185,66 @@ fn lip_reading(mesh: &Mesh) -> Option<LipReading> {
 /// What a detector run gives: every face, and the crop and box of the largest.
 type Detected = (Vec<FaceBox>, Option<(Roi, FaceBox)>);
 
-/// Analyses the frames of one video with shared models (scratch buffers and the face track
-/// are its own).
-pub struct FrameAnalyzer<'m> {
+/// The first half of one frame's analysis (see [`FaceTracker::track`]): where the faces are
+/// and the main face's mesh. [`FaceReader::read`] completes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedFrame {
+    /// Media time, seconds.
+    pub t: f64,
+    /// Every face the detector found (None when the face was tracked and it did not run).
+    pub faces: Option<Vec<FaceBox>>,
+    /// The detector's box of the main face, when it ran and found one.
+    detected_box: Option<FaceBox>,
+    /// The main face's mesh (None without a face).
+    pub mesh: Option<Mesh>,
+    /// The lips as lip sync reads them, when asked for.
+    pub lips: Option<LipReading>,
+}
+
+impl TrackedFrame {
+    /// The mesh, when the model trusts it (`MIN_PRESENCE`).
+    fn trusted(&self) -> Option<&Mesh> {
+        self.mesh.as_ref().filter(|m| m.presence >= MIN_PRESENCE)
+    }
+}
+
+/// Finds the main face of a video and follows it from frame to frame, as MediaPipe does: the
+/// detector runs on the first frame, when tracking is lost, and every `DETECT_EVERY` frames;
+/// in between, each frame's mesh gives the next frame's crop. Its state is the track, so the
+/// frames must come in order.
+pub struct FaceTracker<'m> {
     models: &'m VisionModels,
-    eyes: bool,
     scratch: Vec<f32>,
     /// The crop to run the mesh on in the next frame, while the face is tracked.
     track: Option<Roi>,
     /// Frames since the detector last ran.
     since_detect: usize,
-    /// A slowly decaying high-water mark of eye openness in this video.
-    eye_level: f32,
-    /// Seconds between identity embeddings (None: no embeddings).
-    identity_every: Option<f64>,
-    /// Media time of the next embedding.
-    next_identity: f64,
-    /// Read the lips on every analysed frame (see `lips`).
+    /// Read the lips on every tracked frame.
     read_lips: bool,
 }
 
-impl<'m> FrameAnalyzer<'m> {
-    /// A new analyzer over shared models, reading the eyes with the eye-contour model (about
-    /// half the per-frame cost) only when `eyes` is set, that is when a blink is asked for;
-    /// otherwise `FaceSignals::eyes` is the mesh's own, coarser reading.
-    pub fn new(models: &'m VisionModels, eyes: bool) -> Self {
+impl<'m> FaceTracker<'m> {
+    /// A tracker over shared models, with no face tracked yet.
+    pub fn new(models: &'m VisionModels) -> Self {
         Self {
             models,
-            eyes,
             scratch: Vec::new(),
             track: None,
             since_detect: 0,
-            eye_level: 0.0,
-            identity_every: None,
-            next_identity: f64::MIN,
             read_lips: false,
         }
     }
 
-    /// Also takes the main face's identity embedding every `seconds` of media time (on the
-    /// first trusted mesh from then on), so a change of person can be seen.
-    pub fn with_identity(mut self, seconds: f64) -> Self {
-        self.identity_every = Some(seconds.max(0.0));
-        self
-    }
-
-    /// Also reads the lips on every analysed frame (`FrameObservation::lips`), for lip sync.
+    /// Also reads the lips on every tracked frame (`TrackedFrame::lips`), for lip sync.
     pub fn with_lips(mut self) -> Self {
         self.read_lips = true;
         self
     }
 
     /// Reads the lips alone, on a frame between two fully analysed ones: the mesh on the
-    /// crop the face is tracked with, nothing else (no detector, eyes or identity; the track
-    /// is left as it is, so the full analysis is the same with or without these frames).
-    /// None when no face is being tracked or the mesh loses it.
+    /// crop the face is tracked with, nothing else (no detector; the track is left as it is,
+    /// so the full analysis is the same with or without these frames). None when no face is
+    /// being tracked or the mesh loses it.
     pub fn lips(&mut self, img: &RgbView) -> Result<Option<LipReading>, VisionError> {
         let Some(roi) = self.track else {
             return Ok(None);
@@ -259,10 +264,9 @@ impl<'m> FrameAnalyzer<'m> {
         Ok((detections.iter().map(FaceBox::from).collect(), main))
     }
 
-    /// Analyses one RGB frame taken at media time `t`. The face is tracked from frame to frame
-    /// through its mesh; the detector runs on the first frame, when tracking is lost, and
-    /// every `DETECT_EVERY` frames.
-    pub fn analyze(&mut self, img: &RgbView, t: f64) -> Result<FrameObservation, VisionError> {
+    /// Finds the faces of one RGB frame taken at media time `t` and runs the mesh on the main
+    /// one, moving the track on.
+    pub fn track(&mut self, img: &RgbView, t: f64) -> Result<TrackedFrame, VisionError> {
         let mut faces = None;
         let mut detected_box = None;
         let tracked = self.track;
@@ -295,6 +299,78 @@ impl<'m> FrameAnalyzer<'m> {
         }
         let trusted = mesh.as_ref().filter(|m| m.presence >= MIN_PRESENCE);
         self.track = trusted.map(roi_from_mesh);
+        let lips = if !self.read_lips {
+            None
+        } else if faces.is_none() {
+            // Tracked: this frame's mesh serves the lips too.
+            mesh.as_ref().and_then(lip_reading)
+        } else {
+            // The detector ran and re-centred the crop on its box, which moves the mesh by a
+            // few pixels: a jolt every `DETECT_EVERY` frames that the actions do not notice but
+            // that lands in the band of syllables lip sync reads. The lips are read on the
+            // crop the face was tracked with instead (or on the new one when there was none).
+            match tracked.or(self.track) {
+                Some(r) => lip_reading(&self.models.mesh.run(img, r, &mut self.scratch)?),
+                None => None,
+            }
+        };
+        Ok(TrackedFrame {
+            t,
+            faces,
+            detected_box,
+            mesh,
+            lips,
+        })
+    }
+}
+
+/// Reads what the tracked main face of a frame shows: its signals (pose, mouth, smile), its
+/// eyes with the eye-contour model when asked, and its identity embedding now and then. Its
+/// state (the recent eye-openness level, the time of the next embedding) runs with the
+/// video, so the frames must come in order; it needs nothing from the tracker but each
+/// frame's [`TrackedFrame`], so the two can run on two threads.
+pub struct FaceReader<'m> {
+    models: &'m VisionModels,
+    eyes: bool,
+    scratch: Vec<f32>,
+    /// A slowly decaying high-water mark of eye openness in this video.
+    eye_level: f32,
+    /// Seconds between identity embeddings (None: no embeddings).
+    identity_every: Option<f64>,
+    /// Media time of the next embedding.
+    next_identity: f64,
+}
+
+impl<'m> FaceReader<'m> {
+    /// A reader over shared models, reading the eyes with the eye-contour model (about half
+    /// the per-frame cost) only when `eyes` is set, that is when a blink is asked for;
+    /// otherwise `FaceSignals::eyes` is the mesh's own, coarser reading.
+    pub fn new(models: &'m VisionModels, eyes: bool) -> Self {
+        Self {
+            models,
+            eyes,
+            scratch: Vec::new(),
+            eye_level: 0.0,
+            identity_every: None,
+            next_identity: f64::MIN,
+        }
+    }
+
+    /// Also takes the main face's identity embedding every `seconds` of media time (on the
+    /// first trusted mesh from then on), so a change of person can be seen.
+    pub fn with_identity(mut self, seconds: f64) -> Self {
+        self.identity_every = Some(seconds.max(0.0));
+        self
+    }
+
+    /// Completes the analysis of the frame `img` that `tracked` was found in.
+    pub fn read(
+        &mut self,
+        img: &RgbView,
+        tracked: TrackedFrame,
+    ) -> Result<FrameObservation, VisionError> {
+        let t = tracked.t;
+        let trusted = tracked.trusted();
         let main = match trusted.and_then(face_signals) {
             Some(mut s) => {
                 if self.eyes {
@@ -320,32 +396,60 @@ impl<'m> FrameAnalyzer<'m> {
             }
             _ => None,
         };
-        let lips = if !self.read_lips {
-            None
-        } else if faces.is_none() {
-            // Tracked: this frame's mesh serves the lips too.
-            mesh.as_ref().and_then(lip_reading)
-        } else {
-            // The detector ran and re-centred the crop on its box, which moves the mesh by a
-            // few pixels: a jolt every `DETECT_EVERY` frames that the actions do not notice but
-            // that lands in the band of syllables lip sync reads. The lips are read on the
-            // crop the face was tracked with instead (or on the new one when there was none).
-            match tracked.or(self.track) {
-                Some(r) => lip_reading(&self.models.mesh.run(img, r, &mut self.scratch)?),
-                None => None,
-            }
-        };
+        let main_box = trusted.map(mesh_box).or(tracked.detected_box);
         Ok(FrameObservation {
-            lips,
+            lips: tracked.lips,
             t,
             size: (img.width, img.height),
-            faces,
-            main_box: trusted.map(mesh_box).or(detected_box),
+            faces: tracked.faces,
+            main_box,
             main,
-            main_presence: mesh.as_ref().map(|m| m.presence),
-            mesh,
+            main_presence: tracked.mesh.as_ref().map(|m| m.presence),
+            mesh: tracked.mesh,
             embedding,
         })
+    }
+}
+
+/// Analyses the frames of one video with shared models, one frame at a time: a
+/// [`FaceTracker`] and a [`FaceReader`] in turn (scratch buffers, the face track and the
+/// reader's state are its own). `into_parts` hands the two halves to two threads.
+pub struct FrameAnalyzer<'m> {
+    tracker: FaceTracker<'m>,
+    reader: FaceReader<'m>,
+}
+
+impl<'m> FrameAnalyzer<'m> {
+    /// A new analyzer over shared models (see `FaceReader::new` for `eyes`).
+    pub fn new(models: &'m VisionModels, eyes: bool) -> Self {
+        Self {
+            tracker: FaceTracker::new(models),
+            reader: FaceReader::new(models, eyes),
+        }
+    }
+
+    /// Also takes identity embeddings (see `FaceReader::with_identity`).
+    pub fn with_identity(mut self, seconds: f64) -> Self {
+        self.reader = self.reader.with_identity(seconds);
+        self
+    }
+
+    /// Also reads the lips on every analysed frame (`FrameObservation::lips`), for lip sync.
+    pub fn with_lips(mut self) -> Self {
+        self.tracker = self.tracker.with_lips();
+        self
+    }
+
+    /// Analyses one RGB frame taken at media time `t`: tracks the face, then reads it.
+    pub fn analyze(&mut self, img: &RgbView, t: f64) -> Result<FrameObservation, VisionError> {
+        let tracked = self.tracker.track(img, t)?;
+        self.reader.read(img, tracked)
+    }
+
+    /// The two halves, to run on two threads: the tracker on the frames in order, the reader
+    /// on each frame with its `TrackedFrame`, in the same order.
+    pub fn into_parts(self) -> (FaceTracker<'m>, FaceReader<'m>) {
+        (self.tracker, self.reader)
     }
 }
 
