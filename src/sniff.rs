@@ -155,12 +155,19 @@ pub fn read_start(path: &std::path::Path, n: usize) -> std::io::Result<Vec<u8>> 
     Ok(head)
 }
 
+/// The UTF-8 byte-order mark, which Windows editors write at the start of a text file; it is
+/// not part of the text.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A text file of at most `limit` bytes, read no further than `limit` and a little: a larger
 /// file comes back cut (its text lossy, longer than `limit`) so that the caller refuses it for
-/// its size without having read it whole. Text within the limit that is not UTF-8 is an
-/// `InvalidData` error.
+/// its size without having read it whole. A leading byte-order mark is dropped and not counted.
+/// Text within the limit that is not UTF-8 is an `InvalidData` error.
 pub fn read_bounded_text(path: &std::path::Path, limit: usize) -> std::io::Result<String> {
-    let bytes = read_start(path, limit + 4)?;
+    let mut bytes = read_start(path, UTF8_BOM.len() + limit + 4)?;
+    if bytes.starts_with(UTF8_BOM) {
+        bytes.drain(..UTF8_BOM.len());
+    }
     if bytes.len() > limit {
         // Cut anywhere: the caller refuses it for its size alone.
         return Ok(String::from_utf8_lossy(&bytes).into_owned());
@@ -171,6 +178,32 @@ pub fn read_bounded_text(path: &std::path::Path, limit: usize) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_text_drops_a_byte_order_mark_and_does_not_count_it() {
+        let d = tempfile::tempdir().unwrap();
+        let file = |name: &str, bytes: &[u8]| {
+            let p = d.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let marked = |text: &str| [UTF8_BOM, text.as_bytes()].concat();
+        // At the limit with a mark: read whole, without it.
+        let p = file("at.json", &marked("{\"id\":\"x\"}"));
+        assert_eq!(read_bounded_text(&p, 10).unwrap(), "{\"id\":\"x\"}");
+        // One byte over: cut, longer than the limit, so the caller refuses it.
+        let p = file("over.json", &marked("{\"id\":\"xy\"}"));
+        assert!(read_bounded_text(&p, 10).unwrap().len() > 10);
+        // No mark: as it is; a mark in the middle is text.
+        let p = file("plain.json", "a\u{feff}b".as_bytes());
+        assert_eq!(read_bounded_text(&p, 10).unwrap(), "a\u{feff}b");
+        // Not UTF-8 within the limit: an error.
+        let p = file("latin1.json", &marked("caf\u{e9}")[..7]);
+        assert_eq!(
+            read_bounded_text(&p, 10).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidData
+        );
+    }
 
     #[test]
     fn sniffing_reads_magic_not_names() {

@@ -252,9 +252,18 @@ mod tests {
             "f.json",
             &format!(r#"{{"id":"F","pad":"{}"}}"#, "x".repeat(10 * limit)),
         );
+        // A byte-order mark (as Windows editors write) is dropped, as `verify` drops it, and
+        // not counted against the limit: a Live Video of exactly the limit after it is queued.
+        w("g.mp4", "");
+        let at_limit = r#"{"id":"G","language":"en","challenges":[],"pad":""}"#;
+        let pad = "x".repeat(limit - at_limit.len());
+        w("g.json", &format!("\u{feff}{}", at_limit.replace(r#""pad":"""#, &format!(r#""pad":"{pad}""#))));
         let input = read_input(d.path()).unwrap();
-        assert_eq!(input.jobs.len(), 1);
+        assert_eq!(input.jobs.len(), 2);
         assert_eq!(input.jobs[0].id, "A");
+        assert_eq!(input.jobs[1].id, "G");
+        assert_eq!(input.jobs[1].live_video.len(), limit);
+        assert!(input.jobs[1].live_video.starts_with('{'));
         let messages: Vec<&str> = input.errors.iter().map(|e| e.message.as_str()).collect();
         assert_eq!(input.errors.len(), 5, "{messages:?}");
         assert!(messages
