@@ -168,6 +168,7 @@ pub fn read_bounded_text(path: &std::path::Path, limit: usize) -> std::io::Resul
     if bytes.starts_with(UTF8_BOM) {
         bytes.drain(..UTF8_BOM.len());
     }
+    bytes.truncate(limit + 4);
     if bytes.len() > limit {
         // Cut anywhere: the caller refuses it for its size alone.
         return Ok(String::from_utf8_lossy(&bytes).into_owned());
@@ -194,6 +195,11 @@ mod tests {
         // One byte over: cut, longer than the limit, so the caller refuses it.
         let p = file("over.json", &marked("{\"id\":\"xy\"}"));
         assert!(read_bounded_text(&p, 10).unwrap().len() > 10);
+        // Far over, with or without a mark: read no further than the limit and 4 bytes.
+        for text in ["x".repeat(100), format!("\u{feff}{}", "x".repeat(100))] {
+            let p = file("far.json", text.as_bytes());
+            assert_eq!(read_bounded_text(&p, 10).unwrap().len(), 14);
+        }
         // No mark: as it is; a mark in the middle is text.
         let p = file("plain.json", "a\u{feff}b".as_bytes());
         assert_eq!(read_bounded_text(&p, 10).unwrap(), "a\u{feff}b");
