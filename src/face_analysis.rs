@@ -2,6 +2,8 @@
 //! frame's faces go into a signal trace, and the trace is checked for exactly one face
 //! throughout, large enough, the same track (no cut to another person), and not a still image.
 
+use crossbeam_channel::bounded;
+
 use crate::report::{FacesReport, IdentityReport, Outcome, Reason, ReasonCode};
 
 use crate::actions::trace::{IdentitySample, LipSample, Sample, SignalTrace};
@@ -10,7 +12,6 @@ use crate::report::rounding::round3;
 use crate::vision::analyzer::{
     FaceReader, FaceTracker, FrameAnalyzer, LipReading, TrackedFrame, VisionModels,
 };
-use crossbeam_channel::bounded;
 use crate::vision::embedder::cosine;
 use crate::vision::image::{thumbnail, RgbView};
 use crate::vision::VisionError;

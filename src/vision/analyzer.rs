@@ -118,14 +118,14 @@ pub struct FrameObservation {
     /// The main face's mesh (None without a face).
     pub mesh: Option<Mesh>,
     /// The main face's identity embedding, on the frames where it was taken (see
-    /// `FrameAnalyzer::with_identity`).
+    /// `FaceReader::with_identity`).
     pub embedding: Option<Vec<f32>>,
-    /// The lips as lip sync reads them (see `FrameAnalyzer::lips`), when asked for.
+    /// The lips as lip sync reads them (see `FaceTracker::with_lips`), when asked for.
     pub lips: Option<LipReading>,
 }
 
 /// The lips of the main face in one frame, read on the crop the face is tracked with (see
-/// `FrameAnalyzer::lips`).
+/// `FaceTracker::lips`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LipReading {
     /// Lip opening (`FaceSignals::lip_area`).
