@@ -44,11 +44,30 @@ impl VisionModels {
             .filter(|p| !p.is_empty())
             .map(Into::into)
             .unwrap_or_else(|| models.join(RUNTIME_FILE));
-        Ok(Self {
-            detector: FaceDetector::load(&runtime, &models.join(DETECTOR_FILE))?,
-            mesh: FaceMesh::load(&runtime, &models.join(MESH_FILE))?,
-            eyes: EyeModel::load(&runtime, &models.join(EYES_FILE))?,
-            embedder: FaceEmbedder::load(&runtime, &models.join(EMBEDDER_FILE))?,
+        // Each session takes 7 to 25 ms to create (the face embedder the longest): two threads
+        // create them, the embedder and the detector on one, the mesh and the eye model on
+        // the other, so that a video without a voice (no whisper model loading beside them)
+        // does not wait for the four in a row.
+        std::thread::scope(|s| {
+            let second = s.spawn(|| {
+                (
+                    FaceEmbedder::load(&runtime, &models.join(EMBEDDER_FILE)),
+                    FaceDetector::load(&runtime, &models.join(DETECTOR_FILE)),
+                )
+            });
+            let mesh = FaceMesh::load(&runtime, &models.join(MESH_FILE));
+            let eyes = EyeModel::load(&runtime, &models.join(EYES_FILE));
+            let (embedder, detector) = second.join().map_err(|_| VisionError::Load {
+                path: models.to_path_buf(),
+                message: "loading the vision models panicked".into(),
+            })?;
+            // The first failure in this order is the one reported, as when they loaded in turn.
+            Ok(Self {
+                detector: detector?,
+                mesh: mesh?,
+                eyes: eyes?,
+                embedder: embedder?,
+            })
         })
     }
 }
@@ -456,6 +475,44 @@ impl<'m> FrameAnalyzer<'m> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The models load on two threads; a missing one is reported as when they loaded in
+    /// turn (detector, mesh, eye contours, embedder): the first missing in that order.
+    #[test]
+    fn a_missing_vision_model_is_named_in_load_order() {
+        let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let all = [RUNTIME_FILE, DETECTOR_FILE, MESH_FILE, EYES_FILE, EMBEDDER_FILE];
+        assert!(
+            all.iter().all(|f| installed.join(f).is_file()),
+            "vision models not installed in {} (scripts/setup.sh)",
+            installed.display()
+        );
+        let folder_without = |missing: &[&str]| {
+            let d = tempfile::tempdir().unwrap();
+            for f in all.iter().filter(|f| !missing.contains(f)) {
+                let target = std::fs::canonicalize(installed.join(f)).unwrap();
+                std::os::unix::fs::symlink(target, d.path().join(f)).unwrap();
+            }
+            d
+        };
+        for (missing, named) in [
+            (&[DETECTOR_FILE, EMBEDDER_FILE][..], DETECTOR_FILE),
+            (&[EMBEDDER_FILE, EYES_FILE][..], EYES_FILE),
+            (&[EMBEDDER_FILE][..], EMBEDDER_FILE),
+            (&[MESH_FILE, EMBEDDER_FILE][..], MESH_FILE),
+        ] {
+            let d = folder_without(missing);
+            match VisionModels::load(d.path()) {
+                Err(VisionError::Load { path, .. }) => {
+                    assert_eq!(path, d.path().join(named), "{missing:?}")
+                }
+                other => panic!("{missing:?}: {other:?}"),
+            }
+        }
+        let d = folder_without(&[]);
+        let models = VisionModels::load(d.path()).unwrap();
+        assert_eq!(models.fingerprints().unwrap().len(), 4);
+    }
 
     #[test]
     fn fingerprints_match_within_a_relative_thousandth() {
