@@ -11,6 +11,21 @@ fn run(video: &Path, live_video: &Path) -> (i32, serde_json::Value, String) {
     run_with(video, live_video, &models, &[])
 }
 
+/// A models folder at `dir` linking the installed model files whose names `keep` accepts.
+fn models_folder(dir: &Path, keep: impl Fn(&str) -> bool) -> std::path::PathBuf {
+    let installed = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    std::fs::create_dir(dir).unwrap();
+    for f in std::fs::read_dir(&installed).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        if keep(&name) {
+            let target = std::fs::canonicalize(&f).unwrap();
+            std::os::unix::fs::symlink(target, dir.join(&name)).unwrap();
+        }
+    }
+    dir.to_path_buf()
+}
+
 fn run_with(
     video: &Path,
     live_video: &Path,
@@ -293,13 +308,7 @@ fn truncated_and_silent_real_videos() {
     assert_eq!(code, 1);
 
     // Vision models missing: actions cannot be verified, a typed error with exit 69.
-    let partial = dir.path().join("models");
-    std::fs::create_dir(&partial).unwrap();
-    std::os::unix::fs::symlink(
-        std::fs::canonicalize(models.join("ggml-base.bin")).unwrap(),
-        partial.join("ggml-base.bin"),
-    )
-    .unwrap();
+    let partial = models_folder(&dir.path().join("models"), |name| name == "ggml-base.bin");
     let (code, json, _) = run_with(&turns, &actions, &partial, &[]);
     assert_eq!(
         (code, json["type"].as_str()),
@@ -309,20 +318,9 @@ fn truncated_and_silent_real_videos() {
 
     // The whisper model missing: `verify` loads it only for a voice challenge, so actions
     // are verified as with every model there; a voice challenge is a typed error naming it.
-    let no_whisper = dir.path().join("models-without-whisper");
-    std::fs::create_dir(&no_whisper).unwrap();
-    for f in std::fs::read_dir(&models).unwrap() {
-        let f = f.unwrap().path();
-        if !f
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("ggml-")
-        {
-            let target = std::fs::canonicalize(&f).unwrap();
-            std::os::unix::fs::symlink(target, no_whisper.join(f.file_name().unwrap())).unwrap();
-        }
-    }
+    let no_whisper = models_folder(&dir.path().join("models-without-whisper"), |name| {
+        !name.starts_with("ggml-")
+    });
     let (code, json, _) = run_with(&turns, &actions, &no_whisper, &[]);
     assert_eq!(
         (code, json["outcome"].as_str()),
@@ -426,15 +424,9 @@ fn the_8_bit_whisper_weights_are_selectable() {
     );
 
     // A models folder holding only the f16 weights.
-    let only_f16 = dir.path().join("models");
-    std::fs::create_dir(&only_f16).unwrap();
-    for f in std::fs::read_dir(&models).unwrap() {
-        let f = f.unwrap().path();
-        if f.file_name().unwrap() != "ggml-base-q8_0.bin" {
-            let target = std::fs::canonicalize(&f).unwrap();
-            std::os::unix::fs::symlink(target, only_f16.join(f.file_name().unwrap())).unwrap();
-        }
-    }
+    let only_f16 = models_folder(&dir.path().join("models"), |name| {
+        name != "ggml-base-q8_0.bin"
+    });
     let (code, json, _) = run_with(&clip, &lv, &only_f16, &["--whisper-weights", "q8_0"]);
     assert_eq!(
         (code, json["type"].as_str()),
