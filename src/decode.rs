@@ -9,11 +9,14 @@ use std::sync::Once;
 
 use crossbeam_channel::Sender;
 use ffmpeg::format::{sample::Type as SampleType, Pixel, Sample};
-use ffmpeg::software::{resampling, scaling};
+use ffmpeg::software::resampling;
 use ffmpeg::util::frame;
 use ffmpeg::{ChannelLayout, Rational};
 use ffmpeg_next as ffmpeg;
 use serde::{Deserialize, Serialize};
+
+mod rgb;
+use rgb::RgbScaler;
 
 /// Sample rate of the audio chunks the decoder emits.
 pub const AUDIO_RATE: u32 = 16_000;
@@ -184,7 +187,7 @@ impl DecodeStats {
     }
 }
 
-fn init_ffmpeg() {
+pub(crate) fn init_ffmpeg() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         let _ = ffmpeg::init();
@@ -200,7 +203,7 @@ struct VideoPart {
     index: usize,
     decoder: ffmpeg::decoder::Video,
     time_base: Rational,
-    scaler: Option<(scaling::Context, Pixel, u32, u32)>,
+    scaler: Option<RgbScaler>,
     last_sent: Option<f64>,
     /// The last frame emitted under `max_fps` alone.
     last_regular: Option<f64>,
@@ -522,33 +525,22 @@ fn drain_video(
             continue;
         }
         let (ow, oh) = fit(w, h, config.frame_max_side);
-        let rebuild =
-            !matches!(&v.scaler, Some((_, f, sw, sh)) if *f == fmt && *sw == w && *sh == h);
-        if rebuild {
-            match scaling::Context::get(fmt, w, h, Pixel::RGB24, ow, oh, scaling::Flags::BILINEAR) {
-                Ok(s) => v.scaler = Some((s, fmt, w, h)),
+        if !v.scaler.as_ref().is_some_and(|s| s.reads(fmt, w, h)) {
+            match RgbScaler::new(fmt, w, h, ow, oh) {
+                Ok(s) => v.scaler = Some(s),
                 Err(_) => {
                     stats.corrupt_packets += 1;
                     continue;
                 }
             }
         }
-        let Some((scaler, ..)) = v.scaler.as_mut() else {
+        let Some(scaler) = v.scaler.as_mut() else {
             continue;
         };
-        let mut rgb = frame::Video::empty();
-        if scaler.run(&decoded, &mut rgb).is_err() {
+        let Ok((fw, fh, packed)) = scaler.run(&decoded) else {
             stats.corrupt_packets += 1;
             continue;
-        }
-        let (fw, fh) = (rgb.width(), rgb.height());
-        let stride = rgb.stride(0);
-        let data = rgb.data(0);
-        let row = fw as usize * 3;
-        let mut packed = Vec::with_capacity(row * fh as usize);
-        for y in 0..fh as usize {
-            packed.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
+        };
         v.last_sent = Some(pts);
         if regular {
             v.last_regular = Some(pts);
