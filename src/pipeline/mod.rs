@@ -375,75 +375,83 @@ impl Verifier {
         // about the person on screen. The whisper model is needed for a voice challenge only.
         // Models not loaded yet load here, at the same time as each other and as the voice's
         // audio, which is decoded first: it takes a small fraction of the picture's time, and
-        // where the speech is tells the vision stage which frames lip sync needs.
-        let (speech_model, vision, heard) = thread::scope(|s| {
+        // where the speech is tells the vision stage which frames lip sync needs. The picture
+        // is then decoded and analysed on two threads, started as soon as the vision models
+        // and the audio are there (whisper's larger model may still be loading), while this
+        // thread recognises the speech.
+        let cores = thread::available_parallelism().map_or(2, |n| n.get());
+        let joined = |what: &str| VerifyError::Internal(format!("{what} panicked"));
+        let (heard, envelope, vision_load, speech, seen) = thread::scope(|s| {
             let speech_model = wants_voice.then(|| s.spawn(|| timed(|| self.transcriber())));
-            let heard = wants_voice.then(|| {
-                s.spawn(|| {
+            let audio_config = decode_config.clone();
+            let hearing = wants_voice.then(|| {
+                s.spawn(move || {
                     audio::hear(
                         video,
-                        decode_config.clone(),
+                        audio_config,
                         self.config.audio_queue,
                         self.config.max_audio_s,
                     )
                 })
             });
             let vision = timed(|| self.vision_models());
-            let joined = |what: &str| VerifyError::Internal(format!("{what} panicked"));
-            (
-                speech_model.map(|h| h.join().unwrap_or_else(|_| Err(joined("loading whisper")))),
-                vision,
-                heard.map(|h| h.join().unwrap_or_else(|_| Err(joined("the audio pass")))),
-            )
-        });
-        let speech_model = speech_model.transpose()?;
-        let (vision, vision_load) = vision?;
-        let heard = heard.transpose()?;
-        let earlier_load = self.unreported_load.take();
-        // The loads ran side by side: the longer one is what the verification waited for.
-        let load_seconds =
-            earlier_load + vision_load.max(speech_model.as_ref().map_or(0.0, |(_, s)| *s));
-        let envelope = heard
-            .as_ref()
-            .filter(|h| !h.samples.is_empty())
-            .map(|h| SpeechEnvelope::new(&h.samples, h.first_pts.unwrap_or(0.0)));
-        let plan = FramePlan {
-            eyes: self.needs_eyes(live_video),
-            full_fps: self.config.vision_fps,
-            lip_spans: envelope.as_ref().map(lip_spans).unwrap_or_default(),
-        };
-        let see_config = DecodeConfig {
-            dense_spans: plan.lip_spans.clone(),
-            dense_fps: self.config.sync_fps,
-            ..decode_config
-        };
-        // The vision stage keeps one core busy while whisper runs.
-        let cores = thread::available_parallelism().map_or(2, |n| n.get());
-        let speech_run = speech_model
-            .as_ref()
-            .map(|(transcriber, _)| speech::SpeechRun {
-                transcriber,
-                threads: self.config.asr_threads.min(cores.saturating_sub(1)).max(1),
-                max_audio_s: self.config.max_audio_s,
-                cancel,
-            });
-
-        // The picture is decoded and analysed on two threads while this one recognises the
-        // speech.
-        let (seen, voice) = thread::scope(|s| {
-            let seeing = s
-                .spawn(|| picture::see(video, see_config, self.config.frame_queue, &vision, &plan));
-            let voice = heard
+            let heard = hearing
+                .map(|h| h.join().unwrap_or_else(|_| Err(joined("the audio pass"))))
+                .transpose();
+            // Errors leave the scope only once the other threads are done; a whisper model
+            // still loading is waited for.
+            let ((vision, vision_load), heard) = (vision?, heard?);
+            let envelope = heard
                 .as_ref()
-                .zip(speech_run.as_ref())
-                .map(|(audio, run)| speech::recognise(run, live_video, pack, audio));
+                .filter(|h| !h.samples.is_empty())
+                .map(|h| SpeechEnvelope::new(&h.samples, h.first_pts.unwrap_or(0.0)));
+            let plan = FramePlan {
+                eyes: self.needs_eyes(live_video),
+                full_fps: self.config.vision_fps,
+                lip_spans: envelope.as_ref().map(lip_spans).unwrap_or_default(),
+            };
+            let see_config = DecodeConfig {
+                dense_spans: plan.lip_spans.clone(),
+                dense_fps: self.config.sync_fps,
+                ..decode_config
+            };
+            let seeing = s.spawn(move || {
+                picture::see(video, see_config, self.config.frame_queue, &vision, &plan)
+            });
+            let speech = speech_model
+                .map(|h| h.join().unwrap_or_else(|_| Err(joined("loading whisper"))))
+                .transpose()
+                .and_then(|model| {
+                    let Some((transcriber, load)) = model else {
+                        return Ok(None);
+                    };
+                    // The vision stage keeps one core busy while whisper runs.
+                    let run = speech::SpeechRun {
+                        transcriber: &transcriber,
+                        threads: self.config.asr_threads.min(cores.saturating_sub(1)).max(1),
+                        max_audio_s: self.config.max_audio_s,
+                        cancel,
+                    };
+                    let audio = heard
+                        .as_ref()
+                        .ok_or_else(|| VerifyError::Internal("no audio pass ran".into()))?;
+                    let voice = speech::recognise(&run, live_video, pack, audio)?;
+                    Ok(Some((voice, load)))
+                });
             let seen = seeing
                 .join()
                 .unwrap_or_else(|_| Err(VerifyError::Internal("frame analysis panicked".into())));
-            (seen, voice)
-        });
+            Ok::<_, VerifyError>((heard, envelope, vision_load, speech, seen))
+        })?;
         let seen = seen?;
-        let (voice, speech_seconds) = voice.transpose()?.unwrap_or_default();
+        let (voice, speech_load) = match speech? {
+            Some(((voice, seconds), load)) => (voice, Some((seconds, load))),
+            None => (Vec::new(), None),
+        };
+        let earlier_load = self.unreported_load.take();
+        // The loads ran side by side: the longer one is what the verification waited for.
+        let load_seconds = earlier_load + vision_load.max(speech_load.map_or(0.0, |(_, l)| l));
+        let speech_seconds = speech_load.map(|(s, _)| s).unwrap_or_default();
 
         let info = &seen.info;
         let mut media = MediaReport::new(
