@@ -1,7 +1,8 @@
-//! Criterion benches for the pipeline stages: decode throughput on a real GRID clip, one
-//! voice verification (transcribe + match) on real speech, the matcher alone, the vision stage
-//! per frame (detector + mesh + eye contours + signals) and over a whole 720p clip. The
-//! end-to-end wall time of `liveness verify` is measured by scripts/bench-e2e.sh.
+//! Criterion benches for the pipeline stages: decode throughput on a real GRID clip and on a
+//! 720p phone clip scaled for the vision stage, one voice verification (transcribe + match) on
+//! real speech, the matcher alone, the vision stage per frame (detector, mesh, eye contours,
+//! signals) and over a whole 720p clip. The end-to-end wall time of `liveness verify` is
+//! measured by scripts/bench-e2e.sh.
 //! Benches that need ../shared/media or the models skip with a message when absent.
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,12 @@ fn decode_bench(c: &mut Criterion) {
                 h.join().unwrap()
             })
         })
+    });
+    // A portrait 720x1280 phone clip (H.264, 30 fps) decoded as the vision stage takes it:
+    // every frame decoded, 15 a second scaled to 480 px and converted to RGB.
+    let phone = media.join("video/faces/lp-d13.mp4");
+    g.bench_function("phone_720p_clip_frames_480px", |b| {
+        b.iter(|| frames_of(&phone).len())
     });
     g.finish();
 }
