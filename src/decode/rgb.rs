@@ -1,12 +1,13 @@
 //! Decoded pictures turned into packed RGB24 of the size the vision stage reads.
 //!
-//! A picture that keeps its size is converted in one swscale pass. One that shrinks is
-//! scaled in its own YUV layout first (4:2:0, swscale's vectorised planar scalers) and then
-//! converted at the new size (swscale's vectorised unscaled YUV to RGB converter): asked to
-//! scale straight into RGB24, swscale takes its per-pixel C output path instead, which cost
-//! 1.5 ms of a 512x512 frame's 2 ms (decoding included) on this machine, against 0.3 ms for
-//! the two passes. The two give values within a level or two of each other (they round the
-//! chroma at a different step).
+//! A picture that keeps its size is converted in one swscale pass. A 4:2:0 picture (what
+//! video codecs give) that shrinks is scaled in 4:2:0 first (swscale's vectorised planar
+//! scalers) and then converted at the new size (its vectorised unscaled YUV to RGB
+//! converter): asked to scale straight into RGB24, swscale takes its per-pixel C output path
+//! instead, which cost 1.5 ms of a 512x512 frame's 2 ms (decoding included) on this machine,
+//! against 0.3 ms for the two passes. The two give values within a level or two of each other
+//! (they round the chroma at a different step). Other layouts (4:2:2, 4:4:4, RGB, grey: stills
+//! and rare video) shrink in one pass, so that no colour detail is dropped.
 
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling::{self, Flags};
@@ -40,7 +41,7 @@ impl RgbScaler {
         out_w: u32,
         out_h: u32,
     ) -> Result<Self, ffmpeg::Error> {
-        let passes = if (out_w, out_h) == (width, height) {
+        let passes = if (out_w, out_h) == (width, height) || !subsampled_both_ways(format) {
             Passes::Convert(scaling::Context::get(
                 format,
                 width,
@@ -114,12 +115,19 @@ impl RgbScaler {
     }
 }
 
+/// Whether `format` carries its chroma at half resolution or less both ways (4:2:0 and the
+/// like): scaled in 4:2:0, such a picture keeps all the colour detail it had. Others (4:2:2,
+/// 4:4:4, RGB, grey: stills, rare video) are scaled in one pass, as before.
+fn subsampled_both_ways(format: Pixel) -> bool {
+    format
+        .descriptor()
+        .is_some_and(|d| d.nb_components() >= 3 && d.log2_chroma_w() >= 1 && d.log2_chroma_h() >= 1)
+}
+
 /// The 4:2:0 layout a picture is scaled in: full-range ("JPEG") sources keep their range.
 fn intermediate(format: Pixel) -> Pixel {
     match format {
-        Pixel::YUVJ420P | Pixel::YUVJ422P | Pixel::YUVJ444P | Pixel::YUVJ440P | Pixel::YUVJ411P => {
-            Pixel::YUVJ420P
-        }
+        Pixel::YUVJ420P => Pixel::YUVJ420P,
         _ => Pixel::YUV420P,
     }
 }
@@ -172,7 +180,7 @@ mod tests {
     #[test]
     fn a_shrunk_picture_matches_swscales_one_pass_within_a_few_levels() {
         crate::decode::init_ffmpeg();
-        for format in [Pixel::YUV420P, Pixel::YUVJ420P, Pixel::YUV422P] {
+        for format in [Pixel::YUV420P, Pixel::YUVJ420P, Pixel::YUVA420P] {
             let src = picture(format, 720, 1280);
             let mut scaler = RgbScaler::new(format, 720, 1280, 270, 480).unwrap();
             assert!(scaler.reads(format, 720, 1280));
@@ -198,12 +206,25 @@ mod tests {
     }
 
     #[test]
-    fn a_picture_that_keeps_its_size_is_converted_as_before() {
+    fn a_picture_that_keeps_its_size_or_its_chroma_is_converted_as_before() {
         crate::decode::init_ffmpeg();
         let src = picture(Pixel::YUV420P, 360, 288);
         let mut scaler = RgbScaler::new(Pixel::YUV420P, 360, 288, 360, 288).unwrap();
         let (w, h, rgb) = scaler.run(&src).unwrap();
         assert_eq!((w, h), (360, 288));
         assert_eq!(rgb, one_pass(&src, 360, 288));
+        // 4:2:2, 4:4:4 and RGB sources shrink in one pass: no colour detail is dropped.
+        for format in [Pixel::YUV422P, Pixel::YUV444P, Pixel::YUVJ422P] {
+            let src = picture(format, 720, 1280);
+            let mut scaler = RgbScaler::new(format, 720, 1280, 270, 480).unwrap();
+            assert_eq!(scaler.run(&src).unwrap().2, one_pass(&src, 270, 480), "{format:?}");
+        }
+        let mut rgb_src = frame::Video::new(Pixel::RGB24, 640, 480);
+        let stride = rgb_src.stride(0);
+        for (i, v) in rgb_src.data_mut(0).iter_mut().enumerate() {
+            *v = ((i % stride) * 7 / 5 + i / stride) as u8;
+        }
+        let mut scaler = RgbScaler::new(Pixel::RGB24, 640, 480, 480, 360).unwrap();
+        assert_eq!(scaler.run(&rgb_src).unwrap().2, one_pass(&rgb_src, 480, 360));
     }
 }
