@@ -402,6 +402,12 @@ mod tests {
             lanes::Lanes::new(&img, &columns).is_some(),
             std::arch::is_x86_feature_detected!("avx2")
         );
+        // A view whose sizes do not match its bytes (its fields are public) is never gathered
+        // from.
+        for (width, height) in [(w, h + 1), (w + 1, h), (usize::MAX / 2, 6)] {
+            let wrong = RgbView { width, height, data: &data };
+            assert!(lanes::Lanes::new(&wrong, &columns).is_none(), "{width}x{height}");
+        }
         let mut checked = 0;
         for (n, size) in [192, 64, 224, 21].into_iter().enumerate() {
             for step in 0..24 {

@@ -21,7 +21,8 @@ impl Lanes {
         #[cfg(target_arch = "x86_64")]
         {
             let fits = i32::try_from(img.data.len()).is_ok()
-                && img.data.len() == img.width * img.height * 3
+                && img.width.checked_mul(img.height).and_then(|n| n.checked_mul(3))
+                    == Some(img.data.len())
                 && img.width >= 2
                 && img.height >= 2;
             (fits && columns.len() >= 8 && std::arch::is_x86_feature_detected!("avx2")).then(
