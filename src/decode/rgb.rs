@@ -22,9 +22,9 @@ pub(crate) struct RgbScaler {
 }
 
 enum Passes {
-    /// Same size: one conversion.
+    /// One pass: the conversion, and the scaling of a picture that is not 4:2:0.
     Convert(scaling::Context),
-    /// Smaller: scaled in YUV 4:2:0, then converted.
+    /// A 4:2:0 picture that shrinks: scaled in 4:2:0, then converted.
     ShrinkThenConvert {
         shrink: scaling::Context,
         yuv: frame::Video,
