@@ -402,8 +402,11 @@ mod tests {
             lanes::Lanes::new(&img, &columns).is_some(),
             std::arch::is_x86_feature_detected!("avx2")
         );
-        // A view whose sizes do not match its bytes (its fields are public) is never gathered
-        // from.
+        // A view too wide for exact f32 limits, or whose sizes do not match its bytes (its
+        // fields are public), is never gathered from.
+        let long: Vec<u8> = vec![0; (1 << 24) * 2 * 3 + 6];
+        let too_wide = RgbView::new((1 << 24) + 1, 2, &long).unwrap();
+        assert!(lanes::Lanes::new(&too_wide, &columns).is_none());
         for (width, height) in [(w, h + 1), (w + 1, h), (usize::MAX / 2, 6)] {
             let wrong = RgbView { width, height, data: &data };
             assert!(lanes::Lanes::new(&wrong, &columns).is_none(), "{width}x{height}");

@@ -15,8 +15,8 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
-    /// `Some` where the processor has AVX2 and the image's byte offsets fit the gathers'
-    /// 32-bit indices.
+    /// `Some` where the processor has AVX2, the image's sizes match its bytes, and its byte
+    /// offsets fit the gathers' 32-bit indices.
     pub(super) fn new(img: &RgbView, columns: &[(f32, f32)]) -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
         {
@@ -24,7 +24,9 @@ impl Lanes {
                 && img.width.checked_mul(img.height).and_then(|n| n.checked_mul(3))
                     == Some(img.data.len())
                 && img.width >= 2
-                && img.height >= 2;
+                && img.height >= 2
+                // The limits are compared as f32: exact up to 2^24.
+                && img.width.max(img.height) <= 1 << 24;
             (fits && columns.len() >= 8 && std::arch::is_x86_feature_detected!("avx2")).then(
                 || Self {
                     dx_cos: columns.iter().map(|c| c.0).collect(),
