@@ -163,40 +163,69 @@ pub fn sample_roi_flipped(
         return;
     }
     let plane = size * size;
-    let step = 1.0 / size as f32;
     let k = scale / 255.0;
-    // `Roi::to_image`, with the rotation's sine and cosine taken once and each product taken
-    // once per column or row (the same values, added in the same order).
-    let (sin, cos) = roi.angle.sin_cos();
-    let columns: Vec<(f32, f32)> = (0..size)
-        .map(|i| {
-            let u = (i as f32 + 0.5) * step;
-            let u = if mirror { 1.0 - u } else { u };
-            let dx = (u - 0.5) * roi.side;
-            (dx * cos, dx * sin)
-        })
-        .collect();
+    let grid = CropGrid::new(roi, size, mirror);
     let (red, rest) = out.split_at_mut(plane);
     let (green, blue) = rest.split_at_mut(plane);
     let rows = red
         .chunks_exact_mut(size)
         .zip(green.chunks_exact_mut(size))
         .zip(blue.chunks_exact_mut(size));
-    let lanes = lanes::Lanes::new(img, &columns);
+    let lanes = lanes::Lanes::new(img, &grid.columns);
     for (j, ((r, g), b)) in rows.enumerate() {
-        let dy = ((j as f32 + 0.5) * step - 0.5) * roi.side;
-        let row = Row {
-            cx: roi.cx,
-            cy: roi.cy,
-            dy_sin: dy * sin,
-            dy_cos: dy * cos,
-            k,
-            offset,
-        };
+        let row = grid.row(j, k, offset);
         match &lanes {
             // Eight columns at a time where the processor can (the same values).
-            Some(lanes) => lanes.row(img, &row, &columns, r, g, b),
-            None => row.sample(img, &columns, r, g, b),
+            Some(lanes) => lanes.row(img, &row, &grid.columns, r, g, b),
+            None => row.sample(img, &grid.columns, r, g, b),
+        }
+    }
+}
+
+/// Where a `size` x `size` crop of a region falls in the image: `Roi::to_image`, with the
+/// rotation's sine and cosine taken once and each product taken once per column or row (the
+/// same values, added in the same order).
+struct CropGrid {
+    /// Each column's rotated offset from the centre: (dx cos, dx sin).
+    columns: Vec<(f32, f32)>,
+    roi: Roi,
+    sin: f32,
+    cos: f32,
+    step: f32,
+}
+
+impl CropGrid {
+    /// The grid of `roi` at `size` columns and rows, mirrored left-right when asked.
+    fn new(roi: &Roi, size: usize, mirror: bool) -> Self {
+        let step = 1.0 / size as f32;
+        let (sin, cos) = roi.angle.sin_cos();
+        let columns = (0..size)
+            .map(|i| {
+                let u = (i as f32 + 0.5) * step;
+                let u = if mirror { 1.0 - u } else { u };
+                let dx = (u - 0.5) * roi.side;
+                (dx * cos, dx * sin)
+            })
+            .collect();
+        Self {
+            columns,
+            roi: *roi,
+            sin,
+            cos,
+            step,
+        }
+    }
+
+    /// Row `j`, its values scaled `v * k + offset`.
+    fn row(&self, j: usize, k: f32, offset: f32) -> Row {
+        let dy = ((j as f32 + 0.5) * self.step - 0.5) * self.roi.side;
+        Row {
+            cx: self.roi.cx,
+            cy: self.roi.cy,
+            dy_sin: dy * self.sin,
+            dy_cos: dy * self.cos,
+            k,
+            offset,
         }
     }
 }
@@ -424,29 +453,12 @@ mod tests {
                 for mirror in [false, true] {
                     let mut out = Vec::new();
                     sample_roi_flipped(&img, &roi, size, 1.0, 0.0, mirror, &mut out);
-                    let (sin, cos) = roi.angle.sin_cos();
-                    let step = 1.0 / size as f32;
-                    let columns: Vec<(f32, f32)> = (0..size)
-                        .map(|i| {
-                            let u = (i as f32 + 0.5) * step;
-                            let u = if mirror { 1.0 - u } else { u };
-                            let dx = (u - 0.5) * roi.side;
-                            (dx * cos, dx * sin)
-                        })
-                        .collect();
+                    let grid = CropGrid::new(&roi, size, mirror);
                     let plane = size * size;
                     for j in 0..size {
-                        let dy = ((j as f32 + 0.5) * step - 0.5) * roi.side;
-                        let row = Row {
-                            cx: roi.cx,
-                            cy: roi.cy,
-                            dy_sin: dy * sin,
-                            dy_cos: dy * cos,
-                            k: 1.0 / 255.0,
-                            offset: 0.0,
-                        };
+                        let row = grid.row(j, 1.0 / 255.0, 0.0);
                         let (mut r, mut g, mut b) = (vec![0.0; size], vec![0.0; size], vec![0.0; size]);
-                        row.sample(&img, &columns, &mut r, &mut g, &mut b);
+                        row.sample(&img, &grid.columns, &mut r, &mut g, &mut b);
                         let at = j * size;
                         assert_eq!(&out[at..at + size], &r[..], "{roi:?} {mirror} row {j}");
                         assert_eq!(&out[plane + at..plane + at + size], &g[..]);
