@@ -103,16 +103,19 @@ impl RgbScaler {
                 convert.run(yuv, &mut self.out)?;
             }
         }
-        let (w, h) = (self.out.width(), self.out.height());
-        let stride = self.out.stride(0);
-        let data = self.out.data(0);
-        let row = w as usize * 3;
-        let mut packed = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            packed.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
-        Ok((w, h, packed))
+        Ok((self.out.width(), self.out.height(), packed_rows(&self.out)))
     }
+}
+
+/// An RGB24 frame's rows without their padding.
+fn packed_rows(rgb: &frame::Video) -> Vec<u8> {
+    let (stride, data) = (rgb.stride(0), rgb.data(0));
+    let row = rgb.width() as usize * 3;
+    let mut packed = Vec::with_capacity(row * rgb.height() as usize);
+    for y in 0..rgb.height() as usize {
+        packed.extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    packed
 }
 
 /// Whether `format` carries its chroma at half resolution or less both ways (4:2:0 and the
@@ -171,10 +174,7 @@ mod tests {
         .unwrap();
         let mut out = frame::Video::empty();
         ctx.run(f, &mut out).unwrap();
-        let row = ow as usize * 3;
-        (0..oh as usize)
-            .flat_map(|y| out.data(0)[y * out.stride(0)..y * out.stride(0) + row].to_vec())
-            .collect()
+        packed_rows(&out)
     }
 
     #[test]
