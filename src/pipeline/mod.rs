@@ -444,14 +444,11 @@ impl Verifier {
             Ok::<_, VerifyError>((heard, envelope, vision_load, speech, seen))
         })?;
         let seen = seen?;
-        let (voice, speech_load) = match speech? {
-            Some(((voice, seconds), load)) => (voice, Some((seconds, load))),
-            None => (Vec::new(), None),
-        };
+        // Without a voice challenge: no reports, no speech seconds, no whisper load.
+        let ((voice, speech_seconds), whisper_load) = speech?.unwrap_or_default();
         let earlier_load = self.unreported_load.take();
         // The loads ran side by side: the longer one is what the verification waited for.
-        let load_seconds = earlier_load + vision_load.max(speech_load.map_or(0.0, |(_, l)| l));
-        let speech_seconds = speech_load.map(|(s, _)| s).unwrap_or_default();
+        let load_seconds = earlier_load + vision_load.max(whisper_load);
 
         let info = &seen.info;
         let mut media = MediaReport::new(
