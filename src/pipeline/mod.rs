@@ -8,6 +8,7 @@
 
 mod audio;
 mod picture;
+mod priority;
 mod recognisers;
 mod speech;
 
@@ -378,7 +379,8 @@ impl Verifier {
         // where the speech is tells the vision stage which frames lip sync needs. The picture
         // is then decoded and analysed on two threads, started as soon as the vision models
         // and the audio are there (whisper's larger model may still be loading), while this
-        // thread recognises the speech.
+        // thread recognises the speech; with a voice challenge the picture threads run at a
+        // lower priority, since speech is then the longer path (`priority`).
         let cores = thread::available_parallelism().map_or(2, |n| n.get());
         let joined = |what: &str| VerifyError::Internal(format!("{what} panicked"));
         let (heard, envelope, vision_load, speech, seen) = thread::scope(|s| {
@@ -416,6 +418,11 @@ impl Verifier {
                 ..decode_config
             };
             let seeing = s.spawn(move || {
+                if wants_voice {
+                    // Speech is the critical path: the picture pass (this thread and the ones
+                    // it spawns) takes the CPU whisper leaves.
+                    priority::lower_this_thread(priority::PICTURE_NICE);
+                }
                 picture::see(video, see_config, self.config.frame_queue, &vision, &plan)
             });
             let speech = speech_model
