@@ -17,8 +17,9 @@ must agree (they are bit-identical for the face mesh and iris models). ONNX Runt
 convolutions sum in another order than its plain ones, so in ONNX Runtime outputs move by float
 rounding (on random input, at most 6e-5 px on the face mesh's 192 px landmarks). Measured with
 ONNX Runtime 1.32 on one core: face mesh 2.67 -> 1.59 ms, iris 3.0 -> 2.0 ms per run (the
-earlier Relu/Min/Mul/Add form of PRelu left 23 reorders in the mesh). Pads are rewritten only when both channel counts are multiples of 16 (the NCHWc
-block on AVX-512, twice AVX2's); a model with nothing to rewrite is left unchanged.
+earlier Relu/Min/Mul/Add form of PRelu left 23 reorders in the mesh). Pads are rewritten only
+when both channel counts are multiples of 16 (the NCHWc block on AVX-512, twice AVX2's); a
+model with nothing to rewrite is left unchanged.
 
 usage: onnx_rewrite.py MODEL.onnx
 Needs only onnx and numpy (the set-up's converter venv).
@@ -77,7 +78,9 @@ def rewrite(model):
             count += 1
             graph.initializer.append(numpy_helper.from_array(weights, name))
             nodes.append(
-                helper.make_node("Conv", [node.input[0], name], list(node.output), kernel_shape=[1, 1])
+                helper.make_node(
+                    "Conv", [node.input[0], name], list(node.output), kernel_shape=[1, 1]
+                )
             )
             continue
         if node.op_type != "PRelu" or node.input[1] not in init:
@@ -90,11 +93,15 @@ def rewrite(model):
         if channels not in minus_one:
             minus_one[channels] = f"prelu_rewrite_minus_one_{channels}"
             graph.initializer.append(
-                numpy_helper.from_array(-np.ones((channels, 1, 1, 1), np.float32), minus_one[channels])
+                numpy_helper.from_array(
+                    -np.ones((channels, 1, 1, 1), np.float32), minus_one[channels]
+                )
             )
         p = f"prelu_rewrite_{count}_"
         count += 1
-        graph.initializer.append(numpy_helper.from_array((-s).reshape(channels, 1, 1, 1), p + "slope"))
+        graph.initializer.append(
+            numpy_helper.from_array((-s).reshape(channels, 1, 1, 1), p + "slope")
+        )
         depthwise = {"group": channels, "kernel_shape": [1, 1]}
         nodes += [
             helper.make_node("Relu", [x], [p + "positive"]),
