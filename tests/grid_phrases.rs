@@ -127,3 +127,92 @@ fn model_loading_is_reported_once() {
         "{second:?}"
     );
 }
+
+/// The likelihood scorer decodes the tokens a text shares with the text scored just before it
+/// only once: texts with a common start (the renderings of one phrase) score exactly as each
+/// does alone, value for value, and the shared tokens are not decoded again.
+#[test]
+fn texts_sharing_a_start_score_as_each_does_alone() {
+    use liveness::speech::whisper_ffi::{Scoring, TextScore};
+    let Some(media) = common::media() else { return };
+    let truth = common::grid_truth(&media);
+    let (path, sentence) = &truth[0];
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("grid.wav");
+    let clip = media.join(path);
+    common::ffmpeg(&[
+        "-i",
+        clip.to_str().unwrap(),
+        "-ar",
+        "16000",
+        "-ac",
+        "1",
+        wav.to_str().unwrap(),
+    ]);
+    let (_, pcm) = common::read_wav(&wav);
+    let audio: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let transcriber = common::verifier().transcriber().unwrap();
+    // The sentence as whisper writes it, the same with its last word changed (a common start
+    // of all but one word), the first again, and a GRID sentence with another first word
+    // (nothing in common).
+    let styled = |s: &str| {
+        let mut c = s.chars();
+        let first: String = c.next().unwrap().to_uppercase().collect();
+        format!(" {first}{}.", c.as_str())
+    };
+    let mut changed: Vec<&str> = sentence.split_whitespace().collect();
+    *changed.last_mut().unwrap() = if changed.last() == Some(&"now") {
+        "soon"
+    } else {
+        "now"
+    };
+    let texts = vec![
+        styled(sentence),
+        styled(&changed.join(" ")),
+        styled(sentence),
+        styled(
+            &truth
+                .iter()
+                .find(|(_, s)| s.split_whitespace().next() != sentence.split_whitespace().next())
+                .expect("GRID sentences start with four different commands")
+                .1,
+        ),
+    ];
+    let score = |asked: Vec<String>| {
+        let request = move |_: &str| asked.clone();
+        let scoring = Scoring {
+            texts: &request,
+            rivals: &[],
+        };
+        transcriber
+            .transcribe_with(&audio, 0.0, "en", None, Some(&scoring), None)
+            .unwrap()
+    };
+    let together = score(texts.clone());
+    assert_eq!(together.scores.len(), texts.len());
+    let values = |s: &TextScore| (s.text.clone(), s.logprob, s.pieces.clone(), s.tokens);
+    for (i, text) in texts.iter().enumerate() {
+        let alone = score(vec![text.clone()]);
+        assert_eq!(
+            together.reference.as_ref().map(values),
+            alone.reference.as_ref().map(values)
+        );
+        assert_eq!(
+            values(&together.scores[i]),
+            values(&alone.scores[0]),
+            "{text:?} scored after {:?}",
+            &texts[..i]
+        );
+    }
+    let reused: Vec<usize> = together.scores.iter().map(|s| s.reused).collect();
+    println!(
+        "{sentence:?}: tokens {:?}, reused {reused:?}",
+        together.scores.iter().map(|s| s.tokens).collect::<Vec<_>>()
+    );
+    // All but the changed last word (and the full stop, end of text) came from the first text;
+    // the repeat shares that start again with the second; the other sentence shares nothing.
+    let words = sentence.split_whitespace().count();
+    assert!(reused[1] >= words - 1, "{reused:?}");
+    assert!(reused[2] >= words - 1, "{reused:?}");
+    assert_eq!(reused[3], 0, "{reused:?}");
+}

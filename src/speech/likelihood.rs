@@ -114,7 +114,8 @@ impl PhraseLikelihood {
 
 /// The ways whisper might write an expected phrase: in its usual style (sentence case, full
 /// stop, leading space), and the same with the language's digit words as numerals (whisper
-/// writes "P2" for "p two"). Few renderings on purpose: each costs one forced decode.
+/// writes "P2" for "p two"). Few renderings on purpose: each costs a forced decode of the
+/// tokens it does not share with the rendering before it.
 pub fn renderings(phrase: &str, pack: &LanguagePack) -> Vec<String> {
     let mut out = styles(phrase);
     let numerals: Vec<String> = phrase
@@ -210,6 +211,7 @@ mod tests {
             tokens: pieces.len(),
             pieces: pieces.iter().map(|(p, l)| (p.to_string(), *l)).collect(),
             rival_slots: Vec::new(),
+            reused: 0,
         }
     }
 

@@ -2,6 +2,7 @@
 //! because whisper-rs 0.16's `FullParams::set_grammar` hands whisper.cpp an element array where
 //! it expects an array of rule pointers. One context per model, one state per call.
 
+use std::cell::RefCell;
 use std::ffi::{CStr, CString};
 use std::path::Path;
 
@@ -167,6 +168,9 @@ pub struct TextScore {
     pub pieces: Vec<(String, f32)>,
     /// Where a rival token was forced: how it fared against the most likely other rival.
     pub rival_slots: Vec<RivalSlot>,
+    /// Leading tokens not decoded again for this score: the text scored just before began
+    /// with them, and their log-probabilities (the same values) came from its decoding.
+    pub reused: usize,
 }
 
 /// A forced token from a set of interchangeable tokens, against its best alternative there.
@@ -366,8 +370,16 @@ impl WhisperModel {
     }
 }
 
+/// Tokens decoded in a row after the scorer's prompt, with the log-probabilities after each.
+#[derive(Default)]
+struct DecodedTokens {
+    tokens: Vec<sys::whisper_token>,
+    after: Vec<Vec<f32>>,
+}
+
 /// Forced decoding over one state's encoder output, one token at a time (whisper.cpp
-/// returns logits for the last token of a batch only), reusing the self-attention cache.
+/// returns logits for the last token of a batch only), reusing the self-attention cache: the
+/// prompt's, and the tokens a text shares with the one scored before it.
 struct Scorer {
     ctx: *mut sys::whisper_context,
     state: *mut sys::whisper_state,
@@ -376,6 +388,9 @@ struct Scorer {
     /// Log-probabilities of the first text token after the prompt, computed once: the prompt
     /// stays in the self-attention cache at positions 0..prompt.len().
     after_prompt: Vec<f32>,
+    /// The text tokens decoded last (in the cache from position prompt.len() on) and the
+    /// log-probabilities after each: a text sharing their start reuses them.
+    last: RefCell<DecodedTokens>,
     /// Interchangeable tokens, with their text.
     rivals: Vec<(sys::whisper_token, String)>,
     eot: sys::whisper_token,
@@ -413,6 +428,7 @@ impl Scorer {
             threads: opts.threads.max(1) as i32,
             prompt,
             after_prompt: Vec::new(),
+            last: RefCell::default(),
             rivals: Vec::new(),
             eot: sys::whisper_token_eot(ctx),
             vocab: sys::whisper_n_vocab(ctx).max(0) as usize,
@@ -479,13 +495,28 @@ impl Scorer {
         if self.prompt.len() + tokens.len() > self.n_text_ctx {
             return Ok(None);
         }
-        // Positions from prompt.len() on are overwritten by each text in turn.
-        let mut logp = self.after_prompt.clone();
+        // Positions from prompt.len() on are overwritten by each text in turn; those of the
+        // tokens this text shares with the one scored before are still in the cache, with
+        // the log-probabilities after each, and are not decoded again (the same values).
+        let mut last = self.last.borrow_mut();
+        let shared = last
+            .tokens
+            .iter()
+            .zip(&tokens)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(last.after.len());
+        last.tokens.truncate(shared);
+        last.after.truncate(shared);
         let mut total = 0f64;
-        let mut n_past = self.prompt.len();
         let mut pieces = Vec::with_capacity(tokens.len());
         let mut rival_slots = Vec::new();
         for (i, &t) in tokens.iter().enumerate() {
+            let logp: &[f32] = if i == 0 {
+                &self.after_prompt
+            } else {
+                &last.after[i - 1]
+            };
             total += f64::from(logp[t as usize]);
             if let Some((_, forced)) = self.rivals.iter().find(|r| r.0 == t) {
                 let best = self
@@ -508,9 +539,10 @@ impl Scorer {
                 self.piece(t)
             };
             pieces.push((piece, logp[t as usize]));
-            if i + 1 < tokens.len() {
-                logp = self.step(&[t], n_past)?;
-                n_past += 1;
+            if i + 1 < tokens.len() && i >= shared {
+                let next = self.step(&[t], self.prompt.len() + i)?;
+                last.tokens.push(t);
+                last.after.push(next);
             }
         }
         Ok(Some(TextScore {
@@ -519,6 +551,7 @@ impl Scorer {
             tokens: tokens.len(),
             pieces,
             rival_slots,
+            reused: shared,
         }))
     }
 
