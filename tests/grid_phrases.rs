@@ -153,8 +153,9 @@ fn texts_sharing_a_start_score_as_each_does_alone() {
     let audio: Vec<f32> = pcm.iter().map(|&s| f32::from(s) / 32768.0).collect();
     let transcriber = common::verifier().transcriber().unwrap();
     // The sentence as whisper writes it, the same with its last word changed (a common start
-    // of all but one word), the first again, and a GRID sentence with another first word
-    // (nothing in common).
+    // of all but one word), the first again, a GRID sentence with another first word
+    // (nothing in common), and the sentence said twelve times over, then the same with its
+    // last word changed (a common start longer than the 64 steps the scorer keeps).
     let styled = |s: &str| {
         let mut c = s.chars();
         let first: String = c.next().unwrap().to_uppercase().collect();
@@ -177,6 +178,12 @@ fn texts_sharing_a_start_score_as_each_does_alone() {
                 .expect("GRID sentences start with four different commands")
                 .1,
         ),
+        styled(&vec![sentence.as_str(); 12].join(" ")),
+        styled(&format!(
+            "{} {}",
+            vec![sentence.as_str(); 11].join(" "),
+            changed.join(" ")
+        )),
     ];
     let score = |asked: Vec<String>| {
         let request = move |_: &str| asked.clone();
@@ -215,4 +222,7 @@ fn texts_sharing_a_start_score_as_each_does_alone() {
     assert!(reused[1] >= words - 1, "{reused:?}");
     assert!(reused[2] >= words - 1, "{reused:?}");
     assert_eq!(reused[3], 0, "{reused:?}");
+    // Past the kept steps the long text decodes the rest again, with the same values (above).
+    assert!(together.scores[5].tokens > 64 + words, "{reused:?}");
+    assert_eq!(reused[5], 64, "{reused:?}");
 }

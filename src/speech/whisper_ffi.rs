@@ -370,7 +370,13 @@ impl WhisperModel {
     }
 }
 
-/// Tokens decoded in a row after the scorer's prompt, with the log-probabilities after each.
+/// Decoder steps of a text whose log-probabilities the scorer keeps for the next text (each
+/// is one vocabulary of floats, ~200 KB): texts that share more than this many first tokens
+/// decode the rest again, and a long text costs at most ~13 MB.
+const KEPT_STEPS: usize = 64;
+
+/// Tokens decoded in a row after the scorer's prompt, with the log-probabilities after each
+/// (the first `KEPT_STEPS` of a text).
 #[derive(Default)]
 struct DecodedTokens {
     tokens: Vec<sys::whisper_token>,
@@ -511,11 +517,15 @@ impl Scorer {
         let mut total = 0f64;
         let mut pieces = Vec::with_capacity(tokens.len());
         let mut rival_slots = Vec::new();
+        // The log-probabilities after a token past the kept ones.
+        let mut current = Vec::new();
         for (i, &t) in tokens.iter().enumerate() {
             let logp: &[f32] = if i == 0 {
                 &self.after_prompt
-            } else {
+            } else if i <= last.after.len() {
                 &last.after[i - 1]
+            } else {
+                &current
             };
             total += f64::from(logp[t as usize]);
             if let Some((_, forced)) = self.rivals.iter().find(|r| r.0 == t) {
@@ -541,8 +551,12 @@ impl Scorer {
             pieces.push((piece, logp[t as usize]));
             if i + 1 < tokens.len() && i >= shared {
                 let next = self.step(&[t], self.prompt.len() + i)?;
-                last.tokens.push(t);
-                last.after.push(next);
+                if last.after.len() == i && i < KEPT_STEPS {
+                    last.tokens.push(t);
+                    last.after.push(next);
+                } else {
+                    current = next;
+                }
             }
         }
         Ok(Some(TextScore {
