@@ -178,10 +178,10 @@ fn texts_sharing_a_start_score_as_each_does_alone() {
                 .expect("GRID sentences start with four different commands")
                 .1,
         ),
-        styled(&vec![sentence.as_str(); 12].join(" ")),
+        styled(&[sentence.as_str(); 12].join(" ")),
         styled(&format!(
             "{} {}",
-            vec![sentence.as_str(); 11].join(" "),
+            [sentence.as_str(); 11].join(" "),
             changed.join(" ")
         )),
     ];
