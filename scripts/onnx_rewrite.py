@@ -89,7 +89,14 @@ def rewrite(model):
         x, slope = node.input
         (y,) = node.output
         s = numpy_helper.to_array(init[slope]).astype(np.float32).ravel()
-        channels = s.size
+        shape = shapes.get(x, [])
+        channels = shape[1] if len(shape) == 4 else 0
+        if s.size == 1 and channels > 0:
+            s = np.full(channels, s[0], np.float32)
+        if channels <= 0 or s.size != channels:
+            # Not a per-channel (or single) slope over a known NCHW input: left as it is.
+            nodes.append(node)
+            continue
         if channels not in minus_one:
             minus_one[channels] = f"prelu_rewrite_minus_one_{channels}"
             graph.initializer.append(
