@@ -156,11 +156,10 @@ fn texts_sharing_a_start_score_as_each_does_alone() {
     // of all but one word), the first again, a GRID sentence with another first word
     // (nothing in common), and the sentence said twelve times over, then the same with its
     // last word changed (a common start longer than the 64 steps the scorer keeps).
-    let styled = |s: &str| {
-        let mut c = s.chars();
-        let first: String = c.next().unwrap().to_uppercase().collect();
-        format!(" {first}{}.", c.as_str())
-    };
+    let packs = liveness::LanguagePacks::builtin().unwrap();
+    let english = packs.for_tag("en-GB").unwrap();
+    // Whisper's usual style, the first of the phrase's renderings (" Bin blue at f two now.").
+    let styled = |s: &str| liveness::speech::likelihood::renderings(s, english).remove(0);
     let mut changed: Vec<&str> = sentence.split_whitespace().collect();
     *changed.last_mut().unwrap() = if changed.last() == Some(&"now") {
         "soon"

@@ -375,14 +375,6 @@ impl WhisperModel {
 /// decode the rest again, and a long text costs at most ~13 MB.
 const KEPT_STEPS: usize = 64;
 
-/// Tokens decoded in a row after the scorer's prompt, with the log-probabilities after each
-/// (the first `KEPT_STEPS` of a text).
-#[derive(Default)]
-struct DecodedTokens {
-    tokens: Vec<sys::whisper_token>,
-    after: Vec<Vec<f32>>,
-}
-
 /// Forced decoding over one state's encoder output, one token at a time (whisper.cpp
 /// returns logits for the last token of a batch only), reusing the self-attention cache: the
 /// prompt's, and the tokens a text shares with the one scored before it.
@@ -394,9 +386,10 @@ struct Scorer {
     /// Log-probabilities of the first text token after the prompt, computed once: the prompt
     /// stays in the self-attention cache at positions 0..prompt.len().
     after_prompt: Vec<f32>,
-    /// The text tokens decoded last (in the cache from position prompt.len() on) and the
-    /// log-probabilities after each: a text sharing their start reuses them.
-    last: RefCell<DecodedTokens>,
+    /// The text tokens decoded last (in the cache from position prompt.len() on), each with
+    /// the log-probabilities after it (the first `KEPT_STEPS` of a text): a text sharing
+    /// their start reuses them.
+    last: RefCell<Vec<(sys::whisper_token, Vec<f32>)>>,
     /// Interchangeable tokens, with their text.
     rivals: Vec<(sys::whisper_token, String)>,
     eot: sys::whisper_token,
@@ -506,14 +499,11 @@ impl Scorer {
         // the log-probabilities after each, and are not decoded again (the same values).
         let mut last = self.last.borrow_mut();
         let shared = last
-            .tokens
             .iter()
             .zip(&tokens)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(last.after.len());
-        last.tokens.truncate(shared);
-        last.after.truncate(shared);
+            .take_while(|((a, _), b)| a == *b)
+            .count();
+        last.truncate(shared);
         let mut total = 0f64;
         let mut pieces = Vec::with_capacity(tokens.len());
         let mut rival_slots = Vec::new();
@@ -522,8 +512,8 @@ impl Scorer {
         for (i, &t) in tokens.iter().enumerate() {
             let logp: &[f32] = if i == 0 {
                 &self.after_prompt
-            } else if i <= last.after.len() {
-                &last.after[i - 1]
+            } else if i <= last.len() {
+                &last[i - 1].1
             } else {
                 &current
             };
@@ -551,9 +541,8 @@ impl Scorer {
             pieces.push((piece, logp[t as usize]));
             if i + 1 < tokens.len() && i >= shared {
                 let next = self.step(&[t], self.prompt.len() + i)?;
-                if last.after.len() == i && i < KEPT_STEPS {
-                    last.tokens.push(t);
-                    last.after.push(next);
+                if last.len() == i && i < KEPT_STEPS {
+                    last.push((t, next));
                 } else {
                     current = next;
                 }
