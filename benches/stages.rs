@@ -14,7 +14,8 @@ use liveness::face_analysis::{analyse_frames, analyse_frames_on_one_thread, Fram
 use liveness::models::ModelsDir;
 use liveness::pipeline::{Verifier, VerifierConfig};
 use liveness::speech::matcher::match_voice;
-use liveness::vision::analyzer::{FrameAnalyzer, VisionModels, MESH_FILE, RUNTIME_FILE};
+use liveness::vision::analyzer::{FrameAnalyzer, VisionModels, EYES_FILE, MESH_FILE, RUNTIME_FILE};
+use liveness::vision::eyes::EyeModel;
 use liveness::vision::image::{sample_roi, RgbView, Roi};
 use liveness::vision::mesh::FaceMesh;
 use liveness::LanguagePacks;
@@ -161,6 +162,16 @@ fn vision_bench(c: &mut Criterion) {
     .unwrap();
     g.bench_function("mesh_model", |b| {
         b.iter(|| mesh.run(&img, roi, &mut scratch).unwrap())
+    });
+    // The eye-contour model on both eyes of that face (a blink's frames read both).
+    let eyes = EyeModel::load(
+        &models_dir.root().join(RUNTIME_FILE),
+        &models_dir.root().join(EYES_FILE),
+    )
+    .unwrap();
+    let face = mesh.run(&img, roi, &mut scratch).unwrap();
+    g.bench_function("eye_model_both_eyes", |b| {
+        b.iter(|| eyes.more_open(&img, &face, 0.0, &mut scratch).unwrap())
     });
     let mut with_eyes = FrameAnalyzer::new(&models, true);
     g.bench_function("analyze_frame_480_with_eyes", |b| {

