@@ -394,7 +394,6 @@ impl MediaDecoder {
         let mut frames = frames.filter(|_| self.config.video && self.video.is_some());
         let mut audio = audio.filter(|_| self.config.audio && self.audio.is_some());
         let mut consecutive_errors = 0u32;
-        let mut packet = ffmpeg::Packet::empty();
         loop {
             if frames.is_none() && audio.is_none() {
                 break;
@@ -409,6 +408,10 @@ impl MediaDecoder {
                     path: self.path.clone(),
                 });
             }
+            // A new packet each time: `av_read_frame` overwrites the packet it is given
+            // without releasing the buffer it held, so a reused one kept every packet read
+            // (the file's size per decode, for the life of a runner). Dropping unrefs it.
+            let mut packet = ffmpeg::Packet::empty();
             match packet.read(&mut self.input) {
                 Ok(()) => consecutive_errors = 0,
                 Err(ffmpeg::Error::Eof) => break,

@@ -1,12 +1,23 @@
 //! The decoder reads the containers and codecs SDKs produce: a real GRID clip transcoded to
 //! WebM (VP8 + Vorbis, VP9 + Opus), MOV (H.264 + PCM) and MKV (MPEG-4 + MP3) still verifies
-//! its spoken digit, with media facts taken from the streams.
+//! its spoken digit, with media facts taken from the streams; and decoding holds no memory
+//! from one video to the next (a service's runner decodes thousands).
+
+use std::sync::Mutex;
 
 use liveness::report::{Evidence, Outcome};
 mod common;
 
+/// The tests of this binary one at a time: the memory test reads the process's heap.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn common_containers_and_codecs_decode_and_verify() {
+    let _serial = one_at_a_time();
     let Some(media) = common::media() else { return };
     let verifier = common::verifier();
     let dir = tempfile::tempdir().unwrap();
@@ -107,6 +118,7 @@ fn sent_times(clip: &std::path::Path, config: liveness::decode::DecodeConfig) ->
 
 #[test]
 fn dense_spans_add_every_frame_inside_them_and_keep_the_regular_ones() {
+    let _serial = one_at_a_time();
     let Some(media) = common::media() else { return };
     let clip = media.join("video/grid/sbwe5n.mpg"); // 25 fps, 3 s
     let regular = liveness::decode::DecodeConfig {
@@ -132,5 +144,48 @@ fn dense_spans_add_every_frame_inside_them_and_keep_the_regular_ones() {
     assert_eq!(
         dense.iter().filter(|t| !(1.0..=2.0).contains(*t)).count(),
         at_15.iter().filter(|t| !(1.0..=2.0).contains(*t)).count()
+    );
+}
+
+/// Bytes the process's heap holds now (glibc's count of allocated chunks, mmapped ones too).
+fn heap_in_use() -> usize {
+    // SAFETY: mallinfo2 only reads the allocator's counters.
+    let info = unsafe { libc::mallinfo2() };
+    info.uordblks + info.hblkhd
+}
+
+#[test]
+fn decoding_again_and_again_holds_no_memory() {
+    let _serial = one_at_a_time();
+    let Some(media) = common::media() else { return };
+    let clip = media.join("video/grid/sbwe5n.mpg"); // 400 KB, MPEG-1 video and MP2 audio
+    let bytes = std::fs::metadata(&clip).unwrap().len() as usize;
+    let decode = || {
+        let (frames_tx, frames) = crossbeam_channel::bounded(8);
+        let (audio_tx, audio) = crossbeam_channel::bounded(8);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                liveness::decode::MediaDecoder::open(&clip, Default::default())
+                    .unwrap()
+                    .run(Some(frames_tx), Some(audio_tx))
+                    .unwrap()
+            });
+            s.spawn(|| audio.iter().count());
+            assert!(frames.iter().count() > 30);
+        });
+    };
+    for _ in 0..3 {
+        decode();
+    }
+    let before = heap_in_use();
+    const TIMES: usize = 20;
+    for _ in 0..TIMES {
+        decode();
+    }
+    let grown = heap_in_use().saturating_sub(before);
+    // Each decode once kept every packet it read: the file's size each time (8 MB here).
+    assert!(
+        grown < bytes,
+        "the heap grew by {grown} bytes over {TIMES} decodes of a {bytes}-byte file"
     );
 }
