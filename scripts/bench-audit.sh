@@ -31,8 +31,11 @@ for jobs in 1 2; do
   e=$(date +%s.%N)
   printf 'audit of %d real videos, --jobs %d: %.1f s, %.1f videos/min\n' "$n" "$jobs" "$(echo "$e - $s" | bc -l)" "$(echo "$n * 60 / ($e - $s)" | bc -l)"
 done
-# Memory: 1,000 queued videos (one short GRID clip linked 1,000 times) against 20; the peak
-# resident memory is read from /proc every half second, for at most 25 s of each run.
+# Memory: 1,000 queued videos (one short GRID clip linked 1,000 times) against 20, read from
+# /proc every half second for at most 25 s of each run: the audit process's peak resident
+# memory (it holds the queue: paths, not decoded data) and its runner's (where the videos are
+# verified), with the runner's resident memory after its 10th and its last video of the run
+# (it must not grow from one video to the next).
 clip="$media/video/grid/sbwe5n.mpg"
 for count in 20 1000; do
   mkdir "$tmp/q$count"
@@ -42,13 +45,24 @@ for count in 20 1000; do
   done
   "$bin" audit "$tmp/q$count" --out "$tmp/qo$count" --jobs 1 >/dev/null 2>&1 &
   pid=$!
-  hwm=0
+  hwm=0 runner_hwm=0 at10="" last="" done_now=0
   for _ in $(seq 50); do
     v=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
     [ -n "$v" ] && [ "$v" -gt "$hwm" ] && hwm=$v
+    runner=$(pgrep -P "$pid" | head -1 || true)
+    if [ -n "$runner" ]; then
+      r=$(awk '/VmRSS/ {print $2}' "/proc/$runner/status" 2>/dev/null || true)
+      h=$(awk '/VmHWM/ {print $2}' "/proc/$runner/status" 2>/dev/null || true)
+      [ -n "$h" ] && [ "$h" -gt "$runner_hwm" ] && runner_hwm=$h
+      done_now=$(wc -l < "$tmp/qo$count/results.jsonl" 2>/dev/null || echo 0)
+      if [ -n "$r" ]; then
+        [ -z "$at10" ] && [ "$done_now" -ge 10 ] && at10="$r KiB after $done_now"
+        last="$r KiB after $done_now"
+      fi
+    fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.5
   done
   kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
-  echo "peak RSS after 25 s with $count videos queued: $hwm KiB ($(wc -l < "$tmp/qo$count/results.jsonl") done)"
+  echo "$count videos queued, first 25 s ($(wc -l < "$tmp/qo$count/results.jsonl") done): audit process peak RSS $hwm KiB, runner peak $runner_hwm KiB; runner RSS ${at10:-n/a}, ${last:-n/a} videos"
 done
