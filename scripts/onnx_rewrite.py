@@ -122,13 +122,22 @@ def rewrite(model):
             helper.make_node("Add", [p + "positive", p + "scaled"], [y]),
         ]
     if count:
-        del graph.node[:]
-        graph.node.extend(nodes)
-        used = {i for n in graph.node for i in n.input}
-        kept = [i for i in graph.initializer if i.name in used]
-        del graph.initializer[:]
-        graph.initializer.extend(kept)
+        replace(graph.node, nodes)
+        drop_unused_initializers(graph)
     return count
+
+
+def replace(field, items):
+    """Replaces the contents of a repeated protobuf field."""
+    items = list(items)
+    del field[:]
+    field.extend(items)
+
+
+def drop_unused_initializers(graph):
+    """Drops the initializers no node reads."""
+    used = {i for n in graph.node for i in n.input}
+    replace(graph.initializer, [i for i in graph.initializer if i.name in used])
 
 
 def keep_outputs(model, names):
@@ -148,15 +157,9 @@ def keep_outputs(model, names):
             pending.extend(node.input)
     kept = [n for n in graph.node if id(n) in needed]
     dropped = len(graph.node) - len(kept)
-    del graph.node[:]
-    graph.node.extend(kept)
-    kept_outputs = [o for o in graph.output if o.name in names]
-    del graph.output[:]
-    graph.output.extend(kept_outputs)
-    used = {i for n in graph.node for i in n.input}
-    inits = [i for i in graph.initializer if i.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(inits)
+    replace(graph.node, kept)
+    replace(graph.output, [o for o in graph.output if o.name in names])
+    drop_unused_initializers(graph)
     return dropped
 
 

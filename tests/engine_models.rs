@@ -82,3 +82,23 @@ fn photos_need_no_whisper_and_a_failed_load_is_tried_again() {
     let for_videos = verifier.vision_models().unwrap();
     assert!(Arc::ptr_eq(&for_photos, &for_videos));
 }
+
+/// The installed models are the manifest's: `liveness models check` (sha256 of the whisper
+/// files, each vision model run on a fixed input against the manifest's output sums) passes.
+/// The set-up runs it too, and a rewrite that changes a model's outputs without its
+/// fingerprint (or the other way round) would stop a fresh machine's set-up.
+#[test]
+fn the_installed_models_pass_models_check() {
+    let models = common::models_dir().root().to_path_buf();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_liveness"))
+        .args(["models", "check", "--models"])
+        .arg(&models)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "models check failed:\n{text}");
+    assert!(
+        text.lines().all(|l| l.starts_with("ok ")) && text.contains("iris runs"),
+        "{text}"
+    );
+}
