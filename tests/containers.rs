@@ -160,20 +160,8 @@ fn decoding_again_and_again_holds_no_memory() {
     let Some(media) = common::media() else { return };
     let clip = media.join("video/grid/sbwe5n.mpg"); // 400 KB, MPEG-1 video and MP2 audio
     let bytes = std::fs::metadata(&clip).unwrap().len() as usize;
-    let decode = || {
-        let (frames_tx, frames) = crossbeam_channel::bounded(8);
-        let (audio_tx, audio) = crossbeam_channel::bounded(8);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                liveness::decode::MediaDecoder::open(&clip, Default::default())
-                    .unwrap()
-                    .run(Some(frames_tx), Some(audio_tx))
-                    .unwrap()
-            });
-            s.spawn(|| audio.iter().count());
-            assert!(frames.iter().count() > 30);
-        });
-    };
+    // Every packet of the file is read (the sound's too, though only frames are asked for).
+    let decode = || assert!(sent_times(&clip, Default::default()).len() > 30);
     for _ in 0..3 {
         decode();
     }
