@@ -4,7 +4,8 @@
 # together mean anything):
 #  1. short voice clips: the whole `liveness verify` process per clip (start, model load,
 #     decode, faces analysis, speech, verdict) against faster-whisper's transcription alone
-#     of the same audio (same whisper base weights, int8, 2 threads, model already loaded);
+#     of the same audio (same whisper base weights, int8, 2 threads, model already loaded),
+#     and the same `verify` on the file without its picture stream (whisper's share alone);
 #  2. three kinds of video (voice only, actions only, both): whole `liveness verify` processes
 #     against whole Python pipeline processes (PyAV, MediaPipe Face Mesh, faster-whisper).
 # Usage: scripts/bench-peers.sh [ROUNDS]  (default 3; the peers set themselves up on first use)
@@ -37,6 +38,8 @@ for spec in de:3816 de:5092 es:7241 es:1953 fr:9448 fr:2675 ru:4719 ru:8361; do
   ffmpeg -loglevel error -y "${inputs[@]}" -filter_complex "${parts}concat=n=$n:v=0:a=1" "$tmp/$name.wav"
   ffmpeg -loglevel error -y -i "$face" -i "$tmp/$name.wav" -map 0:v -map 1:a -shortest \
     -c:v libx264 -preset ultrafast -c:a aac "$tmp/$name.mp4"
+  # The same file without its picture: whisper's share (model load, speech), no faces analysis.
+  ffmpeg -loglevel error -y -i "$tmp/$name.mp4" -map 0:a -c copy "$tmp/$name-sound.mp4"
   values=$(echo "$seq" | grep -o . | sed 's/.*/"&"/' | paste -sd,)
   echo "{\"id\":\"$name\",\"language\":\"$lang\",\"challenges\":[{\"type\":\"voice\",\"value\":[$values]}]}" > "$tmp/$name.json"
   clips+=("$name")
@@ -47,20 +50,24 @@ fw_args=(); for c in "${clips[@]}"; do fw_args+=("${c%%-*}:$tmp/$c.wav"); done
 for r in $(seq "$rounds"); do
   for c in "${clips[@]}"; do
     wall "$bin" verify "$tmp/$c.mp4" --live-video "$tmp/$c.json" --format json "${extra[@]}" >> "$tmp/ours-$c"
+    wall "$bin" verify "$tmp/$c-sound.mp4" --live-video "$tmp/$c.json" --format json "${extra[@]}" >> "$tmp/sound-$c"
   done
   "$peers/faster-whisper" "${fw_args[@]}" 2>/dev/null | head -n -1 > "$tmp/fw-$r"
   i=0; for c in "${clips[@]}"; do i=$((i + 1)); sed -n "${i}p" "$tmp/fw-$r" | cut -f2 >> "$tmp/fw-$c"; done
 done
 echo "## Short voice clips: whole liveness verify process vs faster-whisper transcription (median of $rounds rounds)"
-printf '| clip | audio s | liveness verify s | faster-whisper s | ratio |\n|---|---|---|---|---|\n'
+echo "(\"sound only\": the same file without its picture stream, so no faces analysis: whisper's share)"
+printf '| clip | audio s | liveness verify s | faster-whisper s | ratio | sound only s | ratio |\n|---|---|---|---|---|---|---|\n'
 for c in "${clips[@]}"; do
-  o=$(median < "$tmp/ours-$c"); f=$(median < "$tmp/fw-$c")
+  o=$(median < "$tmp/ours-$c"); f=$(median < "$tmp/fw-$c"); so=$(median < "$tmp/sound-$c")
   a=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$tmp/$c.wav")
-  echo "$o $f" >> "$tmp/pairs"
-  printf '| %s | %.1f | %.3f | %.3f | %.2f |\n' "$c" "$a" "$o" "$f" "$(echo "$o / $f" | bc -l)"
+  echo "$o $f $so" >> "$tmp/pairs"
+  printf '| %s | %.1f | %.3f | %.3f | %.2f | %.3f | %.2f |\n' "$c" "$a" "$o" "$f" \
+    "$(echo "$o / $f" | bc -l)" "$so" "$(echo "$so / $f" | bc -l)"
 done
-read -r mo mf < <(awk '{o+=$1; f+=$2} END {printf "%.3f %.3f\n", o/NR, f/NR}' "$tmp/pairs")
-printf '| mean | | %.3f | %.3f | %.2f |\n\n' "$mo" "$mf" "$(echo "$mo / $mf" | bc -l)"
+read -r mo mf ms < <(awk '{o+=$1; f+=$2; s+=$3} END {printf "%.3f %.3f %.3f\n", o/NR, f/NR, s/NR}' "$tmp/pairs")
+printf '| mean | | %.3f | %.3f | %.2f | %.3f | %.2f |\n\n' "$mo" "$mf" "$(echo "$mo / $mf" | bc -l)" \
+  "$ms" "$(echo "$ms / $mf" | bc -l)"
 
 # 2. The three kinds of video.
 clip=$media/video/grid/sbwe5n.mpg

@@ -121,11 +121,35 @@ fn two_hundred_checks_from_sixteen_clients() {
     let completions = log.lines().filter(|l| l.contains("-> complete")).count();
     assert_eq!((runs, completions), (CHECKS, CHECKS));
 
+    // Where a check's time went: each report's own stage timings, averaged (seconds of the
+    // stage's wall time inside its worker; speech runs on one core beside the picture pass).
+    let mut stages: std::collections::BTreeMap<String, (f64, usize)> = Default::default();
+    for (id, _) in &ids {
+        let r = api.get(&format!("/v1/checks/{id}"));
+        let timings = r.json.pointer("/result/breakdown/timings");
+        let timings = timings.and_then(|t| t.as_object()).unwrap_or_else(|| {
+            panic!("check {id} has no timings: {:?}", r.json);
+        });
+        for (name, value) in timings {
+            let entry = stages.entry(name.clone()).or_default();
+            entry.0 += value.as_f64().unwrap();
+            entry.1 += 1;
+        }
+    }
+    assert!(stages
+        .get("totalSeconds")
+        .is_some_and(|(sum, n)| *n == CHECKS && *sum > 0.0));
+
     eprintln!(
         "load: {CHECKS} checks from {CLIENTS} clients, {workers} in-process workers, {cores} cores: \
          all complete in {seconds:.1} s = {:.1} checks/min",
         CHECKS as f64 / seconds * 60.0
     );
+    let means: Vec<String> = stages
+        .iter()
+        .map(|(name, (sum, n))| format!("{name} {:.3}", sum / *n as f64))
+        .collect();
+    eprintln!("  mean stage seconds per check: {}", means.join(", "));
     let mut all = latencies.lock().unwrap().clone();
     let mut names: Vec<&'static str> = all.keys().copied().collect();
     names.sort();
