@@ -1,7 +1,8 @@
 //! Load test, bounded and on loopback only: `liveness serve` with the embedded store and 16
 //! concurrent clients submitting 200 checks over HTTP (on real GRID recordings) and polling
 //! them to completion. Every check completes, none is lost or run twice; the API latency of
-//! the non-inference endpoints (p50/p95) and the end-to-end throughput are printed.
+//! the non-inference endpoints (p50/p95), the end-to-end throughput and each check's stage
+//! timings (from its report, averaged) are printed; every report must carry them.
 
 mod common;
 #[path = "common/service.rs"]
@@ -132,7 +133,9 @@ fn two_hundred_checks_from_sixteen_clients() {
         });
         for (name, value) in timings {
             let entry = stages.entry(name.clone()).or_default();
-            entry.0 += value.as_f64().unwrap();
+            entry.0 += value
+                .as_f64()
+                .unwrap_or_else(|| panic!("check {id}: {name} is not a number: {value}"));
             entry.1 += 1;
         }
     }
